@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+// aecnn: device–edge co-inference with attention-based feature compression (AECNN) and its baselines.
+import PackageDescription
+
+/// Hot numeric targets drop overflow and bounds checks in release builds only; their fast paths are
+/// compared with naive references in the tests, which run in debug with every check on.
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "aecnn",
+    products: [
+        .executable(name: "aecnn", targets: ["aecnn"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries: module maps only.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Arrows point down this list only.
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
+        .target(name: "Autograd", dependencies: ["TensorCore", "CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
+        .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),
+        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: kernelFlags),
+        .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
+        .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Pipeline", dependencies: [
+            "TensorCore", "Autograd", "NN", "Models", "Datasets", "Checkpoint", "PipelineSpec",
+        ]),
+        .target(name: "AECNNCommands", dependencies: [
+            "Pipeline", "PipelineSpec", "Models", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "CBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "aecnn", dependencies: ["AECNNCommands"]),
+
+        .target(name: "_TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/_TestSupport"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "NN", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "AECNNCommands", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+public enum AECNNMain { public static func main() async {} }

@@ -1,0 +1,1 @@
+// Checkpoint: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// Models: placeholder until its first file lands.

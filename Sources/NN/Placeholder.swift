@@ -1,0 +1,1 @@
+// NN: placeholder until its first file lands.

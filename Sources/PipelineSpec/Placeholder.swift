@@ -1,0 +1,1 @@
+// PipelineSpec: placeholder until its first file lands.
