@@ -1,1 +1,0 @@
-// Autograd: placeholder until its first file lands.

@@ -1,1 +1,0 @@
-// Checkpoint: placeholder until its first file lands.

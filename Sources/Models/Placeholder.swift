@@ -1,1 +1,0 @@
-// Models: placeholder until its first file lands.

@@ -1,1 +1,0 @@
-// NN: placeholder until its first file lands.

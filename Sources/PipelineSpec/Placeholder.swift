@@ -1,1 +1,0 @@
-// PipelineSpec: placeholder until its first file lands.
