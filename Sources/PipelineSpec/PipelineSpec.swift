@@ -1,0 +1,190 @@
+// PipelineSpec: one pipeline file, fully resolved — every default applied, every value checked.
+// `load(path:)` reads a file, `parse(yaml:fileName:)` a string; both throw PipelineSpecError.
+// Split-point names are only checked for shape here; whether the model has them is decided by Models.
+// Note: this type shares its name with its module, so refer to its nested types as `PipelineSpec.X` only
+// for members of the type, never to qualify module-level names.
+
+import Foundation
+import Yams
+
+/// A pipeline: data set, model, split points, compression ratios and the settings of every training stage.
+///
+/// Values are fully resolved: fields the file leaves out hold their defaults, and `stages` has an entry for
+/// every name in `TrainingStages.names`. `Codable` so `canonicalJSON(of:)` can hash it (or any part of it).
+public struct PipelineSpec: Equatable, Codable, Sendable {
+    /// Pipeline name; outputs go to `Checkpoints/<name>/`. Letters, digits, `.`, `_`, `-`; not starting with `.`.
+    public var name: String
+    /// Seed of every random choice (initialization, subsets, shuffling, augmentation).
+    public var seed: UInt64
+    /// Worker threads for the kernels; ≥ 1.
+    public var threads: Int
+    /// The data set.
+    public var dataset: DatasetSpec
+    /// The network.
+    public var model: ModelSpec
+    /// Split-point names (where the device half ends), distinct; checked against the model later.
+    public var splits: [String]
+    /// Compression ratios V (channel reduction factors), distinct powers of two ≥ 2.
+    public var ratios: [Int]
+    /// Settings of every training stage, keyed by stage name (`train-base`, ...); absent sections hold defaults.
+    public var stages: [String: TrainingSettings]
+
+    /// Creates a spec; `stages` entries missing from the argument are filled from `TrainingStages`.
+    public init(name: String, seed: UInt64 = 0, threads: Int = 2, dataset: DatasetSpec, model: ModelSpec,
+                splits: [String] = [], ratios: [Int] = [], stages: [String: TrainingSettings] = [:]) {
+        self.name = name
+        self.seed = seed
+        self.threads = threads
+        self.dataset = dataset
+        self.model = model
+        self.splits = splits
+        self.ratios = ratios
+        var all = stages
+        for (stage, defaults) in TrainingStages.all where all[stage] == nil { all[stage] = defaults }
+        self.stages = all
+    }
+
+    /// The settings of training stage `stage`, or nil when it is not a training stage.
+    public func training(_ stage: String) -> TrainingSettings? { stages[stage] }
+
+    /// The keys accepted at the top level of a pipeline file.
+    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages"]
+
+    /// Reads and validates the pipeline file at `path`.
+    ///
+    /// - Throws: `PipelineSpecError` — `fileNotFound` (with a hint to `ls Pipelines/`), `unreadableFile`,
+    ///   or any error of `parse(yaml:fileName:)`, all naming `path`.
+    public static func load(path: String) throws -> PipelineSpec {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw PipelineSpecError(kind: .fileNotFound, fileName: path, message: "no such pipeline file",
+                                    hint: "run 'ls Pipelines/' to see the available pipelines")
+        }
+        guard !isDirectory.boolValue else {
+            throw PipelineSpecError(kind: .unreadableFile, fileName: path, message: "is a directory, not a pipeline file",
+                                    hint: "pass a .yaml file, e.g. Pipelines/smoke.yaml")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw PipelineSpecError(kind: .unreadableFile, fileName: path, message: "cannot read the file: \(error.localizedDescription)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PipelineSpecError(kind: .unreadableFile, fileName: path, message: "the file is not valid UTF-8")
+        }
+        return try parse(yaml: text, fileName: path)
+    }
+
+    /// Parses and validates pipeline YAML.
+    ///
+    /// - Parameters:
+    ///   - yaml: the file contents.
+    ///   - fileName: the name used in errors; its stem (`Pipelines/smoke.yaml` → `smoke`) is the default `name`.
+    /// - Throws: `PipelineSpecError` for malformed YAML, a non-mapping top level, unknown keys, wrong types,
+    ///   missing fields and out-of-range values.
+    public static func parse(yaml: String, fileName: String) throws -> PipelineSpec {
+        let root = YAMLValue(node: try compose(yaml, fileName: fileName), fileName: fileName)
+        guard case .mapping = root.node else {
+            throw root.error(.typeMismatch, "expected a mapping of pipeline settings at the top level, found \(root.found)",
+                             hint: "start with 'dataset:' and 'model:' sections")
+        }
+        let map = try root.mapping(knownKeys: topLevelKeys)
+
+        let stem = URL(fileURLWithPath: fileName).deletingPathExtension().lastPathComponent
+        let name: String
+        if let given = map.optional("name") {
+            name = try given.string()
+            guard isValidName(name) else {
+                throw given.error(.invalidValue, "'\(name)' cannot name a checkpoint directory",
+                                  hint: "use letters, digits, '.', '_' and '-', not starting with '.'")
+            }
+        } else {
+            name = stem
+            guard isValidName(name) else {
+                throw root.error(.invalidValue, "the file stem '\(stem)' cannot name a checkpoint directory",
+                                 hint: "add 'name:' with letters, digits, '.', '_' and '-'")
+            }
+        }
+        let seed = try map.get("seed", default: 0) { try $0.uint64() }
+        let threads = try map.get("threads", default: 2) { try $0.int(atLeast: 1) }
+        let dataset = try DatasetSpec(yaml: try map.required("dataset", hint: "e.g. dataset: {kind: fashion-mnist}"))
+        let model = try ModelSpec(yaml: try map.required("model", hint: "e.g. model: {arch: resnet20}"))
+        let splits: [String] = try map.get("splits", default: []) { try uniqueStrings(try $0.list()) }
+        let ratios: [Int] = try map.get("ratios", default: []) { list in
+            var result: [Int] = []
+            for item in try list.list() {
+                let v = try item.int()
+                try item.require(v >= 2 && v & (v - 1) == 0, "a power of two ≥ 2")
+                if result.contains(v) { throw item.error(.invalidValue, "ratio \(v) is listed twice") }
+                result.append(v)
+            }
+            return result
+        }
+        var stages: [String: TrainingSettings] = [:]
+        if let section = map.optional("stages") {
+            let stageMap = try section.mapping(knownKeys: TrainingStages.names, noun: "stage")
+            for entry in stageMap.entries {
+                stages[entry.key] = try TrainingSettings(yaml: entry.value,
+                                                         defaults: TrainingStages.defaults(for: entry.key)!)
+            }
+        }
+        return PipelineSpec(name: name, seed: seed, threads: threads, dataset: dataset, model: model,
+                            splits: splits, ratios: ratios, stages: stages)
+    }
+
+    /// Yams' composer, with its errors turned into located `PipelineSpecError`s.
+    private static func compose(_ yaml: String, fileName: String) throws -> Node {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw malformed(error, yaml: yaml, fileName: fileName)
+        } catch {
+            throw PipelineSpecError(kind: .malformedYAML, fileName: fileName, message: "malformed YAML: \(error)")
+        }
+        guard let node else {
+            throw PipelineSpecError(kind: .malformedYAML, fileName: fileName, line: 1, column: 1,
+                                    message: "the file is empty", hint: "a pipeline needs at least 'dataset:' and 'model:'")
+        }
+        return node
+    }
+
+    private static func malformed(_ error: YamlError, yaml: String, fileName: String) -> PipelineSpecError {
+        func located(_ mark: (line: Int, column: Int)?, _ message: String, hint: String? = nil) -> PipelineSpecError {
+            PipelineSpecError(kind: .malformedYAML, fileName: fileName, line: mark?.line, column: mark?.column,
+                              message: "malformed YAML: " + message, hint: hint)
+        }
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
+            let detail = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
+            return located((mark.line, mark.column), problem + detail,
+                           hint: "check indentation, brackets and quotes around this point")
+        case let .composer(_, problem, mark, _):
+            let several = problem.contains("another document")
+            return located((mark.line, mark.column), several ? "more than one YAML document" : problem,
+                           hint: several ? "a pipeline file holds one document; remove the '---' line" : nil)
+        case let .reader(problem, offset, _, _):
+            var mark: (line: Int, column: Int)?
+            if let offset {
+                let prefix = yaml.prefix(offset)
+                let line = prefix.filter { $0 == "\n" }.count + 1
+                let column = prefix.count - (prefix.lastIndex(of: "\n").map { prefix.distance(from: prefix.startIndex, to: $0) + 1 } ?? 0) + 1
+                mark = (line, column)
+            }
+            return located(mark, problem)
+        case let .duplicatedKeysInMapping(duplicates, context):
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            return located((context.mark.line, context.mark.column), "duplicate key \(keys) in one mapping", hint: "keep one of them")
+        default:
+            return located(nil, error.description)
+        }
+    }
+
+    private static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first != "." else { return false }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+        }
+    }
+}

@@ -1,0 +1,170 @@
+// Tests of parsing: defaults, per-kind defaults, overrides, merge keys and canonical JSON.
+
+import XCTest
+@testable import PipelineSpec
+
+final class PipelineSpecParsingTests: XCTestCase {
+    private let minimal = """
+        dataset: {kind: fashion-mnist}
+        model: {arch: resnet20}
+        """
+
+    func testDefaultsApplied() throws {
+        let spec = try PipelineSpec.parse(yaml: minimal, fileName: "Pipelines/tiny-run.yaml")
+        XCTAssertEqual(spec.name, "tiny-run")
+        XCTAssertEqual(spec.seed, 0)
+        XCTAssertEqual(spec.threads, 2)
+        XCTAssertEqual(spec.dataset, DatasetSpec(
+            kind: .fashionMNIST, path: "/usr/share/datasets/fashion-mnist", trainSubset: nil, testSubset: nil,
+            normalize: .init(mean: [0.2860], std: [0.3530]), augment: .init(cropPadding: 2, flip: true)))
+        XCTAssertEqual(spec.model.width, 1.0)
+        XCTAssertEqual(spec.splits, [])
+        XCTAssertEqual(spec.ratios, [])
+        for (stage, defaults) in TrainingStages.all { XCTAssertEqual(spec.stages[stage], defaults, stage) }
+        XCTAssertEqual(spec.stages["train-base"]?.batchSize, 128)
+        XCTAssertEqual(spec.stages["train-base"]?.evalBatchSize, 500)
+        XCTAssertTrue(spec.stages["train-base"]!.trains(parameter: "anything"))
+    }
+
+    func testPerKindDefaults() throws {
+        let cifar = try PipelineSpec.parse(yaml: """
+            dataset: {kind: cifar10, path: /data/cifar10}
+            model: {arch: resnet56}
+            """, fileName: "c.yaml")
+        XCTAssertEqual(cifar.dataset.normalize.mean, [0.4914, 0.4822, 0.4465])
+        XCTAssertEqual(cifar.dataset.normalize.std, [0.2470, 0.2435, 0.2616])
+        XCTAssertEqual(cifar.dataset.augment, .init(cropPadding: 4, flip: true))
+        let mnist = try PipelineSpec.parse(yaml: """
+            dataset: {kind: mnist, path: /data/mnist, augment: {crop_padding: 0}}
+            model: {arch: resnet20}
+            """, fileName: "m.yaml")
+        XCTAssertEqual(mnist.dataset.normalize, .init(mean: [0.1307], std: [0.3081]))
+        XCTAssertEqual(mnist.dataset.augment, .init(cropPadding: 0, flip: false))
+    }
+
+    func testSectionFieldsOverrideStageDefaults() throws {
+        let spec = try PipelineSpec.parse(yaml: minimal + """
+
+            seed: 18446744073709551615
+            stages:
+              train-recovery:
+                epochs: 3
+                optimizer: {lr: 0.01}
+                schedule: {kind: step, milestones: [1, 2], gamma: 0.5}
+                trainable: [recovery.]
+              fine-tune:
+                epochs: 2
+                optimizer: {kind: adam}
+                schedule: {kind: constant}
+            """, fileName: "x.yaml")
+        XCTAssertEqual(spec.seed, UInt64.max)
+        let recovery = try XCTUnwrap(spec.stages["train-recovery"])
+        XCTAssertEqual(recovery.optimizer, .adam(AdamSettings(lr: 0.01)))  // kind from the stage default
+        XCTAssertEqual(recovery.schedule, .step(milestones: [1, 2], gamma: 0.5))
+        XCTAssertTrue(recovery.trains(parameter: "recovery.conv1.weight"))
+        XCTAssertFalse(recovery.trains(parameter: "stem.conv.weight"))
+        XCTAssertEqual(spec.stages["fine-tune"]?.optimizer, .adam(AdamSettings()))
+        XCTAssertEqual(spec.stages["fine-tune"]?.schedule, .constant)
+    }
+
+    func testMergeKeysAndSubsetAll() throws {
+        let spec = try PipelineSpec.parse(yaml: """
+            dataset: {kind: fashion-mnist, train_subset: all, test_subset: 100}
+            model: {arch: resnet20}
+            stages:
+              train-base: &common
+                epochs: 4
+                batch_size: 32
+              fine-tune:
+                <<: *common
+                epochs: 1
+            """, fileName: "x.yaml")
+        XCTAssertNil(spec.dataset.trainSubset)
+        XCTAssertEqual(spec.dataset.testSubset, 100)
+        XCTAssertEqual(spec.stages["fine-tune"]?.epochs, 1)
+        XCTAssertEqual(spec.stages["fine-tune"]?.batchSize, 32)
+    }
+
+    func testCanonicalJSONIsStableAndSorted() throws {
+        let spec = try PipelineSpec.parse(yaml: minimal, fileName: "x.yaml")
+        let json = try canonicalJSON(of: spec)
+        XCTAssertEqual(json, try canonicalJSON(of: spec))
+        // Same settings written differently (flow vs block, key order) hash the same.
+        let reordered = try PipelineSpec.parse(yaml: """
+            model:
+              arch: resnet20
+            dataset:
+              kind: fashion-mnist
+            """, fileName: "x.yaml")
+        XCTAssertEqual(try canonicalJSON(of: reordered), json)
+        XCTAssertFalse(json.contains("\n"))
+        XCTAssertFalse(json.contains("\\/"))
+        // Keys sorted at every level.
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        XCTAssertTrue(json.hasPrefix("{\"dataset\":"))
+        XCTAssertEqual(object.keys.sorted(), ["dataset", "model", "name", "ratios", "seed", "splits", "stages", "threads"])
+        try assertSortedKeys(in: json)
+        // Round trip through Codable.
+        XCTAssertEqual(try JSONDecoder().decode(PipelineSpec.self, from: Data(json.utf8)), spec)
+        XCTAssertEqual(try canonicalJSON(of: spec.stages["train-base"]!),
+                       #"{"batchSize":128,"epochs":10,"evalBatchSize":500,"optimizer":{"sgd":{"lr":0.1,"momentum":0.9,"nesterov":false,"weightDecay":0.0005}},"schedule":{"cosine":{"minLR":0}},"trainable":[]}"#)
+    }
+
+    /// Checks, on the text itself, that the keys of every JSON object in `json` appear in sorted order.
+    private func assertSortedKeys(in json: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        var scanner = KeyOrderScanner(text: Array(json.unicodeScalars))
+        try scanner.value()
+        XCTAssertFalse(scanner.objects.isEmpty, file: file, line: line)
+        for keys in scanner.objects { XCTAssertEqual(keys, keys.sorted(), file: file, line: line) }
+    }
+}
+
+/// A minimal JSON reader that records each object's keys in the order written (enough for our own output).
+private struct KeyOrderScanner {
+    struct Malformed: Error {}
+    let text: [Unicode.Scalar]
+    var position = 0
+    var objects: [[String]] = []
+
+    mutating func value() throws {
+        guard position < text.count else { throw Malformed() }
+        switch text[position] {
+        case "{":
+            position += 1
+            var keys: [String] = []
+            while text[position] != "}" {
+                keys.append(try string())
+                guard text[position] == ":" else { throw Malformed() }
+                position += 1
+                try value()
+                if text[position] == "," { position += 1 }
+            }
+            position += 1
+            objects.append(keys)
+        case "[":
+            position += 1
+            while text[position] != "]" {
+                try value()
+                if text[position] == "," { position += 1 }
+            }
+            position += 1
+        case "\"":
+            _ = try string()
+        default:
+            while position < text.count, !",]}".unicodeScalars.contains(text[position]) { position += 1 }
+        }
+    }
+
+    mutating func string() throws -> String {
+        guard text[position] == "\"" else { throw Malformed() }
+        position += 1
+        var result = ""
+        while text[position] != "\"" {
+            if text[position] == "\\" { position += 1 }
+            result.unicodeScalars.append(text[position])
+            position += 1
+        }
+        position += 1
+        return result
+    }
+}

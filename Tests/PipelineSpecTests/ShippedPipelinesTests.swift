@@ -1,0 +1,69 @@
+// Tests that the pipeline files shipped in Pipelines/ parse, and hold the recipes the docs promise.
+
+import XCTest
+@testable import PipelineSpec
+
+final class ShippedPipelinesTests: XCTestCase {
+    /// Package root, found from this file's location (Tests/PipelineSpecTests/<file>).
+    private let root = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    private func load(_ name: String) throws -> PipelineSpec {
+        try PipelineSpec.load(path: root.appendingPathComponent("Pipelines/\(name).yaml").path)
+    }
+
+    func testReferenceRecipe() throws {
+        let spec = try load("fashion-resnet20")
+        XCTAssertEqual(spec.name, "fashion-resnet20")
+        XCTAssertEqual(spec.seed, 0)
+        XCTAssertEqual(spec.threads, 2)
+        XCTAssertEqual(spec.dataset.kind, .fashionMNIST)
+        XCTAssertEqual(spec.dataset.path, "/usr/share/datasets/fashion-mnist")
+        XCTAssertNil(spec.dataset.trainSubset)
+        XCTAssertNil(spec.dataset.testSubset)
+        XCTAssertEqual(spec.dataset.normalize, .init(mean: [0.2860], std: [0.3530]))
+        XCTAssertEqual(spec.dataset.augment, .init(cropPadding: 2, flip: true))
+        XCTAssertEqual(spec.model, ModelSpec(arch: .resnet20, width: 1.0))
+        XCTAssertEqual(spec.splits, ["stem", "block3"])
+        XCTAssertEqual(spec.ratios, [2, 4, 8, 16])
+        let base = try XCTUnwrap(spec.training("train-base"))
+        XCTAssertEqual(base, TrainingSettings(
+            epochs: 10, batchSize: 128,
+            optimizer: .sgd(SGDSettings(lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false)),
+            schedule: .cosine(minLR: 0), evalBatchSize: 500, trainable: []))
+        XCTAssertEqual(Set(spec.stages.keys), Set(TrainingStages.names))
+    }
+
+    func testQuickstartDiffersOnlyInEpochsAndRatios() throws {
+        var quick = try load("quickstart")
+        let reference = try load("fashion-resnet20")
+        XCTAssertEqual(quick.stages["train-base"]?.epochs, 2)
+        XCTAssertEqual(quick.ratios, [4, 16])
+        quick.name = reference.name
+        quick.ratios = reference.ratios
+        quick.stages["train-base"]?.epochs = 10
+        XCTAssertEqual(quick, reference)
+    }
+
+    func testSmoke() throws {
+        let spec = try load("smoke")
+        XCTAssertEqual(spec.name, "smoke")
+        XCTAssertEqual(spec.dataset.trainSubset, 512)
+        XCTAssertEqual(spec.dataset.testSubset, 256)
+        XCTAssertEqual(spec.model, ModelSpec(arch: .resnet20, width: 0.25))
+        XCTAssertEqual(spec.splits, ["stem"])
+        XCTAssertEqual(spec.ratios, [4])
+        XCTAssertEqual(spec.stages["train-base"]?.epochs, 1)
+        XCTAssertEqual(spec.stages["train-base"]?.batchSize, 64)
+        for stage in TrainingStages.names { XCTAssertEqual(spec.stages[stage]?.epochs, 1, stage) }
+    }
+
+    func testEveryShippedPipelineParses() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Pipelines").path)
+            .filter { $0.hasSuffix(".yaml") }
+        XCTAssertTrue(files.contains("smoke.yaml"))
+        for file in files {
+            XCTAssertNoThrow(try PipelineSpec.load(path: root.appendingPathComponent("Pipelines/\(file)").path), file)
+        }
+    }
+}
