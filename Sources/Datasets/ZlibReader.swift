@@ -85,16 +85,13 @@ final class ZlibReader {
     /// Read everything left, in chunks, allocating only as data actually arrives.
     func readToEnd() throws -> [UInt8] {
         var out = [UInt8]()
-        let chunkSize = 1 << 20
         if isPlain { out.reserveCapacity(fileSize) }
+        let chunkSize = 1 << 20
+        let chunk = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkSize)
+        defer { chunk.deallocate() }
         while true {
-            let old = out.count
-            var got = 0
-            out.append(contentsOf: repeatElement(0, count: chunkSize))
-            try out.withUnsafeMutableBytes { raw in
-                got = try read(into: raw.baseAddress! + old, count: chunkSize)
-            }
-            out.removeLast(chunkSize - got)
+            let got = try read(into: chunk.baseAddress!, count: chunkSize)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<got]))
             if got < chunkSize { return out }
         }
     }

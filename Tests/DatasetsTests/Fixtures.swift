@@ -32,6 +32,11 @@ enum Fixtures {
     /// Deterministic pseudo-random bytes.
     static func bytes(_ n: Int, seed: UInt64, below limit: Int = 256) -> [UInt8] {
         var rng = RNG(seed: seed)
+        if limit == 256 {
+            var out = [UInt8](repeating: 0, count: n)
+            for i in 0..<n { out[i] = UInt8(truncatingIfNeeded: rng.next() >> 56) }
+            return out
+        }
         return (0..<n).map { _ in UInt8(rng.int(below: limit)) }
     }
 
