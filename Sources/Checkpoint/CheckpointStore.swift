@@ -101,7 +101,8 @@ public struct CheckpointStore: Sendable {
 
     /// Whether a complete checkpoint (its manifest) exists. Does not verify it.
     public func exists(_ name: String) -> Bool {
-        (try? validate(name)) != nil && FileManager.default.fileExists(atPath: manifestURL(for: name).path)
+        guard (try? validate(name)) != nil else { return false }
+        return FileManager.default.fileExists(atPath: manifestURL(for: name).path)
     }
 
     /// Names of the checkpoints that have a manifest, sorted.
@@ -143,7 +144,7 @@ public struct CheckpointStore: Sendable {
         do {
             if unlink(manifestURL.path) == 0 {
                 try FileIO.fsyncDirectory(directory.path)
-            } else if errno != ENOENT {
+            } else if errno != ENOENT && errno != ENOTDIR {  // nothing to remove; the write below reports ENOTDIR
                 throw FileIOError(path: manifestURL.path, operation: "remove old manifest", code: errno)
             }
             let written = try SafeTensors(tensors: tensors, metadata: fileMetadata).write(to: tensorURL)

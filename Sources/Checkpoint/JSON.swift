@@ -5,8 +5,8 @@
 
 import Foundation
 
-/// A parsed JSON value. Objects keep their members in file order, duplicates included.
-public indirect enum JSONValue: Equatable, Sendable {
+/// A parsed JSON value (internal: only headers and manifests are parsed). Objects keep their members in file order, duplicates included.
+indirect enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     /// A number as written in the source (e.g. `"12"`, `"-0.5e3"`); convert with `intValue`/`doubleValue`.
@@ -15,7 +15,7 @@ public indirect enum JSONValue: Equatable, Sendable {
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
@@ -29,46 +29,46 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     /// The value as a non-negative or negative integer if it is written as one (`-?[0-9]+`) and fits in `Int`.
-    public var intValue: Int? {
+    var intValue: Int? {
         guard case .number(let s) = self, !s.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
         return Int(s)
     }
 
     /// The value as a `Double` if it is a number.
-    public var doubleValue: Double? {
+    var doubleValue: Double? {
         guard case .number(let s) = self else { return nil }
         return Double(s)
     }
 
     /// The string payload, if this is a string.
-    public var stringValue: String? {
+    var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
     /// Members of an object, in file order.
-    public var objectMembers: [(key: String, value: JSONValue)]? {
+    var objectMembers: [(key: String, value: JSONValue)]? {
         if case .object(let m) = self { return m }
         return nil
     }
 
     /// The first member named `key`, if this is an object.
-    public subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> JSONValue? {
         objectMembers?.first(where: { $0.key == key })?.value
     }
 }
 
 /// Why a JSON text could not be parsed, with the byte offset where parsing stopped.
-public struct JSONParseError: Error, CustomStringConvertible, Equatable {
-    public let offset: Int
-    public let reason: String
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+struct JSONParseError: Error, CustomStringConvertible, Equatable {
+    let offset: Int
+    let reason: String
+    var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
 /// Strict JSON parser over UTF-8 bytes.
-public struct JSONParser {
+struct JSONParser {
     /// Deepest nesting accepted; deeper input is an error rather than a stack overflow.
-    public static let maxDepth = 64
+    static let maxDepth = 64
 
     private let bytes: [UInt8]
     private var pos = 0
@@ -76,7 +76,7 @@ public struct JSONParser {
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     /// Parse one JSON value; only whitespace may follow it. Invalid UTF-8 in strings is an error.
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
         var p = JSONParser(bytes)
         p.skipSpace()
         let v = try p.value(depth: 0)
