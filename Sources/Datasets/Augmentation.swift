@@ -28,6 +28,10 @@ public struct Augmentation: Sendable, Equatable, Codable {
             throw DatasetError.invalidArgument("crop padding in 0...\(Augmentation.maxPadding)", found: "\(padding)",
                                                hint: "fix `augmentation.padding` in the pipeline file (4 is usual for CIFAR, 2 for 28×28 images)")
         }
+        self.init(uncheckedPadding: padding, horizontalFlip: horizontalFlip)
+    }
+
+    init(uncheckedPadding padding: Int, horizontalFlip: Bool) {
         self.padding = padding
         self.horizontalFlip = horizontalFlip
     }

@@ -6,7 +6,7 @@ import Foundation
 
 /// A dataset file or setting that cannot be used, with the fix.
 ///
-/// `description` reads "<path>: expected <expected>, found <found>. <hint>", so one log line is enough to act on.
+/// `description` reads "<path>: expected <expected>, found <found>. Fix: <hint>", so one log line is enough to act on.
 public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What went wrong, for tests and callers that branch on it.
     public enum Kind: String, Sendable, Equatable {
@@ -55,7 +55,7 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable 
     public var description: String {
         var s = path.map { "\($0): " } ?? ""
         s += "expected \(expected), found \(found)"
-        if !hint.isEmpty { s += ". \(hint)" }
+        if !hint.isEmpty { s += ". Fix: \(hint)" }
         return s
     }
 

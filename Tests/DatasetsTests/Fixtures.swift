@@ -18,7 +18,7 @@ enum Fixtures {
     /// Write `bytes` to `path`, gzip'd with zlib when `gzip` is true.
     static func write(_ bytes: [UInt8], to path: String, gzip: Bool) {
         if !gzip {
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)), path)
             return
         }
         guard let f = gzopen(path, "wb") else { XCTFail("gzopen \(path)"); return }

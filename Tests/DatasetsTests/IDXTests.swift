@@ -160,3 +160,22 @@ final class IDXTests: XCTestCase {
         assertDatasetError(.unreadable) { try IDXArray.read(path: dir.path, rank: 1) }
     }
 }
+
+final class DatasetKindTests: XCTestCase {
+    func testKindsLoadAndCarryTheirDefaults() throws {
+        XCTAssertEqual(DatasetKind(rawValue: "fashion-mnist"), .fashionMNIST)
+        XCTAssertEqual(DatasetKind.allCases.map(\.rawValue), ["fashion-mnist", "mnist", "cifar10", "cifar100"])
+        XCTAssertEqual(DatasetKind.fashionMNIST.referenceNormalization, FashionMNIST.normalization)
+        XCTAssertEqual(DatasetKind.cifar100.channels, 3)
+        XCTAssertEqual(DatasetKind.mnist.defaultAugmentation, try Augmentation(padding: 2, horizontalFlip: false))
+        XCTAssertEqual(DatasetKind.fashionMNIST.defaultDirectory, "/usr/share/datasets/fashion-mnist")
+        let e = assertDatasetError(.missingFile) { try DatasetKind.cifar10.load(split: .train) }
+        XCTAssertTrue(e?.description.contains("dataset.path") ?? false)
+
+        let dir = makeTemporaryDirectory("kind")
+        let written = Fixtures.writeIDXSplit(in: dir, split: .test, count: 2, gzip: false)
+        let test = try DatasetKind.mnist.load(split: .test, directory: dir.path)
+        XCTAssertEqual(test.pixels, written.pixels)
+        XCTAssertEqual(test.channels, DatasetKind.mnist.channels)
+    }
+}
