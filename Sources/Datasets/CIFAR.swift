@@ -20,14 +20,14 @@ public enum CIFAR10 {
     static let missingHint = "download the CIFAR-10 binary version (cifar-10-binary.tar.gz), extract it, and set `dataset.path` in the pipeline file to the folder holding data_batch_1.bin"
 
     /// The record files of a split, in the order their records are concatenated.
-    public static func fileNames(split: Split) -> [String] {
+    public static func fileNames(split: DatasetSplit) -> [String] {
         split == .train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
     }
 
     /// Load one split from `directory` (or from `directory/cifar-10-batches-bin`).
     /// - Throws: `DatasetError` for a missing file, a file that is not a whole non-zero number of 3073-byte
     ///   records, a label ≥ 10, or a damaged gzip stream.
-    public static func load(split: Split, directory: String) throws -> LabeledImages {
+    public static func load(split: DatasetSplit, directory: String) throws -> LabeledImages {
         let names = fileNames(split: split)
         let dir = CIFARBinary.resolve(directory, archiveFolder: archiveFolder, probe: names[0])
         let paths = try names.map { try DatasetFiles.locate($0, in: dir, dataset: "CIFAR-10", hint: missingHint) }
@@ -59,12 +59,12 @@ public enum CIFAR100 {
     static let missingHint = "download the CIFAR-100 binary version (cifar-100-binary.tar.gz), extract it, and set `dataset.path` in the pipeline file to the folder holding train.bin"
 
     /// The record file of a split.
-    public static func fileName(split: Split) -> String { split == .train ? "train.bin" : "test.bin" }
+    public static func fileName(split: DatasetSplit) -> String { split == .train ? "train.bin" : "test.bin" }
 
     /// Load one split from `directory` (or from `directory/cifar-100-binary`), keeping `labels` labels.
     /// - Throws: `DatasetError` for a missing file, a file that is not a whole non-zero number of 3074-byte
     ///   records, a coarse label ≥ 20 or fine label ≥ 100, or a damaged gzip stream.
-    public static func load(split: Split, directory: String, labels: LabelKind = .fine) throws -> LabeledImages {
+    public static func load(split: DatasetSplit, directory: String, labels: LabelKind = .fine) throws -> LabeledImages {
         let name = fileName(split: split)
         let dir = CIFARBinary.resolve(directory, archiveFolder: archiveFolder, probe: name)
         let path = try DatasetFiles.locate(name, in: dir, dataset: "CIFAR-100", hint: missingHint)

@@ -47,7 +47,7 @@ public enum DatasetKind: String, Sendable, CaseIterable, Codable {
     ///   - directory: the folder holding the files; nil for `defaultDirectory`.
     ///   - cifar100Labels: which CIFAR-100 label to keep (ignored for the others).
     /// - Throws: `DatasetError`; `.missingFile` if `directory` is nil and the kind has no default.
-    public func load(split: Split, directory: String? = nil,
+    public func load(split: DatasetSplit, directory: String? = nil,
                      cifar100Labels: CIFAR100.LabelKind = .fine) throws -> LabeledImages {
         guard let dir = directory ?? defaultDirectory else {
             throw DatasetError(.missingFile, path: nil, expected: "`dataset.path` for dataset kind \(rawValue)",

@@ -5,7 +5,7 @@
 import Foundation
 
 /// Which half of a dataset.
-public enum Split: String, Sendable, CaseIterable, Codable {
+public enum DatasetSplit: String, Sendable, CaseIterable, Codable {
     case train
     case test
 }
@@ -25,7 +25,7 @@ public enum FashionMNIST {
     /// Load one split from `directory` (default: the Debian package's folder).
     /// - Throws: `DatasetError` naming the file, for a missing file, a bad IDX file, image and label counts that
     ///   differ, or a label ≥ 10.
-    public static func load(split: Split, directory: String = defaultDirectory) throws -> LabeledImages {
+    public static func load(split: DatasetSplit, directory: String = defaultDirectory) throws -> LabeledImages {
         try IDXImageSet.load(name: "Fashion-MNIST", directory: directory, split: split, classCount: classCount,
                              missingHint: missingHint)
     }
@@ -41,7 +41,7 @@ public enum MNIST {
 
     /// Load one split from `directory`.
     /// - Throws: `DatasetError` as `FashionMNIST.load` does.
-    public static func load(split: Split, directory: String) throws -> LabeledImages {
+    public static func load(split: DatasetSplit, directory: String) throws -> LabeledImages {
         try IDXImageSet.load(name: "MNIST", directory: directory, split: split, classCount: classCount,
                              missingHint: missingHint)
     }
@@ -50,7 +50,7 @@ public enum MNIST {
 /// A pair of IDX files (images of rank 3, labels of rank 1) in the MNIST naming scheme.
 public enum IDXImageSet {
     /// The base file names (without `.gz`) for a split: (images, labels).
-    public static func fileNames(split: Split) -> (images: String, labels: String) {
+    public static func fileNames(split: DatasetSplit) -> (images: String, labels: String) {
         let prefix = split == .train ? "train" : "t10k"
         return ("\(prefix)-images-idx3-ubyte", "\(prefix)-labels-idx1-ubyte")
     }
@@ -60,7 +60,7 @@ public enum IDXImageSet {
     ///   - name: the dataset's name, for `source` and messages.
     ///   - classCount: labels must be below it.
     ///   - missingHint: the fix offered when the directory or a file is missing.
-    public static func load(name: String, directory: String, split: Split, classCount: Int,
+    public static func load(name: String, directory: String, split: DatasetSplit, classCount: Int,
                             missingHint: String) throws -> LabeledImages {
         let names = fileNames(split: split)
         let imagesPath = try DatasetFiles.locate(names.images, in: directory, dataset: name, hint: missingHint)

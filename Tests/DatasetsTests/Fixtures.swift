@@ -42,7 +42,7 @@ enum Fixtures {
 
     /// Write an MNIST-style split (images and labels) into `dir`; returns (pixels, labels) written.
     @discardableResult
-    static func writeIDXSplit(in dir: URL, split: Split, count: Int, rows: Int = 4, cols: Int = 5, gzip: Bool,
+    static func writeIDXSplit(in dir: URL, split: DatasetSplit, count: Int, rows: Int = 4, cols: Int = 5, gzip: Bool,
                               seed: UInt64 = 1) -> (pixels: [UInt8], labels: [UInt8]) {
         let names = IDXImageSet.fileNames(split: split)
         let pixels = bytes(count * rows * cols, seed: seed)
