@@ -65,7 +65,7 @@ public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: B
             let a = gv.data[c] * istd, b = bv.data[c] - mu * a
             for n in 0..<s.n {
                 let p = xp + (n * s.c + c) * hw, q = yp + (n * s.c + c) * hw
-                for i in 0..<hw { q[i] = p[i] * a + b }
+                simdMap(p, q, 0..<hw) { $0 * a + b }
             }
         }
     }
@@ -94,15 +94,16 @@ public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: B
                     for n in 0..<s.n {
                         let off = (n * s.c + c) * hw
                         let p = xp + off, d = gyp + off, q = gxp + off
-                        for i in 0..<hw { q[i] = k * (d[i] - mdy - (p[i] - mu) * istd * mdyx) }
+                        let kx = k * istd * mdyx, k0 = -k * mdy + k * mu * istd * mdyx
+                        // k·(dy − mdy − (x − μ)·σ⁻¹·mdyx) = k·dy − kx·x + k0
+                        simdMap(d, p, q, 0..<hw) { dv, xv in k * dv - kx * xv + k0 }
                     }
                 } else {
                     // Running statistics are constants: inputGrad = γ/σ · dy
                     let k = g * istd
                     for n in 0..<s.n {
                         let off = (n * s.c + c) * hw
-                        let d = gyp + off, q = gxp + off
-                        for i in 0..<hw { q[i] = k * d[i] }
+                        simdMap(gyp + off, gxp + off, 0..<hw) { k * $0 }
                     }
                 }
             }

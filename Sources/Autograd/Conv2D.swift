@@ -62,18 +62,18 @@ extension Kernels {
                             let dst = dstRow + oy * g.wout
                             let iy = oy - g.pad + ki
                             if iy < 0 || iy >= g.h || hi <= lo {
-                                dst.update(repeating: 0, count: g.wout)
+                                zeroFloats(dst, g.wout)
                                 continue
                             }
-                            if lo > 0 { dst.update(repeating: 0, count: lo) }
-                            (dst + lo).update(from: src + iy * g.w + (lo - g.pad + kj), count: hi - lo)
-                            if hi < g.wout { (dst + hi).update(repeating: 0, count: g.wout - hi) }
+                            zeroFloats(dst, lo)
+                            copyFloats(dst + lo, src + iy * g.w + (lo - g.pad + kj), hi - lo)
+                            zeroFloats(dst + hi, g.wout - hi)
                         }
                     } else {
                         for oy in 0..<g.hout {
                             let dst = dstRow + oy * g.wout
                             let iy = oy * g.stride - g.pad + ki
-                            if iy < 0 || iy >= g.h { dst.update(repeating: 0, count: g.wout); continue }
+                            if iy < 0 || iy >= g.h { zeroFloats(dst, g.wout); continue }
                             let srow = src + iy * g.w
                             for ox in 0..<g.wout {
                                 let ix = ox * g.stride - g.pad + kj
@@ -105,7 +105,8 @@ extension Kernels {
                             if iy < 0 || iy >= g.h { continue }
                             let s = srcRow + oy * g.wout
                             let d = dstImg + iy * g.w + (lo - g.pad + kj)
-                            for i in 0..<(hi - lo) { d[i] += s[lo + i] }
+                            let sl = s + lo
+                            for i in 0..<(hi - lo) { d[i] += sl[i] }
                         }
                     } else {
                         for oy in 0..<g.hout {
@@ -136,9 +137,12 @@ extension Kernels {
         Parallel.forChunks(s.n) { _, range in
             let tile = tileImages(g, chunk: range.count)
             let ld = tile * g.p
-            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.k * ld)
-            let out = tile > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: g.cout * ld) : nil
-            defer { col?.deallocate(); out?.deallocate() }
+            let col = g.isPointwise ? nil : BufferPool.acquire(g.k * ld)
+            let out = tile > 1 ? BufferPool.acquire(g.cout * ld) : nil
+            defer {
+                if let col { BufferPool.release(col, g.k * ld) }
+                if let out { BufferPool.release(out, g.cout * ld) }
+            }
             var n0 = range.lowerBound
             while n0 < range.upperBound {
                 let gN = min(tile, range.upperBound - n0)
@@ -153,8 +157,8 @@ extension Kernels {
                 if let out {
                     BLAS.sgemm(m: g.cout, n: ldT, k: g.k, a: wp, b: b, c: out)
                     for j in 0..<gN {
-                        for c in 0..<g.cout {
-                            (yp + (n0 + j) * outImage + c * g.p).update(from: out + c * ldT + j * g.p, count: g.p)
+                            for c in 0..<g.cout {
+                            copyFloats(yp + (n0 + j) * outImage + c * g.p, out + c * ldT + j * g.p, g.p)
                         }
                     }
                 } else {
@@ -166,7 +170,7 @@ extension Kernels {
                 for n in range {
                     for c in 0..<g.cout {
                         let row = yp + n * outImage + c * g.p, bv = bias.data[c]
-                        for i in 0..<g.p { row[i] += bv }
+                        simdMap(row, row, 0..<g.p) { $0 + bv }
                     }
                 }
             }
@@ -187,20 +191,24 @@ extension Kernels {
         let gxp = gx?.data
         let chunks = Parallel.chunkCount(s.n)
         let wCount = weight.count
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks * wCount)
+        let partials = BufferPool.acquire(chunks * wCount)
         partials.initialize(repeating: 0, count: chunks * wCount)
         let biasPartials = UnsafeMutablePointer<Double>.allocate(capacity: chunks * g.cout)
         biasPartials.initialize(repeating: 0, count: chunks * g.cout)
-        defer { partials.deallocate(); biasPartials.deallocate() }
+        defer { BufferPool.release(partials, chunks * wCount); biasPartials.deallocate() }
 
         Parallel.forChunks(s.n) { chunk, range in
             let wGrad = partials + chunk * wCount
             let tile = tileImages(g, chunk: range.count)
             let ld = tile * g.p
-            let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: g.k * ld)
-            let colGrad = (needInput && !g.isPointwise) ? UnsafeMutablePointer<Float>.allocate(capacity: g.k * ld) : nil
-            let dyT = tile > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: g.cout * ld) : nil
-            defer { col?.deallocate(); colGrad?.deallocate(); dyT?.deallocate() }
+            let col = g.isPointwise ? nil : BufferPool.acquire(g.k * ld)
+            let colGrad = (needInput && !g.isPointwise) ? BufferPool.acquire(g.k * ld) : nil
+            let dyT = tile > 1 ? BufferPool.acquire(g.cout * ld) : nil
+            defer {
+                if let col { BufferPool.release(col, g.k * ld) }
+                if let colGrad { BufferPool.release(colGrad, g.k * ld) }
+                if let dyT { BufferPool.release(dyT, g.cout * ld) }
+            }
             var n0 = range.lowerBound
             while n0 < range.upperBound {
                 let gN = min(tile, range.upperBound - n0)
@@ -210,7 +218,7 @@ extension Kernels {
                 if let dyT {
                     for j in 0..<gN {
                         for c in 0..<g.cout {
-                            (dyT + c * ldT + j * g.p).update(from: gyp + (n0 + j) * outImage + c * g.p, count: g.p)
+                            copyFloats(dyT + c * ldT + j * g.p, gyp + (n0 + j) * outImage + c * g.p, g.p)
                         }
                     }
                     dy = UnsafePointer(dyT)

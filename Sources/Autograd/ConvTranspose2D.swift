@@ -24,8 +24,8 @@ extension Kernels {
         let inImage = s.c * s.h * s.w, outImage = g.cin * g.h * g.w
         let xp = x.data, yp = y.data, wp = weight.data
         Parallel.forChunks(s.n) { _, range in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: g.k * g.p)
-            defer { col.deallocate() }
+            let col = BufferPool.acquire(g.k * g.p)
+            defer { BufferPool.release(col, g.k * g.p) }
             for n in range {
                 BLAS.sgemm(transA: true, m: g.k, n: g.p, k: s.c, a: wp, b: xp + n * inImage, c: col)
                 col2im(col, g, yp + n * outImage, ld: g.p, colOffset: 0)
@@ -48,13 +48,13 @@ extension Kernels {
         let inImage = s.c * s.h * s.w, outImage = g.cin * g.h * g.w
         let gx: Tensor? = needInput ? Tensor(uninitialized: x.shape) : nil
         let chunks = Parallel.chunkCount(s.n)
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks * weight.count)
+        let partials = BufferPool.acquire(chunks * weight.count)
         partials.initialize(repeating: 0, count: chunks * weight.count)
-        defer { partials.deallocate() }
+        defer { BufferPool.release(partials, chunks * weight.count) }
         let xp = x.data, gyp = gy.data, wp = weight.data, gxp = gx?.data
         Parallel.forChunks(s.n) { chunk, range in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: g.k * g.p)
-            defer { col.deallocate() }
+            let col = BufferPool.acquire(g.k * g.p)
+            defer { BufferPool.release(col, g.k * g.p) }
             for n in range {
                 im2col(gyp + n * outImage, g, col, ld: g.p, colOffset: 0)
                 if let gxp { BLAS.sgemm(m: s.c, n: g.p, k: g.k, a: wp, b: col, c: gxp + n * inImage) }

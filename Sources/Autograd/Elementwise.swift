@@ -20,7 +20,7 @@ public enum Kernels {
         precondition(a.count == b.count, "add: \(a.shape) vs \(b.shape)")
         let y = Tensor(uninitialized: a.shape)
         let pa = a.data, pb = b.data, py = y.data
-        map(a.count) { r in for i in r { py[i] = pa[i] + pb[i] } }
+        map(a.count) { r in simdMap(pa, pb, py, r) { $0 + $1 } }
         return y
     }
 
@@ -28,7 +28,7 @@ public enum Kernels {
         precondition(a.count == b.count, "sub: \(a.shape) vs \(b.shape)")
         let y = Tensor(uninitialized: a.shape)
         let pa = a.data, pb = b.data, py = y.data
-        map(a.count) { r in for i in r { py[i] = pa[i] - pb[i] } }
+        map(a.count) { r in simdMap(pa, pb, py, r) { $0 - $1 } }
         return y
     }
 
@@ -36,21 +36,21 @@ public enum Kernels {
         precondition(a.count == b.count, "mul: \(a.shape) vs \(b.shape)")
         let y = Tensor(uninitialized: a.shape)
         let pa = a.data, pb = b.data, py = y.data
-        map(a.count) { r in for i in r { py[i] = pa[i] * pb[i] } }
+        map(a.count) { r in simdMap(pa, pb, py, r) { $0 * $1 } }
         return y
     }
 
     public static func scale(_ a: Tensor, _ s: Float) -> Tensor {
         let y = Tensor(uninitialized: a.shape)
         let pa = a.data, py = y.data
-        map(a.count) { r in for i in r { py[i] = pa[i] * s } }
+        map(a.count) { r in simdMap(pa, py, r) { $0 * s } }
         return y
     }
 
     public static func relu(_ a: Tensor) -> Tensor {
         let y = Tensor(uninitialized: a.shape)
         let pa = a.data, py = y.data
-        map(a.count) { r in for i in r { let v = pa[i]; py[i] = v > 0 ? v : 0 } }
+        map(a.count) { r in simdMap(pa, py, r) { $0.replacing(with: 0, where: $0 .< 0) } }
         return y
     }
 
@@ -58,7 +58,7 @@ public enum Kernels {
     public static func reluBackward(_ gy: Tensor, output y: Tensor) -> Tensor {
         let gx = Tensor(uninitialized: y.shape)
         let pg = gy.data, py = y.data, px = gx.data
-        map(y.count) { r in for i in r { px[i] = py[i] > 0 ? pg[i] : 0 } }
+        map(y.count) { r in simdMap(pg, py, px, r) { g, y in g.replacing(with: 0, where: y .<= 0) } }
         return gx
     }
 

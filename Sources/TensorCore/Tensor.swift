@@ -55,16 +55,9 @@ public final class Tensor: @unchecked Sendable {
         data.update(repeating: value, count: count)
     }
 
-    deinit { free(data) }
+    deinit { BufferPool.release(data, count) }
 
-    private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(64, (n * MemoryLayout<Float>.stride + 63) & ~63)
-        guard posix_memalign(&raw, 64, bytes) == 0, let p = raw else {
-            fatalError("out of memory allocating \(bytes) bytes")
-        }
-        return p.bindMemory(to: Float.self, capacity: max(n, 16))
-    }
+    private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> { BufferPool.acquire(n) }
 
     /// Number of dimensions.
     @inlinable public var rank: Int { shape.count }

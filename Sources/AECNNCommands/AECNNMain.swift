@@ -1,0 +1,18 @@
+// The `aecnn` command tree. Each subcommand is a thin layer over the library modules.
+
+import ArgumentParser
+import Foundation
+
+public enum AECNNMain {
+    public static func main() async {
+        BLASCoreSelection.applyBeforeAnyWork()
+        await AECNN.main()
+    }
+}
+
+struct AECNN: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aecnn",
+        abstract: "Device–edge co-inference with attention-based feature compression (AECNN) and its baselines.",
+        subcommands: [Bench.self])
+}

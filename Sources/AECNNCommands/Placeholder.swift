@@ -1,1 +1,0 @@
-public enum AECNNMain { public static func main() async {} }
