@@ -1,0 +1,86 @@
+// What every stage of one pipeline run shares: the parsed spec, where outputs go, the data, and how the
+// model is built. Data and models are derived from the spec only, so two runs of the same spec see the
+// same images in the same order.
+
+import Foundation
+import TensorCore
+import Datasets
+import Models
+import PipelineSpec
+import Checkpoint
+
+public final class RunContext {
+    public let spec: PipelineSpec
+    /// Checkpoints/<pipeline name>/
+    public let root: URL
+    /// Where progress lines go (stderr by default); nil silences them.
+    public var log: ((String) -> Void)?
+
+    private var cachedTrain: LabeledImages?
+    private var cachedTest: LabeledImages?
+
+    public init(spec: PipelineSpec, checkpointsDirectory: URL, log: ((String) -> Void)? = { line in
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }) {
+        self.spec = spec
+        self.root = checkpointsDirectory.appendingPathComponent(spec.name, isDirectory: true)
+        self.log = log
+    }
+
+    public func stageDirectory(_ stage: String, _ parts: String...) -> URL {
+        parts.reduce(root.appendingPathComponent(stage, isDirectory: true)) { $0.appendingPathComponent($1, isDirectory: true) }
+    }
+
+    var datasetKind: DatasetKind {
+        get throws {
+            guard let k = DatasetKind(rawValue: spec.dataset.kind.rawValue) else {
+                throw StageError.invalidSettings("dataset.kind \(spec.dataset.kind.rawValue) is not supported by the training stages yet")
+            }
+            return k
+        }
+    }
+
+    /// Training images (after `train_subset`: a random subset drawn from its own seeded RNG, so changing the
+    /// subset never changes the training RNG's sequence).
+    public func trainImages() throws -> LabeledImages {
+        if let cachedTrain { return cachedTrain }
+        var images = try datasetKind.load(split: .train, directory: spec.dataset.path)
+        if let n = spec.dataset.trainSubset, n < images.count {
+            var rng = RNG(seed: spec.seed ^ 0x5355_4253_4554)   // "SUBSET"
+            images = images.subset(count: n, rng: &rng)
+        }
+        cachedTrain = images
+        return images
+    }
+
+    /// Test images (after `test_subset`: the first N).
+    public func testImages() throws -> LabeledImages {
+        if let cachedTest { return cachedTest }
+        var images = try datasetKind.load(split: .test, directory: spec.dataset.path)
+        if let n = spec.dataset.testSubset, n < images.count { images = images.subset(first: n) }
+        cachedTest = images
+        return images
+    }
+
+    public func normalization() throws -> Normalization {
+        try Normalization(mean: spec.dataset.normalize.mean.map { Float($0) }, std: spec.dataset.normalize.std.map { Float($0) })
+    }
+
+    public func augmentation() throws -> Augmentation {
+        try Augmentation(padding: spec.dataset.augment.cropPadding, horizontalFlip: spec.dataset.augment.flip)
+    }
+
+    /// A freshly initialised base model (weights from the pipeline seed).
+    public func makeBaseModel() throws -> ResNet {
+        let train = try trainImages()
+        guard let arch = Architecture(rawValue: spec.model.arch.rawValue) else {
+            throw StageError.invalidSettings("model.arch \(spec.model.arch.rawValue) is not built by Models")
+        }
+        return ResNet(arch, inputChannels: train.channels, classes: train.classCount, width: spec.model.width, seed: spec.seed)
+    }
+
+    /// SHA-256 of the canonical JSON of whatever settings decide a stage's result.
+    public static func settingsHash<T: Encodable>(_ value: T) throws -> String {
+        SHA256.hexDigest(try canonicalJSON(of: value))
+    }
+}

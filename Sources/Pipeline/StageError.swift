@@ -1,0 +1,21 @@
+// Errors a user can cause while running a stage, each naming the file or stage and the fix.
+
+public enum StageError: Error, CustomStringConvertible {
+    /// An input another stage produces does not exist yet.
+    case missingInput(stage: String, path: String, runFirst: String)
+    /// Settings that cannot work together.
+    case invalidSettings(String)
+    /// Another process holds the pipeline's lock.
+    case locked(path: String, pid: Int32)
+
+    public var description: String {
+        switch self {
+        case .missingInput(let stage, let path, let first):
+            return "stage \(stage) needs \(path), which does not exist yet: run `aecnn stage \(first)` first (or `aecnn run`)"
+        case .invalidSettings(let s):
+            return s
+        case .locked(let path, let pid):
+            return "another aecnn process (pid \(pid)) is writing this pipeline's outputs (lock \(path)); wait for it or stop it"
+        }
+    }
+}

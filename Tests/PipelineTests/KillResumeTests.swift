@@ -1,0 +1,68 @@
+// Kill the real `aecnn` process with SIGKILL at random moments during train-base, rerun the same command,
+// and check the final checkpoint is bit-identical to an uninterrupted run.
+
+import XCTest
+import Foundation
+import Checkpoint
+import _TestSupport
+
+final class KillResumeTests: XCTestCase {
+    /// The aecnn executable built next to the test bundle.
+    static func executable() -> URL? {
+        var candidates: [URL] = []
+        if let exe = Bundle.main.executableURL { candidates.append(exe.deletingLastPathComponent()) }
+        candidates.append(Bundle(for: KillResumeTests.self).bundleURL.deletingLastPathComponent())
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        for dir in candidates {
+            let url = dir.appendingPathComponent("aecnn")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
+    func run(_ exe: URL, _ args: [String], killAfter: Double? = nil) throws -> Int32 {
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        if let killAfter {
+            Thread.sleep(forTimeInterval: killAfter)
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    func testSIGKILLAtRandomMomentsThenResumeIsBitIdentical() throws {
+        guard let exe = Self.executable() else { throw XCTSkip("aecnn executable not found next to the tests") }
+        let root = makeTemporaryDirectory("kill-resume")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TinyDataset.write(to: root.appendingPathComponent("data"), train: 160, test: 32)
+        func pipeline(_ name: String) throws -> String {
+            let path = root.appendingPathComponent("\(name).yaml")
+            try TinyDataset.pipelineYAML(name: name, dataDirectory: data, epochs: 3, batch: 16).write(to: path, atomically: true, encoding: .utf8)
+            return path.path
+        }
+        let ckpt = root.appendingPathComponent("ckpt").path
+        let t0 = Date()
+        XCTAssertEqual(try run(exe, ["stage", "train-base", "--pipeline", try pipeline("straight"), "--checkpoints", ckpt]), 0)
+        let duration = Date().timeIntervalSince(t0)
+        let reference = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: "\(ckpt)/straight/train-base/model.safetensors"))
+
+        var rng = SystemRandomNumberGenerator()
+        let name = "killed"
+        let file = try pipeline(name)
+        var kills = 0
+        for _ in 0..<3 {
+            let at = Double.random(in: 0.05...max(0.1, duration * 0.9), using: &rng)
+            let status = try run(exe, ["stage", "train-base", "--pipeline", file, "--checkpoints", ckpt], killAfter: at)
+            if status != 0 { kills += 1 }
+        }
+        XCTAssertGreaterThan(kills, 0, "no kill landed before the run finished: the test would prove nothing")
+        XCTAssertEqual(try run(exe, ["stage", "train-base", "--pipeline", file, "--checkpoints", ckpt]), 0)
+        let resumed = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: "\(ckpt)/\(name)/train-base/model.safetensors"))
+        XCTAssertEqual(resumed, reference, "after \(kills) kills")
+    }
+}
