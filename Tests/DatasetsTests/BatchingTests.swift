@@ -245,24 +245,3 @@ final class BatchingTests: XCTestCase {
         }
     }
 }
-
-final class BatchingSpeedTests: XCTestCase {
-    /// Prints the time to build a 128 × 1 × 28 × 28 augmented batch. The bound is loose (debug builds, busy
-    /// machines); a release build takes well under a millisecond.
-    func testBatchOf128FashionSizedImagesIsCheap() throws {
-        let images = try Fixtures.images(count: 1000, channels: 1, height: 28, width: 28)
-        let aug = try Augmentation(padding: 2, horizontalFlip: true)
-        var rng = RNG(seed: 1)
-        let order = Batching.epochOrder(count: images.count, shuffle: true, rng: &rng)
-        let rounds = 20
-        let start = DispatchTime.now().uptimeNanoseconds
-        for r in 0..<rounds {
-            let lo = (r * 128) % (images.count - 128)
-            _ = try Batching.makeBatch(images, indices: order[lo..<(lo + 128)], normalization: FashionMNIST.normalization,
-                                       augmentation: aug, rng: &rng)
-        }
-        let perBatch = Double(DispatchTime.now().uptimeNanoseconds - start) / Double(rounds) / 1e6
-        print("makeBatch 128×1×28×28 with crop+flip: \(String(format: "%.3f", perBatch)) ms")
-        XCTAssertLessThan(perBatch, 50)
-    }
-}
