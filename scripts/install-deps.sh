@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian packages aecnn needs, only those missing. Usage: scripts/install-deps.sh [--with-data]
+#   always:       libopenblas-dev libzstd-dev zlib1g-dev pkg-config (to build and test)
+#   --with-data:  dataset-fashion-mnist (the embedded default dataset, for the main job)
+set -euo pipefail
+packages=(libopenblas-dev libzstd-dev zlib1g-dev pkg-config)
+[[ "${1:-}" == "--with-data" ]] && packages+=(dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
