@@ -26,11 +26,12 @@ let package = Package(
         .target(name: "Autograd", dependencies: ["TensorCore", "CBLAS"], swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),
+        .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: kernelFlags),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Datasets", "Checkpoint", "PipelineSpec",
+            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec",
         ]),
         .target(name: "AECNNCommands", dependencies: [
             "Pipeline", "PipelineSpec", "Models", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "CBLAS",
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "NN", "TensorCore", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "MethodsTests", dependencies: ["Methods", "Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),

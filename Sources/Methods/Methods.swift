@@ -1,0 +1,1 @@
+// Methods: AECNN (channel attention, pruning, feature recovery) and, later, the baselines.
