@@ -1,1 +1,0 @@
-// Methods: AECNN (channel attention, pruning, feature recovery) and, later, the baselines.
