@@ -1,4 +1,5 @@
-// `aecnn stage NAME --pipeline FILE`: run one stage of a pipeline.
+// `aecnn stage NAME`, `aecnn run`, `aecnn status`: the pipeline's stages one at a time, all that are not up
+// to date, and where each instance stands.
 
 import ArgumentParser
 import Foundation
@@ -12,7 +13,7 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "Folder holding every pipeline's outputs.")
     var checkpoints = "Checkpoints"
 
-    @Option(name: .long, help: "Override the pipeline's worker thread count.")
+    @Option(name: .long, help: "Override the pipeline's worker thread count (results are reproducible per thread count).")
     var threads: Int?
 
     func context() throws -> RunContext {
@@ -22,18 +23,70 @@ struct PipelineOptions: ParsableArguments {
     }
 }
 
-struct Stage: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run one stage of a pipeline (resumable: run the same command again after an interruption).",
-        subcommands: [TrainBase.self])
+/// Run `body` holding the pipeline's lock.
+func withLock<T>(_ ctx: RunContext, _ body: () throws -> T) throws -> T {
+    let lock = PipelineLock(root: ctx.root)
+    try lock.acquire()
+    defer { lock.release() }
+    return try body()
 }
 
-struct TrainBase: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train-base", abstract: "Train the base CNN.")
+struct Stage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run stages of a pipeline (resumable: run the same command again after an interruption).",
+        discussion: "Stages, in order: " + StageRunner.stages.map { $0.name }.joined(separator: ", ")
+            + ". Per-split stages take --split, per-ratio stages --split and --ratio; without them every instance of the stage runs.")
+
+    @Argument(help: "Stage name.") var name: String
     @OptionGroup var options: PipelineOptions
-    @Flag(help: "Retrain even if the stage is up to date (discards its earlier outputs).") var force = false
+    @Option(help: "Split point (per-split stages).") var split: String?
+    @Option(help: "Compression ratio V (per-ratio stages).") var ratio: Int?
+    @Flag(help: "Rerun even if up to date (discards the instance's earlier outputs).") var force = false
 
     func run() throws {
-        _ = try TrainBaseStage.run(try options.context(), force: force)
+        guard let def = StageRunner.definition(name) else {
+            throw ValidationError("unknown stage '\(name)'; stages: \(StageRunner.stages.map { $0.name }.joined(separator: ", "))")
+        }
+        let ctx = try options.context()
+        let chosen = def.instances(ctx.spec).filter { (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) }
+        guard !chosen.isEmpty else {
+            throw ValidationError("\(name) has no instance for split \(split ?? "any") and ratio \(ratio.map(String.init) ?? "any") in \(options.pipeline) (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
+        }
+        try withLock(ctx) {
+            for i in chosen { try StageRunner.run(i, ctx, options: StageOptions(force: force)) }
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run every stage instance that is not up to date, in dependency order.")
+    @OptionGroup var options: PipelineOptions
+
+    func run() throws {
+        let ctx = try options.context()
+        let started = Date()
+        try withLock(ctx) { try StageRunner.runAll(ctx) }
+        FileHandle.standardError.write(Data(String(format: "pipeline %@ complete in %.0f s\n", ctx.spec.name, Date().timeIntervalSince(started)).utf8))
+        if let table = try? String(contentsOf: StageRunner.directory(StageInstance("evaluate"), ctx).appendingPathComponent("table.md"), encoding: .utf8) {
+            print(table)
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show every stage instance's state: done, stale, partial, pending or failed.")
+    @OptionGroup var options: PipelineOptions
+
+    func run() throws {
+        let ctx = try options.context()
+        for i in StageRunner.allInstances(ctx.spec) {
+            let state = try StageRunner.state(i, ctx)
+            var line = i.description.padding(toLength: 32, withPad: " ", startingAt: 0) + state.description
+            if state == .done, let r = StageRunner.result(i, ctx) {
+                if let acc = r["test_accuracy"] as? Double { line += String(format: "  test %.2f%%", 100 * acc) }
+                if let s = r["stage_wall_seconds"] as? Double { line += String(format: "  %.0f s", s) }
+            }
+            print(line)
+        }
     }
 }

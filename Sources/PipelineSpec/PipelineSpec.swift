@@ -28,10 +28,13 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
     public var ratios: [Int]
     /// Settings of every training stage, keyed by stage name (`train-base`, ...); absent sections hold defaults.
     public var stages: [String: TrainingSettings]
+    /// AECNN method settings (the `aecnn:` section; defaults when absent).
+    public var aecnn: AECNNSettings
 
     /// Creates a spec; `stages` entries missing from the argument are filled from `TrainingStages`.
     public init(name: String, seed: UInt64 = 0, threads: Int = 2, dataset: DatasetSpec, model: ModelSpec,
-                splits: [String] = [], ratios: [Int] = [], stages: [String: TrainingSettings] = [:]) {
+                splits: [String] = [], ratios: [Int] = [], stages: [String: TrainingSettings] = [:],
+                aecnn: AECNNSettings = AECNNSettings()) {
         self.name = name
         self.seed = seed
         self.threads = threads
@@ -42,13 +45,14 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         var all = stages
         for (stage, defaults) in TrainingStages.all where all[stage] == nil { all[stage] = defaults }
         self.stages = all
+        self.aecnn = aecnn
     }
 
     /// The settings of training stage `stage`, or nil when it is not a training stage.
     public func training(_ stage: String) -> TrainingSettings? { stages[stage] }
 
     /// The keys accepted at the top level of a pipeline file.
-    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages"]
+    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages", "aecnn"]
 
     /// Reads and validates the pipeline file at `path`.
     ///
@@ -129,8 +133,9 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
                                                          defaults: TrainingStages.defaults(for: entry.key)!)
             }
         }
+        let aecnn = try map.get("aecnn", default: AECNNSettings()) { try AECNNSettings(yaml: $0) }
         return PipelineSpec(name: name, seed: seed, threads: threads, dataset: dataset, model: model,
-                            splits: splits, ratios: ratios, stages: stages)
+                            splits: splits, ratios: ratios, stages: stages, aecnn: aecnn)
     }
 
     /// Yams' composer, with its errors turned into located `PipelineSpecError`s.

@@ -65,4 +65,55 @@ final class KillResumeTests: XCTestCase {
         let resumed = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: "\(ckpt)/\(name)/train-base/model.safetensors"))
         XCTAssertEqual(resumed, reference, "after \(kills) kills")
     }
+
+    /// `aecnn run` over the whole AECNN pipeline, killed at random moments, then finished: every stage's
+    /// outputs are bit-identical to an uninterrupted run.
+    func testSIGKILLDuringTheWholePipelineThenResumeIsBitIdentical() throws {
+        guard let exe = Self.executable() else { throw XCTSkip("aecnn executable not found next to the tests") }
+        let root = makeTemporaryDirectory("kill-run")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TinyDataset.write(to: root.appendingPathComponent("data"), train: 64, test: 32, side: 8)
+        let extra = """
+          train-attention: {epochs: 2, batch_size: 16}
+          fine-tune: {epochs: 2, batch_size: 16}
+          train-recovery: {epochs: 2, batch_size: 16}
+        splits: [stem]
+        ratios: [2, 4]
+        aecnn: {recovery: {layers: 2, hidden: 4}, rank: {batch_size: 16}}
+        """
+        func pipeline(_ name: String) throws -> String {
+            let path = root.appendingPathComponent("\(name).yaml")
+            try TinyDataset.pipelineYAML(name: name, dataDirectory: data, epochs: 2, extra: extra).write(to: path, atomically: true, encoding: .utf8)
+            return path.path
+        }
+        let ckpt = root.appendingPathComponent("ckpt").path
+        func outputs(_ name: String) throws -> [String: String] {
+            var out: [String: String] = [:]
+            let base = URL(fileURLWithPath: "\(ckpt)/\(name)")
+            let files = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil)!
+            // evaluate's tables carry the pipeline's name: compare its name-free CSV instead.
+            out["table.csv"] = try String(contentsOf: base.appendingPathComponent("evaluate/table.csv"), encoding: .utf8)
+            for case let url as URL in files where url.lastPathComponent == "result.json" && !url.path.contains("/evaluate/") {
+                let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+                out[String(url.path.dropFirst(base.path.count))] = obj["outputs_sha256"] as? String
+            }
+            return out
+        }
+        let t0 = Date()
+        XCTAssertEqual(try run(exe, ["run", "--pipeline", try pipeline("straight"), "--checkpoints", ckpt]), 0)
+        let duration = Date().timeIntervalSince(t0)
+        let reference = try outputs("straight")
+        XCTAssertEqual(reference.count, 1 + 1 + 1 + 2 + 2 + 2 + 1)   // 9 stage results + the table
+
+        let file = try pipeline("killed")
+        var rng = SystemRandomNumberGenerator()
+        var kills = 0
+        for _ in 0..<4 {
+            let at = Double.random(in: 0.1...max(0.2, duration * 0.6), using: &rng)
+            if try run(exe, ["run", "--pipeline", file, "--checkpoints", ckpt], killAfter: at) != 0 { kills += 1 }
+        }
+        XCTAssertGreaterThan(kills, 0, "no kill landed before the run finished: the test would prove nothing")
+        XCTAssertEqual(try run(exe, ["run", "--pipeline", file, "--checkpoints", ckpt]), 0)
+        XCTAssertEqual(try outputs("killed"), reference, "after \(kills) kills")
+    }
 }

@@ -1,0 +1,275 @@
+// The AECNN stages (paper §IV-D, Algorithm 1), one instance per split point (and ratio V):
+//   train-attention  insert channel attention after the split, train the resulting network
+//   rank-channels    mean attention map over the training set → channel importance (eq. 8), and its
+//                    stability across random batches (the paper's Fig. 4 check)
+//   prune            keep the C/V most important channels: remove the filters and BatchNorm entries that
+//                    produce the others (device FLOPs drop); the edge fills pruned positions with zeros
+//   fine-tune        fine-tune the pruned network ("CA_Pruned")
+//   train-recovery   insert the feature-recovery CNN on the edge side, fine-tune ("AECNN")
+
+import Foundation
+import TensorCore
+import Autograd
+import NN
+import Models
+import Methods
+import Datasets
+import Checkpoint
+import PipelineSpec
+
+/// Shared pieces of the per-split stages.
+enum AECNNStageSupport {
+    static func splitInstances(_ stage: String, _ spec: PipelineSpec) -> [StageInstance] {
+        spec.splits.map { StageInstance(stage, split: $0) }
+    }
+    static func ratioInstances(_ stage: String, _ spec: PipelineSpec) -> [StageInstance] {
+        spec.splits.flatMap { s in spec.ratios.map { StageInstance(stage, split: s, ratio: $0) } }
+    }
+
+    static func channels(_ ctx: RunContext, split: String) throws -> Int {
+        let base = try ctx.makeBaseModel()
+        guard let unit = base.unit(split) else { throw StageError.invalidSettings("unknown split \(split)") }
+        return try Pruning.outputChannels(of: unit, split: split)
+    }
+
+    /// Kept channels of (split, V) from the ranking.
+    static func kept(_ ctx: RunContext, split: String, ratio: Int) throws -> [Int] {
+        let rank = StageInstance(RankChannelsStage.name, split: split)
+        guard let r = StageRunner.result(rank, ctx), let order = r["order"] as? [Int] else {
+            throw StageError.missingInput(stage: "prune", path: StageRunner.directory(rank, ctx).path, runFirst: "rank-channels --pipeline <file> --split \(split)")
+        }
+        return ChannelRanking.kept(order: order, ratio: ratio)
+    }
+
+    /// The pruned architecture for (split, V), weights not loaded.
+    static func prunedBase(_ ctx: RunContext, split: String, kept: [Int]) throws -> ResNet {
+        let base = try ctx.makeBaseModel()
+        try Pruning.prune(base, split: split, keep: kept)
+        return base
+    }
+
+    static func recoveryArchitecture(_ spec: PipelineSpec) -> RecoveryArchitecture {
+        RecoveryArchitecture(layers: spec.aecnn.recoveryLayers, hidden: spec.aecnn.recoveryHidden)
+    }
+
+    static func inputShape(_ ctx: RunContext) throws -> [Int] {
+        let t = try ctx.trainImages()
+        return [t.channels, t.height, t.width]
+    }
+}
+
+public enum TrainAttentionStage: StageDefinition {
+    public static let name = "train-attention"
+    struct Inputs: Encodable { var split: String; var eps: Double; var threads: Int; var training: TrainingSettings }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.splitInstances(name, spec) }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [TrainBaseStage.instance] }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        try canonicalJSON(of: Inputs(split: i.split!, eps: spec.aecnn.attentionEps, threads: spec.threads, training: training(spec)!))
+    }
+
+    static func model(_ ctx: RunContext, split: String) throws -> CoInferenceModel {
+        try CoInferenceModel(base: try ctx.makeBaseModel(), split: split, bridge: ChannelAttention(eps: Float(ctx.spec.aecnn.attentionEps)))
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let m = try model(ctx, split: i.split!)
+        try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+                                              seed: StageRunner.seed(i, ctx.spec), options: options)
+        try StageTraining.saveModel(m, directory: directory, kind: "attention-model", ctx: ctx)
+        return (outcome.fields, ["model.safetensors"])
+    }
+}
+
+public enum RankChannelsStage: StageDefinition {
+    public static let name = "rank-channels"
+    struct Inputs: Encodable { var split: String; var eps: Double; var batchSize: Int; var stabilityBatches: Int; var seed: UInt64 }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.splitInstances(name, spec) }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
+        [StageInstance(TrainAttentionStage.name, split: i.split)]
+    }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        try canonicalJSON(of: Inputs(split: i.split!, eps: spec.aecnn.attentionEps, batchSize: spec.aecnn.rankBatchSize,
+                                     stabilityBatches: spec.aecnn.stabilityBatches, seed: spec.seed))
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let split = i.split!
+        let m = try TrainAttentionStage.model(ctx, split: split)
+        let source = StageInstance(TrainAttentionStage.name, split: split)
+        try StageTraining.loadModel(m, directory: StageRunner.directory(source, ctx), producedBy: source)
+        m.setTraining(false)
+        guard let attention = m.bridge as? ChannelAttention else { throw StageError.invalidSettings("no attention module") }
+        let train = try ctx.trainImages(), norm = try ctx.normalization()
+        let batch = ctx.spec.aecnn.rankBatchSize
+        // Eq. 8 over the whole training set (no augmentation), plus per-batch means over random batches.
+        var rng = RNG(seed: StageRunner.seed(i, ctx.spec))
+        let order = rng.permutation(train.count)
+        let ranges = Batching.batchRanges(count: train.count, batchSize: batch)
+        var total: [Double] = [], batchMeans: [[Double]] = []
+        var unused = RNG(seed: 0)
+        for (b, r) in ranges.enumerated() {
+            let (x, _) = try Batching.makeBatch(train, indices: order[r], normalization: norm, augmentation: nil, rng: &unused)
+            let q = GradMode.withoutGrad { attention.attention(m.device(Variable(x))).value }
+            let n = q.shape[0], c = q.shape[1]
+            if total.isEmpty { total = [Double](repeating: 0, count: c) }
+            var mean = [Double](repeating: 0, count: c)
+            for s in 0..<n { for k in 0..<c { mean[k] += Double(q[s * c + k]) } }
+            for k in 0..<c { total[k] += mean[k]; mean[k] /= Double(n) }
+            if b < ctx.spec.aecnn.stabilityBatches && r.count == batch { batchMeans.append(mean) }
+        }
+        let importance = total.map { $0 / Double(train.count) }
+        let ranking = ChannelRanking.order(importance: importance)
+        let spearman = batchMeans.map { ChannelRanking.spearman($0, importance) }
+        var overlap: [String: Double] = [:]
+        for v in ctx.spec.ratios {
+            let k = ChannelRanking.keptCount(channels: importance.count, ratio: v)
+            let top = Set(ranking.prefix(k))
+            let shares = batchMeans.map { Double(Set(ChannelRanking.order(importance: $0).prefix(k)).intersection(top).count) / Double(k) }
+            overlap["\(v)"] = shares.min() ?? 1
+        }
+        let ranking_json: [String: Any] = ["split": split, "channels": importance.count, "importance": importance,
+                                           "order": ranking, "batch_importance": batchMeans, "batch_size": batch]
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: ranking_json, options: [.sortedKeys, .prettyPrinted]),
+                             to: directory.appendingPathComponent("ranking.json"))
+        ctx.log?("\(i): order \(ranking.prefix(8))…; Spearman ρ of \(batchMeans.count) random batches vs all: \(spearman.map { String(format: "%.3f", $0) })")
+        return (["importance": importance, "order": ranking, "channels": importance.count,
+                 "stability_spearman": spearman, "stability_min_spearman": spearman.min() ?? 1,
+                 "stability_topk_overlap_min": overlap], ["ranking.json"])
+    }
+}
+
+public enum PruneStage: StageDefinition {
+    public static let name = "prune"
+    struct Inputs: Encodable { var split: String; var ratio: Int; var from: String }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
+        let source = spec.aecnn.pruneFrom == .base ? TrainBaseStage.instance : StageInstance(TrainAttentionStage.name, split: i.split)
+        return [StageInstance(RankChannelsStage.name, split: i.split), source]
+    }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, from: spec.aecnn.pruneFrom.rawValue))
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let split = i.split!, ratio = i.ratio!
+        let channels = try AECNNStageSupport.channels(ctx, split: split)
+        let kept = try AECNNStageSupport.kept(ctx, split: split, ratio: ratio)
+        // Start from the chosen weights (the attention module has no parameters, so both load into a ResNet).
+        let base = try ctx.makeBaseModel()
+        let source = dependencies(i, ctx.spec)[1]
+        try StageTraining.loadModel(base, directory: StageRunner.directory(source, ctx), producedBy: source)
+        let full = try CoInferenceModel(base: base, split: split, bridge: nil)
+        let shape = try AECNNStageSupport.inputShape(ctx)
+        let fullFLOPs = full.deviceFLOPs(inputShape: shape)
+        let splitShape = GradMode.withoutGrad { full.device(Variable(Tensor(zeros: [1] + shape))).shape }
+        try Pruning.prune(base, split: split, keep: kept)
+        let pruned = try CoInferenceModel(base: base, split: split, bridge: ZeroFill(kept: kept, channels: channels))
+        let eval = try Trainer.evaluate(pruned, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
+        try StageTraining.saveModel(pruned, directory: directory, kind: "pruned-model", ctx: ctx)
+        ctx.log?(String(format: "%@: keeps %d of %d channels %@, device FLOPs %d → %d, accuracy before fine-tuning %.2f%%",
+                        i.description, kept.count, channels, "\(kept)", fullFLOPs, pruned.deviceFLOPs(inputShape: shape), 100 * eval.accuracy))
+        return (["kept": kept, "channels": channels, "split_shape": Array(splitShape.dropFirst()),
+                 "transmitted_shape": [kept.count] + Array(splitShape.dropFirst(2)),
+                 "device_flops_unpruned": fullFLOPs, "device_flops": pruned.deviceFLOPs(inputShape: shape),
+                 "test_accuracy_before_fine_tuning": eval.accuracy], ["model.safetensors"])
+    }
+}
+
+/// Loading the (split, V) models of the later stages.
+enum PrunedModels {
+    static func kept(_ ctx: RunContext, _ i: StageInstance) throws -> (kept: [Int], channels: Int) {
+        let p = StageInstance(PruneStage.name, split: i.split, ratio: i.ratio)
+        guard let r = StageRunner.result(p, ctx), let kept = r["kept"] as? [Int], let c = r["channels"] as? Int else {
+            throw StageError.missingInput(stage: i.description, path: StageRunner.directory(p, ctx).path,
+                                          runFirst: "prune --pipeline <file> --split \(i.split!) --ratio \(i.ratio!)")
+        }
+        return (kept, c)
+    }
+
+    /// CA_Pruned: the pruned network with zero-filled pruned channels, weights from `source`.
+    static func zeroFilled(_ ctx: RunContext, _ i: StageInstance, weightsFrom source: StageInstance) throws -> CoInferenceModel {
+        let (kept, channels) = try kept(ctx, i)
+        let base = try AECNNStageSupport.prunedBase(ctx, split: i.split!, kept: kept)
+        let m = try CoInferenceModel(base: base, split: i.split!, bridge: ZeroFill(kept: kept, channels: channels))
+        try StageTraining.loadModel(m, directory: StageRunner.directory(source, ctx), producedBy: source)
+        return m
+    }
+
+    /// AECNN: the pruned network with the recovery module (recovery weights freshly initialised).
+    static func withRecovery(_ ctx: RunContext, _ i: StageInstance) throws -> CoInferenceModel {
+        let (kept, channels) = try kept(ctx, i)
+        let base = try AECNNStageSupport.prunedBase(ctx, split: i.split!, kept: kept)
+        let bridge = RecoveryBridge(kept: kept, channels: channels, architecture: AECNNStageSupport.recoveryArchitecture(ctx.spec),
+                                    seed: StageRunner.seed(i, ctx.spec))
+        return try CoInferenceModel(base: base, split: i.split!, bridge: bridge)
+    }
+}
+
+public enum FineTuneStage: StageDefinition {
+    public static let name = "fine-tune"
+    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var training: TrainingSettings }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
+        [StageInstance(PruneStage.name, split: i.split, ratio: i.ratio)]
+    }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, training: training(spec)!))
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let m = try PrunedModels.zeroFilled(ctx, i, weightsFrom: dependencies(i, ctx.spec)[0])
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+                                              seed: StageRunner.seed(i, ctx.spec), options: options)
+        try StageTraining.saveModel(m, directory: directory, kind: "ca-pruned-model", ctx: ctx)
+        var fields = outcome.fields
+        fields["device_flops"] = m.deviceFLOPs(inputShape: try AECNNStageSupport.inputShape(ctx))
+        return (fields, ["model.safetensors"])
+    }
+}
+
+public enum TrainRecoveryStage: StageDefinition {
+    public static let name = "train-recovery"
+    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var layers: Int; var hidden: Int; var training: TrainingSettings }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
+        [StageInstance(FineTuneStage.name, split: i.split, ratio: i.ratio)]
+    }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, layers: spec.aecnn.recoveryLayers,
+                                     hidden: spec.aecnn.recoveryHidden, training: training(spec)!))
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let m = try PrunedModels.withRecovery(ctx, i)
+        // The pruned network's weights from fine-tune; the recovery module starts from its initialisation.
+        let tuned = try PrunedModels.zeroFilled(ctx, i, weightsFrom: dependencies(i, ctx.spec)[0])
+        try m.base.loadState(Dictionary(uniqueKeysWithValues: tuned.base.stateTensors()))
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+                                              seed: StageRunner.seed(i, ctx.spec), options: options)
+        try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx)
+        let (kept, _) = try PrunedModels.kept(ctx, i)
+        let shape = try AECNNStageSupport.inputShape(ctx)
+        let splitShape = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1] + shape))).shape }
+        var fields = outcome.fields
+        fields["recovery_parameters"] = (m.bridge?.parameterCount ?? 0)
+        fields["recovery_flops"] = m.bridgeFLOPs(receivedShape: [kept.count] + Array(splitShape.dropFirst(2)))
+        fields["device_flops"] = m.deviceFLOPs(inputShape: shape)
+        return (fields, ["model.safetensors"])
+    }
+}

@@ -1,0 +1,202 @@
+// The stage graph's machinery: stage instances (a stage at a split and ratio), their output folders,
+// whether each is up to date, and running one with its inputs checked, its failure recorded and its result
+// published last.
+//
+// Up to date is decided by content, as DVC's lock file does, never by timestamps: an instance's
+// `inputs_sha256` hashes the canonical JSON of the settings that decide its result together with the
+// `outputs_sha256` of every instance it reads; `outputs_sha256` hashes the files it wrote. result.json,
+// written atomically after everything else, carries both: its presence with a matching inputs hash means done.
+
+import Foundation
+import TensorCore
+import Checkpoint
+import PipelineSpec
+
+/// A stage at a split point and compression ratio (either may be absent).
+public struct StageInstance: Hashable, CustomStringConvertible, Sendable {
+    public var stage: String
+    public var split: String?
+    public var ratio: Int?
+
+    public init(_ stage: String, split: String? = nil, ratio: Int? = nil) {
+        self.stage = stage; self.split = split; self.ratio = ratio
+    }
+
+    public var description: String {
+        [stage, split, ratio.map { "V=\($0)" }].compactMap { $0 }.joined(separator: " ")
+    }
+
+    /// Folder parts below Checkpoints/<pipeline>/.
+    var pathParts: [String] { [stage] + [split, ratio.map(String.init)].compactMap { $0 } }
+
+    /// The command that runs this instance.
+    public var command: String {
+        "aecnn stage \(stage)" + (split.map { " --split \($0)" } ?? "") + (ratio.map { " --ratio \($0)" } ?? "")
+    }
+}
+
+/// What a stage is: its instances, inputs, deciding settings and work.
+public protocol StageDefinition {
+    static var name: String { get }
+    static func instances(_ spec: PipelineSpec) -> [StageInstance]
+    static func dependencies(_ instance: StageInstance, _ spec: PipelineSpec) -> [StageInstance]
+    /// Canonical JSON of every setting that decides this instance's result.
+    static func settingsJSON(_ instance: StageInstance, _ spec: PipelineSpec) throws -> String
+    /// Training settings, when the stage trains (its progress is then reported as epoch k of n).
+    static func training(_ spec: PipelineSpec) -> TrainingSettings?
+    /// Do the work in `directory`; return result fields and the files whose content is the stage's output.
+    static func execute(_ instance: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String])
+}
+
+public struct StageOptions: Sendable {
+    public var force = false
+    /// Test hook: stop as if killed after this many optimizer steps.
+    public var stopAfterSteps: Int?
+    public init(force: Bool = false, stopAfterSteps: Int? = nil) { self.force = force; self.stopAfterSteps = stopAfterSteps }
+}
+
+public enum InstanceState: Equatable, CustomStringConvertible {
+    case done, stale(String), partial(epoch: Int, of: Int), pending, waiting(on: String), failed(String)
+    public var description: String {
+        switch self {
+        case .done: return "done"
+        case .stale(let why): return "stale (\(why))"
+        case .partial(let e, let n): return "partial (epoch \(e) of \(n), resumable)"
+        case .pending: return "pending"
+        case .waiting(let on): return "pending (needs \(on))"
+        case .failed(let e): return "failed: \(e)"
+        }
+    }
+}
+
+public enum StageRunner {
+    /// Every stage, in dependency order.
+    public static let stages: [StageDefinition.Type] = [
+        TrainBaseStage.self, TrainAttentionStage.self, RankChannelsStage.self, PruneStage.self,
+        FineTuneStage.self, TrainRecoveryStage.self, EvaluateStage.self,
+    ]
+
+    public static func definition(_ name: String) -> StageDefinition.Type? { stages.first { $0.name == name } }
+
+    public static func directory(_ i: StageInstance, _ ctx: RunContext) -> URL {
+        i.pathParts.reduce(ctx.root) { $0.appendingPathComponent($1, isDirectory: true) }
+    }
+
+    static func resultURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("result.json") }
+    static func failedURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("failed.json") }
+
+    /// The instance's published result, if any (whether or not it is up to date).
+    public static func result(_ i: StageInstance, _ ctx: RunContext) -> [String: Any]? {
+        guard let data = try? Data(contentsOf: resultURL(i, ctx)) else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
+    /// Hash of the deciding settings and the outputs of the inputs; nil while an input has no result.
+    public static func inputsHash(_ i: StageInstance, _ ctx: RunContext) throws -> String? {
+        guard let def = definition(i.stage) else { return nil }
+        var text = try def.settingsJSON(i, ctx.spec)
+        for d in def.dependencies(i, ctx.spec) {
+            guard let r = result(d, ctx), let h = r["outputs_sha256"] as? String else { return nil }
+            text += "\n\(d.description)=\(h)"
+        }
+        return SHA256.hexDigest(text)
+    }
+
+    public static func state(_ i: StageInstance, _ ctx: RunContext) throws -> InstanceState {
+        guard let def = definition(i.stage) else { return .failed("unknown stage") }
+        for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
+            return result(i, ctx) == nil ? .waiting(on: d.description) : .stale("input \(d) is not up to date")
+        }
+        let current = try inputsHash(i, ctx)
+        if let r = result(i, ctx) {
+            return (r["inputs_sha256"] as? String) == current ? .done : .stale("settings or inputs changed")
+        }
+        if let data = try? Data(contentsOf: failedURL(i, ctx)),
+           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let e = obj["error"] as? String {
+            return .failed(e)
+        }
+        if let t = def.training(ctx.spec), let epoch = latestEpoch(directory(i, ctx)) {
+            return .partial(epoch: epoch, of: t.epochs)
+        }
+        return .pending
+    }
+
+    static func latestEpoch(_ dir: URL) -> Int? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("state").path)) ?? []
+        return names.filter { $0.hasSuffix(".manifest.json") && $0.hasPrefix("epoch-") }
+            .compactMap { Int($0.dropFirst(6).prefix(4)) }.max()
+    }
+
+    /// Run one instance: its inputs must be done; a done instance is skipped unless forced.
+    @discardableResult
+    public static func run(_ i: StageInstance, _ ctx: RunContext, options: StageOptions = StageOptions()) throws -> StageSummary {
+        guard let def = definition(i.stage) else { throw StageError.invalidSettings("unknown stage \(i.stage)") }
+        guard def.instances(ctx.spec).contains(i) else {
+            throw StageError.invalidSettings("\(i) is not part of pipeline \(ctx.spec.name): its splits are \(ctx.spec.splits) and ratios \(ctx.spec.ratios)")
+        }
+        Parallel.threads = ctx.spec.threads
+        ProcessMemory.configureAllocatorForTraining()
+        for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
+            throw StageError.missingInput(stage: i.description, path: resultURL(d, ctx).path, runFirst: "\(d.stage) --pipeline <file>" + (d.split.map { " --split \($0)" } ?? "") + (d.ratio.map { " --ratio \($0)" } ?? ""))
+        }
+        let dir = directory(i, ctx)
+        if !options.force, try state(i, ctx) == .done, let r = result(i, ctx) {
+            ctx.log?("\(i): up to date; --force reruns it")
+            return StageSummary(stage: i.stage, skipped: true, _result: JSONBox(value: r))
+        }
+        if options.force { try? FileManager.default.removeItem(at: dir) }
+        try? FileManager.default.removeItem(at: resultURL(i, ctx))
+        try? FileManager.default.removeItem(at: failedURL(i, ctx))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        guard let inputs = try inputsHash(i, ctx) else { throw StageError.invalidSettings("\(i): inputs disappeared") }
+        let started = Date()
+        let produced: (result: [String: Any], outputs: [String])
+        do {
+            produced = try def.execute(i, ctx, directory: dir, options: options)
+        } catch let e as Trainer.Interrupted {
+            throw e
+        } catch {
+            let record: [String: Any] = ["error": String(describing: error), "stage": i.description]
+            try? AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), to: failedURL(i, ctx))
+            throw error
+        }
+        var hasher = SHA256()
+        for f in produced.outputs.sorted() {
+            hasher.update(Array(f.utf8))
+            hasher.update(Array(try SHA256.hexDigest(ofFile: dir.appendingPathComponent(f)).utf8))
+        }
+        var result = produced.result
+        result["stage"] = i.stage
+        result["split"] = i.split
+        result["ratio"] = i.ratio
+        result["pipeline"] = ctx.spec.name
+        result["inputs_sha256"] = inputs
+        result["outputs_sha256"] = SHA256.hex(hasher.finalize())
+        result["outputs"] = produced.outputs.sorted()
+        result["stage_wall_seconds"] = Date().timeIntervalSince(started)
+        result["threads"] = Parallel.threads
+        result["blas_core"] = BLAS.coreName
+        result["peak_rss_bytes"] = ProcessMemory.peakResidentBytes
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), to: resultURL(i, ctx))
+        return StageSummary(stage: i.stage, skipped: false, _result: JSONBox(value: result))
+    }
+
+    /// Every instance of the pipeline in dependency order.
+    public static func allInstances(_ spec: PipelineSpec) -> [StageInstance] { stages.flatMap { $0.instances(spec) } }
+
+    /// Run every instance that is not up to date, in dependency order.
+    public static func runAll(_ ctx: RunContext, options: StageOptions = StageOptions()) throws {
+        for i in allInstances(ctx.spec) {
+            if try state(i, ctx) == .done { continue }
+            ctx.log?("== \(i)")
+            try run(i, ctx, options: options)
+        }
+    }
+
+    /// A stable 64-bit seed for an instance, derived from the pipeline seed.
+    public static func seed(_ i: StageInstance, _ spec: PipelineSpec) -> UInt64 {
+        let digest = SHA256.hash(Array("\(spec.seed)/\(i.description)".utf8))
+        return digest.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

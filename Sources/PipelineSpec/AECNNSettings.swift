@@ -1,0 +1,56 @@
+// AECNNSettings: the method's settings that are not training settings — the optional top-level `aecnn:`
+// section of a pipeline file.
+//
+//   aecnn:
+//     attention_eps: 1.0e-5          # ε in the attention normalisation (eq. 6)
+//     prune_from: base               # base | attention: which weights the pruned model starts from
+//     recovery: {layers: 2, hidden: 32}
+//     rank: {batch_size: 500, stability_batches: 3}
+
+public struct AECNNSettings: Equatable, Codable, Sendable {
+    public enum PruneSource: String, Equatable, Codable, Sendable, CaseIterable { case base, attention }
+
+    public var attentionEps: Double
+    public var pruneFrom: PruneSource
+    public var recoveryLayers: Int
+    public var recoveryHidden: Int
+    public var rankBatchSize: Int
+    public var stabilityBatches: Int
+
+    public init(attentionEps: Double = 1e-5, pruneFrom: PruneSource = .base, recoveryLayers: Int = 2,
+                recoveryHidden: Int = 32, rankBatchSize: Int = 500, stabilityBatches: Int = 3) {
+        self.attentionEps = attentionEps
+        self.pruneFrom = pruneFrom
+        self.recoveryLayers = recoveryLayers
+        self.recoveryHidden = recoveryHidden
+        self.rankBatchSize = rankBatchSize
+        self.stabilityBatches = stabilityBatches
+    }
+
+    static let keys = ["attention_eps", "prune_from", "recovery", "rank"]
+
+    public init(yaml value: YAMLValue) throws {
+        let d = AECNNSettings()
+        let map = try value.mapping(knownKeys: Self.keys)
+        let eps = try map.get("attention_eps", default: d.attentionEps) { v in
+            let x = try v.double(); try v.require(x > 0 && x < 1, "in (0, 1)"); return x
+        }
+        let source = try map.get("prune_from", default: d.pruneFrom) { v in
+            try v.oneOf(PruneSource.self)
+        }
+        var layers = d.recoveryLayers, hidden = d.recoveryHidden
+        if let r = map.optional("recovery") {
+            let rm = try r.mapping(knownKeys: ["layers", "hidden"])
+            layers = try rm.get("layers", default: layers) { try $0.int(atLeast: 1) }
+            hidden = try rm.get("hidden", default: hidden) { try $0.int(atLeast: 1) }
+        }
+        var rankBatch = d.rankBatchSize, stability = d.stabilityBatches
+        if let r = map.optional("rank") {
+            let rm = try r.mapping(knownKeys: ["batch_size", "stability_batches"])
+            rankBatch = try rm.get("batch_size", default: rankBatch) { try $0.int(atLeast: 1) }
+            stability = try rm.get("stability_batches", default: stability) { try $0.int(atLeast: 2) }
+        }
+        self.init(attentionEps: eps, pruneFrom: source, recoveryLayers: layers, recoveryHidden: hidden,
+                  rankBatchSize: rankBatch, stabilityBatches: stability)
+    }
+}

@@ -1,0 +1,127 @@
+// The whole AECNN pipeline on tiny generated data: every stage runs in order, status reports each
+// instance's state from content hashes, changed settings make exactly the downstream instances stale,
+// a stage run before its inputs names the stage to run first, failures are recorded, and the lock keeps
+// a second writer out while clearing a stale lock.
+
+import XCTest
+import Foundation
+import Checkpoint
+import Pipeline
+import PipelineSpec
+import _TestSupport
+
+final class StageGraphTests: XCTestCase {
+    var root: URL!
+    var data: URL!
+
+    override func setUpWithError() throws {
+        root = makeTemporaryDirectory("stage-graph")
+        data = try TinyDataset.write(to: root.appendingPathComponent("data"), train: 64, test: 32, side: 8)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: root) }
+
+    static let stages = """
+      train-attention: {epochs: 1, batch_size: 16}
+      fine-tune: {epochs: 1, batch_size: 16, optimizer: {kind: sgd, lr: 0.02}}
+      train-recovery: {epochs: 1, batch_size: 16}
+    splits: [stem, block2]
+    ratios: [2, 4]
+    aecnn: {recovery: {layers: 2, hidden: 4}, rank: {batch_size: 16, stability_batches: 3}}
+    """
+
+    func context(_ name: String, extra: String = stages, fineTuneLR: Double? = nil) throws -> RunContext {
+        var yaml = TinyDataset.pipelineYAML(name: name, dataDirectory: data, epochs: 1, extra: extra)
+        if let lr = fineTuneLR { yaml = yaml.replacingOccurrences(of: "lr: 0.02", with: "lr: \(lr)") }
+        return RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "\(name).yaml"),
+                          checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+    }
+
+    func states(_ ctx: RunContext) throws -> [String: InstanceState] {
+        var out: [String: InstanceState] = [:]
+        for i in StageRunner.allInstances(ctx.spec) { out[i.description] = try StageRunner.state(i, ctx) }
+        return out
+    }
+
+    func testWholePipelineRunsAndStatusFollowsContent() throws {
+        let ctx = try context("graph")
+        let all = StageRunner.allInstances(ctx.spec)
+        XCTAssertEqual(all.count, 1 + 2 + 2 + 4 + 4 + 4 + 1)
+        XCTAssertEqual(try StageRunner.state(all[0], ctx), .pending)
+        if case .waiting = try StageRunner.state(StageInstance("fine-tune", split: "stem", ratio: 2), ctx) {} else { XCTFail("fine-tune waits for prune") }
+
+        try StageRunner.runAll(ctx)
+        let after = try states(ctx)
+        XCTAssertTrue(after.values.allSatisfy { $0 == .done }, "\(after)")
+        let tableDir = StageRunner.directory(StageInstance("evaluate"), ctx)
+        for f in ["table.md", "table.csv", "table.json"] { XCTAssertTrue(FileManager.default.fileExists(atPath: tableDir.appendingPathComponent(f).path)) }
+        let table = try JSONSerialization.jsonObject(with: Data(contentsOf: tableDir.appendingPathComponent("table.json"))) as! [String: Any]
+        XCTAssertEqual((table["rows"] as! [[String: Any]]).count, 4)
+
+        // Ranking and pruning are consistent: kept = the C/V best channels, ascending.
+        let rank = StageRunner.result(StageInstance("rank-channels", split: "stem"), ctx)!
+        let order = rank["order"] as! [Int]
+        let prune = StageRunner.result(StageInstance("prune", split: "stem", ratio: 4), ctx)!
+        XCTAssertEqual(prune["kept"] as! [Int], Array(order.prefix(order.count / 4)).sorted())
+        XCTAssertLessThan(prune["device_flops"] as! Int, prune["device_flops_unpruned"] as! Int)
+
+        // Changing fine-tune's settings makes fine-tune, train-recovery and evaluate stale, nothing else.
+        let changed = try context("graph", fineTuneLR: 0.03)
+        let s = try states(changed)
+        for (name, state) in s {
+            let downstream = name.hasPrefix("fine-tune") || name.hasPrefix("train-recovery") || name == "evaluate"
+            if downstream { if case .stale = state {} else { XCTFail("\(name) should be stale, is \(state)") } }
+            else { XCTAssertEqual(state, .done, name) }
+        }
+        // Re-running brings it back; an unchanged pipeline then has nothing to do.
+        try StageRunner.runAll(changed)
+        XCTAssertTrue(try states(changed).values.allSatisfy { $0 == .done })
+    }
+
+    func testStageBeforeItsInputsNamesTheStageToRunFirst() throws {
+        let ctx = try context("early")
+        XCTAssertThrowsError(try StageRunner.run(StageInstance("prune", split: "stem", ratio: 2), ctx)) { error in
+            let text = String(describing: error)
+            XCTAssertTrue(text.contains("rank-channels"), text)
+            XCTAssertTrue(text.contains("first"), text)
+        }
+        XCTAssertThrowsError(try StageRunner.run(StageInstance("prune", split: "block9", ratio: 2), ctx)) { error in
+            XCTAssertTrue(String(describing: error).contains("not part of pipeline"), "\(error)")
+        }
+    }
+
+    func testFailureIsRecordedAndReported() throws {
+        let ctx = try context("fails")
+        try StageRunner.run(StageInstance("train-base"), ctx)
+        // Corrupt the base weights: train-attention must fail with a clear error and say so in status.
+        let model = StageRunner.directory(StageInstance("train-base"), ctx).appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: model)
+        bytes[bytes.count - 1] ^= 0x55
+        try bytes.write(to: model)
+        let attention = StageInstance("train-attention", split: "stem")
+        XCTAssertThrowsError(try StageRunner.run(attention, ctx)) { XCTAssertTrue("\($0)".contains("sha256"), "\($0)") }
+        if case .failed(let why) = try StageRunner.state(attention, ctx) { XCTAssertTrue(why.contains("corrupt"), why) }
+        else { XCTFail("expected failed, got \(try StageRunner.state(attention, ctx))") }
+    }
+
+    func testLockKeepsASecondWriterOutAndClearsAStaleLock() throws {
+        let dir = root.appendingPathComponent("locked")
+        // A live holder whose command line names aecnn.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/bash")
+        holder.arguments = ["-c", "exec -a aecnn-holder sleep 30"]
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        Thread.sleep(forTimeInterval: 0.2)
+        try "\(holder.processIdentifier)\n".write(to: dir.appendingPathComponent(".lock"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PipelineLock(root: dir).acquire()) { XCTAssertTrue("\($0)".contains("\(holder.processIdentifier)"), "\($0)") }
+        // A lock left by a process that no longer exists is stale and is taken over.
+        holder.terminate(); holder.waitUntilExit()
+        let lock = PipelineLock(root: dir)
+        XCTAssertNoThrow(try lock.acquire())
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent(".lock"), encoding: .utf8), "\(getpid())\n")
+        lock.release()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".lock").path))
+    }
+}
