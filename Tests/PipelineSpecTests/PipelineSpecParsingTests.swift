@@ -101,8 +101,8 @@ final class PipelineSpecParsingTests: XCTestCase {
         XCTAssertFalse(json.contains("\\/"))
         // Keys sorted at every level.
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        XCTAssertTrue(json.hasPrefix("{\"dataset\":"))
-        XCTAssertEqual(object.keys.sorted(), ["dataset", "model", "name", "ratios", "seed", "splits", "stages", "threads"])
+        XCTAssertTrue(json.hasPrefix("{\"aecnn\":"))
+        XCTAssertEqual(object.keys.sorted(), ["aecnn", "dataset", "model", "name", "ratios", "seed", "splits", "stages", "threads"])
         try assertSortedKeys(in: json)
         // Round trip through Codable.
         XCTAssertEqual(try JSONDecoder().decode(PipelineSpec.self, from: Data(json.utf8)), spec)
@@ -166,5 +166,22 @@ private struct KeyOrderScanner {
         }
         position += 1
         return result
+    }
+}
+
+extension PipelineSpecParsingTests {
+    func testAECNNSectionDefaultsAndErrors() throws {
+        let minimal = "dataset: {kind: fashion-mnist}\nmodel: {arch: resnet20}\n"
+        XCTAssertEqual(try PipelineSpec.parse(yaml: minimal, fileName: "x.yaml").aecnn, AECNNSettings())
+        let spec = try PipelineSpec.parse(yaml: minimal + "aecnn: {prune_from: attention, recovery: {hidden: 8}, rank: {stability_batches: 5}}\n", fileName: "x.yaml")
+        XCTAssertEqual(spec.aecnn.pruneFrom, .attention)
+        XCTAssertEqual(spec.aecnn.recoveryHidden, 8)
+        XCTAssertEqual(spec.aecnn.recoveryLayers, 2)
+        XCTAssertEqual(spec.aecnn.stabilityBatches, 5)
+        XCTAssertThrowsError(try PipelineSpec.parse(yaml: minimal + "aecnn: {recovery: {hiden: 8}}\n", fileName: "x.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("hidden"), "\(error)")
+            XCTAssertTrue("\(error)".contains("x.yaml:3"), "\(error)")
+        }
+        XCTAssertThrowsError(try PipelineSpec.parse(yaml: minimal + "aecnn: {prune_from: nowhere}\n", fileName: "x.yaml"))
     }
 }
