@@ -53,6 +53,8 @@ public struct StageOptions: Sendable {
     public var force = false
     /// Test hook: stop as if killed after this many optimizer steps.
     public var stopAfterSteps: Int?
+    /// The instance's inputs hash, set by the runner: saved progress made under other settings is not resumed.
+    public var fingerprint = ""
     public init(force: Bool = false, stopAfterSteps: Int? = nil) { self.force = force; self.stopAfterSteps = stopAfterSteps }
 }
 
@@ -152,6 +154,8 @@ public enum StageRunner {
         guard let inputs = try inputsHash(i, ctx) else { throw StageError.invalidSettings("\(i): inputs disappeared") }
         let started = Date()
         let produced: (result: [String: Any], outputs: [String])
+        var options = options
+        options.fingerprint = inputs
         do {
             produced = try def.execute(i, ctx, directory: dir, options: options)
         } catch let e as Trainer.Interrupted {

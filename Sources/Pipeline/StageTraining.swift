@@ -16,6 +16,7 @@ enum StageTraining {
                       seed: UInt64, options: StageOptions) throws -> TrainedOutcome {
         let trainer = Trainer(stage: stage, directory: directory, settings: settings, seed: seed, log: ctx.log)
         trainer.stopAfterSteps = options.stopAfterSteps
+        trainer.fingerprint = options.fingerprint
         let outcome = try trainer.run(model: model, train: try ctx.trainImages(), test: try ctx.testImages(),
                                       normalization: try ctx.normalization(), augmentation: try ctx.augmentation())
         trainer.clearState()

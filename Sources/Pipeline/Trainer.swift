@@ -32,6 +32,8 @@ public final class Trainer {
     public var progressInterval: Double = 5
     /// Test hook: stop (as if killed) after this many optimizer steps in this process.
     public var stopAfterSteps: Int?
+    /// Identifies the settings and inputs of this run; saved progress with another fingerprint is discarded.
+    public var fingerprint = ""
 
     private let store: CheckpointStore
     private var metricsURL: URL { directory.appendingPathComponent("metrics.jsonl") }
@@ -196,7 +198,7 @@ public final class Trainer {
         try store.save(Trainer.stateName(epoch), kind: "training-state", tensors: tensors,
                        metadata: ["stage": .string(stage), "epoch": .int(epoch), "step": .int(optimizer.stepCount),
                                   "epochs": .int(settings.epochs), "threads": .int(Parallel.threads),
-                                  "blas_core": .string(BLAS.coreName)])
+                                  "blas_core": .string(BLAS.coreName), "fingerprint": .string(fingerprint)])
         // Older states are superseded only once the new one is complete.
         for name in try store.names() where name != Trainer.stateName(epoch) { try? store.remove(name) }
     }
@@ -211,8 +213,11 @@ public final class Trainer {
                 guard let epoch = loaded.manifest.metadata["epoch"]?.intValue,
                       let step = loaded.manifest.metadata["step"]?.intValue,
                       case .u64(let words, _)? = loaded.contents["rng"] else { continue }
-                if let e = loaded.manifest.metadata["epochs"]?.intValue, e != settings.epochs {
-                    throw StageError.invalidSettings("\(stage): saved progress in \(store.directory.path) was made for \(e) epochs, the settings now say \(settings.epochs); delete that folder to start over")
+                if loaded.manifest.metadata["fingerprint"]?.stringValue != fingerprint
+                    || loaded.manifest.metadata["epochs"]?.intValue != settings.epochs {
+                    log?("\(stage): saved progress \(name) was made with other settings or inputs; starting over")
+                    clearState()
+                    return nil
                 }
                 var model: [String: Tensor] = [:], opt: [String: Tensor] = [:]
                 for t in loaded.contents.tensors {

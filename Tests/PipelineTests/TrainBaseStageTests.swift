@@ -103,3 +103,20 @@ final class TrainBaseStageTests: XCTestCase {
         XCTAssertEqual(try modelHash(ctx), try modelHash(straight))
     }
 }
+
+extension TrainBaseStageTests {
+    /// Progress saved under other settings is not resumed: the run starts over and matches a clean run.
+    func testProgressFromOtherSettingsIsNotResumed() throws {
+        let yamlA = TinyDataset.pipelineYAML(name: "changed", dataDirectory: data, epochs: 2)
+        let ctxA = RunContext(spec: try PipelineSpec.parse(yaml: yamlA, fileName: "a.yaml"), checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        XCTAssertThrowsError(try TrainBaseStage.run(ctxA, stopAfterSteps: 8))   // epoch 1 saved with lr 0.05
+        let yamlB = yamlA.replacingOccurrences(of: "lr: 0.05", with: "lr: 0.04")
+        let ctxB = RunContext(spec: try PipelineSpec.parse(yaml: yamlB, fileName: "b.yaml"), checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        _ = try TrainBaseStage.run(ctxB)
+        XCTAssertEqual(StageRunner.result(StageInstance("train-base"), ctxB)?["resumed_from_epoch"] as? Int, 0)
+        let clean = RunContext(spec: try PipelineSpec.parse(yaml: yamlB.replacingOccurrences(of: "name: changed", with: "name: clean"), fileName: "c.yaml"),
+                               checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        _ = try TrainBaseStage.run(clean)
+        XCTAssertEqual(try modelHash(ctxB), try modelHash(clean))
+    }
+}
