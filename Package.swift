@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: kernelFlags),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
+        .target(name: "FeatureCoding", dependencies: ["CZstd"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
             "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec",
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),
         .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "AECNNCommands", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
     ],

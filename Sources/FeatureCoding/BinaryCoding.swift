@@ -1,0 +1,65 @@
+// The glue between binary models and the range coder: one `code` call codes (or decodes) one decision with
+// an `AdaptiveBit` and then adapts it. Encoder and decoder implement the same protocol so that a context
+// model's traversal is written once (FeatureContextModel.run) and cannot drift between the two sides.
+
+/// Codes one binary decision with an adaptive model, then updates the model (the `AdaptiveBit` rule).
+@usableFromInline
+protocol BinaryCoder {
+    /// True when the coder writes (the `bit` argument is the value to code); false when it reads (the
+    /// argument is ignored and the decoded bit returned).
+    static var isEncoder: Bool { get }
+    /// Codes `bit` (encoder) or decodes a bit (decoder) with `model`, adapts `model`, returns the bit.
+    mutating func code(_ bit: Int, _ model: UnsafeMutablePointer<AdaptiveBit>, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) -> Int
+    /// Records that the decoded data is impossible (decoder only; no-op in the encoder).
+    mutating func markInvalid()
+}
+
+@inline(__always) @usableFromInline
+func adapt(_ m: UnsafeMutablePointer<AdaptiveBit>, _ bit: Int, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) {
+    let n = m.pointee.n
+    let k = rates[Int(n)]
+    let p = UInt32(m.pointee.p0)
+    let up = p &+ (((65536 &- p) &* k) >> 16)
+    let down = p &- ((p &* k) >> 16)
+    m.pointee.p0 = UInt16(truncatingIfNeeded: bit == 0 ? up : down)
+    m.pointee.n = n < rateLimit ? n &+ 1 : n
+}
+
+@usableFromInline
+struct BitEncoder: BinaryCoder {
+    @usableFromInline var rc: RangeEncoder
+    @usableFromInline static var isEncoder: Bool { true }
+    @inline(__always) @usableFromInline mutating func markInvalid() {}
+
+    @inline(__always) @usableFromInline
+    mutating func code(_ bit: Int, _ model: UnsafeMutablePointer<AdaptiveBit>, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) -> Int {
+        // p0 of an AdaptiveBit is always within 1…65535, so the clamping variant is not needed.
+        let bound = (rc.range >> 16) &* UInt32(model.pointee.p0)
+        let mask = 0 &- UInt32(truncatingIfNeeded: bit & 1)
+        rc.low &+= UInt64(bound & mask)
+        rc.range = bit & 1 == 0 ? bound : rc.range &- bound
+        rc.normalize()
+        adapt(model, bit, rates, rateLimit)
+        return bit
+    }
+}
+
+@usableFromInline
+struct BitDecoder: BinaryCoder {
+    @usableFromInline var rc: RangeDecoder
+    @usableFromInline static var isEncoder: Bool { false }
+    @inline(__always) @usableFromInline mutating func markInvalid() { rc.invalid = true }
+
+    @inline(__always) @usableFromInline
+    mutating func code(_ bit: Int, _ model: UnsafeMutablePointer<AdaptiveBit>, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) -> Int {
+        let bound = (rc.range >> 16) &* UInt32(model.pointee.p0)
+        let one = rc.code >= bound
+        let mask = one ? ~UInt32(0) : 0
+        rc.code &-= bound & mask
+        rc.range = one ? rc.range &- bound : bound
+        let b = Int(mask & 1)
+        rc.normalize()
+        adapt(model, b, rates, rateLimit)
+        return b
+    }
+}

@@ -1,0 +1,84 @@
+// Measurement, not a test: compressed size and single-core speed of every codec on the same symbols.
+// The CLI prints the dictionary this returns. Timings are wall-clock on the calling thread; compare codecs
+// side by side within one run (absolute numbers drift between machines).
+
+import Foundation
+
+/// Benchmark of the feature-symbol codecs (zstd -1, zstd -19, adaptive order-0, context model).
+public enum CoderBenchmark {
+    /// The codecs measured, in report order.
+    public static let codecs: [any SymbolCodec] = [
+        ZstdSymbolCodec(level: 1), ZstdSymbolCodec(level: 19),
+        ArithmeticSymbolCodec(model: .order0), ArithmeticSymbolCodec(model: .context()),
+    ]
+
+    /// Measures every codec on `symbols`.
+    ///
+    /// - Parameters:
+    ///   - symbols: one or more tensors of `shape` back to back (e.g. a batch, image-major); each tensor is
+    ///     encoded as its own payload, as a device would send it. Its length must be a non-zero multiple of
+    ///     the shape's element count.
+    ///   - shape: the shape of one tensor (`C × H × W`).
+    ///   - bits: symbol width, 1 … 8.
+    ///   - minSeconds: each encode/decode pass is repeated until it has run this long (at least once).
+    /// - Returns: `"elements"`, `"tensors"`, `"order0Entropy"` (bits/elem) and, per codec name,
+    ///   a `[String: Any]` with `"bytes"`, `"bitsPerElement"`, `"encodeMBps"`, `"decodeMBps"`
+    ///   (symbols per second / 10^6, one byte per symbol), `"vsZstd19"` (bytes ÷ zstd -19 bytes), and
+    ///   `"roundTrip"` (Bool). On invalid arguments the dictionary holds only `"error"`.
+    public static func run(symbols: [UInt8], shape: FeatureShape, bits: Int, minSeconds: Double = 0.3) -> [String: Any] {
+        guard let per = shape.elementCount, per > 0, symbols.count % per == 0, !symbols.isEmpty else {
+            return ["error": "symbols.count \(symbols.count) is not a non-zero multiple of \(shape) elements"]
+        }
+        let tensors = symbols.count / per
+        let chunks = (0..<tensors).map { Array(symbols[($0 * per)..<(($0 + 1) * per)]) }
+        var result: [String: Any] = [
+            "elements": symbols.count, "tensors": tensors, "shape": shape.description, "bits": bits,
+            "order0Entropy": order0Entropy(symbols, alphabet: 1 << bits),
+        ]
+        var zstd19Bytes = 0
+        var perCodec: [(String, [String: Any])] = []
+        for codec in codecs {
+            do {
+                var payloads: [[UInt8]] = []
+                let encSeconds = try timed(minSeconds) {
+                    payloads = try chunks.map { try codec.encode($0, shape: shape, bits: bits) }
+                }
+                var decoded: [[UInt8]] = []
+                let decSeconds = try timed(minSeconds) {
+                    decoded = try payloads.map { try codec.decode($0, shape: shape, bits: bits) }
+                }
+                let bytes = payloads.reduce(0) { $0 + $1.count }
+                if codec.name == "zstd-19" { zstd19Bytes = bytes }
+                perCodec.append((codec.name, [
+                    "bytes": bytes,
+                    "bitsPerElement": Double(bytes * 8) / Double(symbols.count),
+                    "encodeMBps": Double(symbols.count) / encSeconds / 1e6,
+                    "decodeMBps": Double(symbols.count) / decSeconds / 1e6,
+                    "roundTrip": decoded == chunks,
+                ]))
+            } catch {
+                perCodec.append((codec.name, ["error": "\(error)"]))
+            }
+        }
+        for (name, var r) in perCodec {
+            if let b = r["bytes"] as? Int, zstd19Bytes > 0 { r["vsZstd19"] = Double(b) / Double(zstd19Bytes) }
+            result[name] = r
+        }
+        return result
+    }
+
+    /// Seconds per call of `body`, repeating until `minSeconds` have passed.
+    private static func timed(_ minSeconds: Double, _ body: () throws -> Void) throws -> Double {
+        let clock = ContinuousClock()
+        var reps = 0
+        let start = clock.now
+        var elapsed = 0.0
+        repeat {
+            try body()
+            reps += 1
+            let d = clock.now - start
+            elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        } while elapsed < minSeconds
+        return elapsed / Double(reps)
+    }
+}

@@ -1,0 +1,137 @@
+// The context model for quantised feature maps: how each symbol is split into binary decisions and which
+// adaptive model (context) codes each decision. It is independent of the range coder: `run` drives any
+// `BinaryCoder`, so the encoder and the decoder execute the very same traversal. Not here: the payload
+// header (ArithmeticSymbolCodec.swift) and the arithmetic itself (RangeEncoder/RangeDecoder).
+
+/// Context model for `C × H × W` maps of `bits`-bit symbols, coded channel by channel in raster order.
+///
+/// Neighbours of symbol `v` at (c, y, x), 0 outside the map: `a` left, `b` up, `cc` up-left, `d` up-right,
+/// `r` the same pixel in channel c − 1. Values are compared on an 8-bit scale (`·8 = value << (8 − bits)`).
+/// Binarisation (every decision codes with its own `AdaptiveBit`):
+/// 1. Zero flag `v ≠ 0`. Context: which of `a, b, cc, d, r` are non-zero (5 bits) × bucket of
+///    `(a + b + cc + d)·8` (0 | < 16 | < 64 | ≥ 64): 128 contexts.
+/// 2. If non-zero: prediction `p = max(1, MED(a, b, cc))` (JPEG-LS median edge detector: `min(a,b)` if
+///    `cc ≥ max(a,b)`, `max(a,b)` if `cc ≤ min(a,b)`, else `a + b − cc`), residual `res = v − p`, `m = |res|`.
+///    Buckets: activity `A = min(bitLength((|a − cc| + |b − cc| + |b − d|)·8), 7)` (8), prediction
+///    `P` = `p·8` in (< 8 | < 32 | < 96 | ≥ 96) (4).
+/// 3. Magnitude class `k = bitLength(m)` ∈ 0 … bits in unary: decision i (i = 0, 1, …) is "k > i", stopping
+///    at the first 0 or when i reaches `bits`. Context (A, P, i): 288 contexts.
+/// 4. If k ≥ 2: the k − 1 bits of `m` below its leading one, MSB first. Context (k, bit position): 72.
+/// 5. If m > 0 and both `p − m ≥ 1` and `p + m ≤ 2^bits − 1`: sign (1 = negative). Context (min(k, 3), P): 16.
+///    When only one sign gives a valid symbol, it is implied and not coded.
+public struct FeatureContextModel: Sendable {
+    /// Steady-state adaptation of every context: the `AdaptiveBit` rate limit.
+    public let rateLimit: Int
+
+    static let zeroContexts = 32 * 4
+    static let classContexts = 8 * 4 * 9
+    static let mantissaContexts = 9 * 8
+    static let signContexts = 4 * 4
+    static var contextCount: Int { zeroContexts + classContexts + mantissaContexts + signContexts }
+
+    /// - Parameter rateLimit: 1 … 1022 (clamped); 30 by default.
+    public init(rateLimit: Int = 30) {
+        self.rateLimit = min(max(rateLimit, 1), 1022)
+    }
+
+    static func paddedCount(_ shape: FeatureShape) -> Int {
+        (shape.channels + 1) * (shape.height + 1) * (shape.width + 2)
+    }
+
+    static func paddedIndex(_ shape: FeatureShape, c: Int, y: Int, x: Int) -> Int {
+        ((c + 1) * (shape.height + 1) + y + 1) * (shape.width + 2) + x + 1
+    }
+
+    /// Codes (or decodes into) `plane`, a zero-padded copy of the map: channel c, row y, column x lives at
+    /// `((c + 1) · (H + 1) + y + 1) · (W + 2) + x + 1`; channel slot 0, and row 0 and columns 0 and W + 1 of
+    /// every channel slot, are 0. Size: `(C + 1) · (H + 1) · (W + 2)` (see `paddedCount`).
+    /// The encoder reads the symbols from it; the decoder writes them into it.
+    @inline(__always)
+    func run<Coder: BinaryCoder>(_ coder: inout Coder, plane: UnsafeMutablePointer<UInt8>, shape: FeatureShape, bits: Int) {
+        let C = shape.channels, H = shape.height, W = shape.width
+        let stride = W + 2
+        let channelStride = (H + 1) * stride
+        let scale = 8 - bits
+        let maxValue = (1 << bits) - 1
+
+        let rates = AdaptationRates(rateLimit: rateLimit)
+        let limit = UInt16(rates.rateLimit)
+        let models = UnsafeMutablePointer<AdaptiveBit>.allocate(capacity: Self.contextCount)
+        models.initialize(repeating: AdaptiveBit(), count: Self.contextCount)
+        defer { models.deallocate() }
+        let zeroM = models
+        let classM = zeroM + Self.zeroContexts
+        let mantM = classM + Self.classContexts
+        let signM = mantM + Self.mantissaContexts
+
+        rates.table.withUnsafeBufferPointer { rt in
+            let rp = rt.baseAddress!
+            for c in 0..<C {
+                let base = plane + (c + 1) * channelStride
+                for y in 0..<H {
+                    let row = base + (y + 1) * stride + 1
+                    let up = row - stride
+                    let prow = row - channelStride
+                    for x in 0..<W {
+                        let a = Int(row[x - 1]), b = Int(up[x]), cc = Int(up[x - 1]), d = Int(up[x + 1])
+                        let r = Int(prow[x])
+                        // 1. zero flag
+                        let nz = (a != 0 ? 1 : 0) | (b != 0 ? 2 : 0) | (cc != 0 ? 4 : 0) | (d != 0 ? 8 : 0) | (r != 0 ? 16 : 0)
+                        let sum8 = (a + b + cc + d) << scale
+                        let sq = sum8 == 0 ? 0 : (sum8 < 16 ? 1 : (sum8 < 64 ? 2 : 3))
+                        let v0 = Coder.isEncoder ? Int(row[x]) : 0
+                        let isNonZero = coder.code(v0 != 0 ? 1 : 0, zeroM + (nz << 2 | sq), rp, limit)
+                        if isNonZero == 0 {
+                            if !Coder.isEncoder { row[x] = 0 }
+                            continue
+                        }
+                        // 2. prediction and buckets
+                        let mx = max(a, b), mn = min(a, b)
+                        let p = max(cc >= mx ? mn : (cc <= mn ? mx : a + b - cc), 1)
+                        let res = v0 - p
+                        let m0 = abs(res)
+                        let act8 = (abs(a - cc) + abs(b - cc) + abs(b - d)) << scale
+                        let actQ = min(Int.bitWidth - act8.leadingZeroBitCount, 7)
+                        let p8 = p << scale
+                        let pq = p8 < 8 ? 0 : (p8 < 32 ? 1 : (p8 < 96 ? 2 : 3))
+                        // 3. magnitude class, unary
+                        let uCtx = classM + (actQ * 4 + pq) * 9
+                        let kTrue = Int.bitWidth - m0.leadingZeroBitCount
+                        var k = 0
+                        while k < bits {
+                            if coder.code(kTrue > k ? 1 : 0, uCtx + k, rp, limit) == 0 { break }
+                            k += 1
+                        }
+                        // 4. bits of m below its leading one
+                        var m = 0
+                        if k > 0 {
+                            m = 1 << (k - 1)
+                            var j = k - 1
+                            let mc = mantM + k * 8
+                            while j > 0 {
+                                j -= 1
+                                m |= coder.code((m0 >> j) & 1, mc + j, rp, limit) << j
+                            }
+                        }
+                        // 5. sign, when both are possible
+                        var v = p
+                        if m > 0 {
+                            let canNeg = p - m >= 1
+                            let canPos = p + m <= maxValue
+                            var neg = canNeg ? 1 : 0
+                            if canNeg && canPos {
+                                neg = coder.code(res < 0 ? 1 : 0, signM + min(k, 3) * 4 + pq, rp, limit)
+                            }
+                            v = neg == 1 ? p - m : p + m
+                        }
+                        if !Coder.isEncoder {
+                            // Only a damaged payload can get here with v outside 1 … maxValue.
+                            if v < 1 || v > maxValue { coder.markInvalid(); v = 1 }
+                            row[x] = UInt8(truncatingIfNeeded: v)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+// The range decoder matching RangeEncoder.swift. It reads untrusted bytes: every read is bounds-checked
+// explicitly (the module is built with -Ounchecked in release), reads past the end yield zero bytes and are
+// counted, and `finish()` reports truncation, trailing bytes and impossible states as typed errors. It never
+// allocates from anything in the payload.
+
+/// Range decoder.
+///
+/// State: `code` = (encoded value − `low`) scaled like the encoder's `range`; the decoder mirrors the
+/// encoder's `range` exactly, renormalising (and reading one byte) at the same moments.
+/// Invariant for a valid stream: `code < range` at every step. Once violated it stays violated, so the
+/// decoder checks it at every renormalisation and in `finish()`.
+/// End of stream: a valid stream makes the decoder read exactly 3 bytes past the end (implicit zeros).
+public struct RangeDecoder {
+    @usableFromInline let input: [UInt8]
+    @usableFromInline var position = 0
+    @usableFromInline var overrun = 0
+    @usableFromInline var range: UInt32 = 0xFFFF_FFFF
+    @usableFromInline var code: UInt32 = 0
+    @usableFromInline var invalid = false
+    @usableFromInline var r: UInt32 = 1
+
+    /// Starts decoding `bytes` (reads the first 4).
+    public init(_ bytes: [UInt8]) {
+        input = bytes
+        for _ in 0..<4 { code = (code << 8) | UInt32(nextByte()) }
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func nextByte() -> UInt8 {
+        let p = position
+        if p < input.count {
+            position = p &+ 1
+            return input[p]
+        }
+        overrun &+= 1
+        return 0
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func normalize() {
+        while range < (1 << 24) {
+            if code >= range { invalid = true }
+            range <<= 8
+            code = (code << 8) | UInt32(nextByte())
+        }
+    }
+
+    /// Decodes one binary decision coded with probability `p0` (of a 0) in 1 … 65535; same clamping as the encoder.
+    @inline(__always)
+    public mutating func decodeBit(p0: UInt32) -> Int {
+        let p = min(max(p0, 1), 0xFFFF)
+        let bound = (range >> 16) &* p
+        if code < bound {
+            range = bound
+            normalize()
+            return 0
+        } else {
+            code &-= bound
+            range &-= bound
+            normalize()
+            return 1
+        }
+    }
+
+    /// Decodes `bits` raw bits coded by `RangeEncoder.encodeDirect`.
+    public mutating func decodeDirect(bits: Int) -> UInt32 {
+        var v: UInt32 = 0
+        for _ in 0..<max(0, bits) { v = (v << 1) | UInt32(decodeBit(p0: 0x8000)) }
+        return v
+    }
+
+    /// First half of decoding a multi-symbol interval: returns the target `t` ∈ [0, total) that lies in the
+    /// coded symbol's interval `[cumulative, cumulative + frequency)`. Follow with `consume`.
+    /// `total` must be in 1 … `RangeEncoder.maxTotal` (clamped otherwise).
+    @inline(__always)
+    public mutating func decodeTarget(total: UInt32) -> UInt32 {
+        let t = min(max(total, 1), RangeEncoder.maxTotal)
+        r = range / t
+        let v = code / r
+        if v >= t {
+            invalid = true
+            return t &- 1
+        }
+        return v
+    }
+
+    /// Second half: removes the decoded symbol's interval (same arguments the encoder used).
+    @inline(__always)
+    public mutating func consume(cumulative: UInt32, frequency: UInt32) {
+        code &-= r &* cumulative
+        range = r &* max(frequency, 1)
+        normalize()
+    }
+
+    /// Checks that the stream ended exactly where the encoder ended it and that no impossible state occurred.
+    /// - Throws: `.truncated` when bytes are missing, `.corrupt` for trailing bytes or an invalid state.
+    public func finish() throws {
+        if invalid || code >= range {
+            throw FeatureCodingError.corrupt("range decoder left its valid state (code ≥ range)")
+        }
+        if overrun > 3 {
+            throw FeatureCodingError.truncated(needed: input.count + overrun - 3, available: input.count)
+        }
+        if overrun < 3 || position != input.count {
+            throw FeatureCodingError.corrupt("\(input.count - position + 3 - overrun) unexpected bytes after the end of the range-coded stream")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+// The range encoder: a 64-bit `low` / 32-bit `range` coder with byte-wise output and carry propagation
+// (Subbotin/Schindler as used in LZMA). Integer arithmetic only, so every machine produces the same bytes.
+// It knows nothing about models: it codes either one binary decision with a 16-bit probability, or one
+// interval (cumulative frequency, frequency, total) of a multi-symbol table. Models live in
+// FrequencyModels.swift and FeatureContextModel.swift. The decoder is RangeDecoder.swift; the exact format
+// is specified in docs/coders.md.
+
+/// Range encoder with carry propagation.
+///
+/// State and invariants (after every public call):
+/// - `range` ∈ [2^24, 2^32 − 1]: renormalisation shifts a byte out whenever `range < 2^24`.
+/// - `low` < 2^32 + 2^32: bits 0…31 are the not-yet-final bytes of the code value, bit 32 is a carry
+///   that has not yet been added into the bytes already held back.
+/// - The encoded number is `0.b0 b1 b2 …` (base 256); the current interval is `[low, low + range)` in units
+///   of 2^-32 after the bytes shifted out so far. It only ever shrinks, so the emitted prefix is final up to
+///   a carry: the last byte that is not 0xFF (`cache`) and the run of 0xFF bytes after it (`pendingFF`) are
+///   held back until a carry is ruled out or applied.
+/// - The first byte the LZMA scheme would emit is always 0 (the value stays below 1) and is not written.
+///
+/// Termination (`finish`): `low` is rounded up to a multiple of 2^24, which stays inside the interval
+/// because `range ≥ 2^24`; the held-back bytes and the top byte of `low` are written; the three zero bytes
+/// below it are not. The decoder reads exactly three virtual zero bytes past the end, which lets it detect
+/// truncation and trailing garbage exactly.
+public struct RangeEncoder {
+    /// Largest `total` accepted by `encode(cumulative:frequency:total:)` (keeps `range / total ≥ 2^8`).
+    public static let maxTotal: UInt32 = 1 << 16
+    /// Probability scale of `encodeBit`: probabilities are integers in 1 … 2^16 − 1 out of 2^16.
+    public static let probabilityBits: UInt32 = 16
+
+    @usableFromInline var low: UInt64 = 0
+    @usableFromInline var range: UInt32 = 0xFFFF_FFFF
+    @usableFromInline var cache: UInt8 = 0
+    @usableFromInline var pendingFF: Int = 0
+    @usableFromInline var skipFirst = true
+    /// Bytes written so far (without held-back bytes).
+    public private(set) var bytes: [UInt8]
+
+    /// - Parameter capacityHint: expected output size, to avoid regrowing.
+    public init(capacityHint: Int = 0) {
+        bytes = []
+        bytes.reserveCapacity(max(0, capacityHint))
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func shiftLow() {
+        if low < 0xFF00_0000 || low >= 0x1_0000_0000 {
+            let carry = UInt8(truncatingIfNeeded: low >> 32)
+            if skipFirst {
+                skipFirst = false // the always-zero leading byte; a carry into it cannot happen
+            } else {
+                bytes.append(cache &+ carry)
+            }
+            while pendingFF > 0 {
+                bytes.append(0xFF &+ carry)
+                pendingFF -= 1
+            }
+            cache = UInt8(truncatingIfNeeded: low >> 24)
+        } else {
+            pendingFF += 1
+        }
+        low = (low & 0x00FF_FFFF) << 8
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func normalize() {
+        while range < (1 << 24) {
+            range <<= 8
+            shiftLow()
+        }
+    }
+
+    /// Codes one binary decision.
+    /// - Parameters:
+    ///   - bit: 0 or 1 (any non-zero value counts as 1).
+    ///   - p0: probability that the bit is 0, in 1 … 65535 (units of 2^-16). Values outside are clamped.
+    @inline(__always)
+    public mutating func encodeBit(_ bit: Int, p0: UInt32) {
+        let p = min(max(p0, 1), 0xFFFF)
+        let bound = (range >> 16) &* p
+        if bit == 0 {
+            range = bound
+        } else {
+            low &+= UInt64(bound)
+            range &-= bound
+        }
+        normalize()
+    }
+
+    /// Codes `bits` raw bits of `value` (MSB first) at probability ½ each.
+    public mutating func encodeDirect(_ value: UInt32, bits: Int) {
+        var i = bits
+        while i > 0 {
+            i -= 1
+            encodeBit(Int((value >> UInt32(i)) & 1), p0: 0x8000)
+        }
+    }
+
+    /// Codes one symbol given its interval in a frequency table.
+    /// - Parameters: `cumulative` = sum of the frequencies of all smaller symbols, `frequency` ≥ 1,
+    ///   `total` ≤ `maxTotal`, and `cumulative + frequency ≤ total`.
+    /// - Throws: `FeatureCodingError.invalidModel` when these do not hold (nothing is coded then).
+    public mutating func encode(cumulative: UInt32, frequency: UInt32, total: UInt32) throws {
+        guard total >= 1, total <= Self.maxTotal, frequency >= 1, cumulative <= total - frequency else {
+            throw FeatureCodingError.invalidModel("interval cum=\(cumulative) freq=\(frequency) total=\(total) (need freq ≥ 1, cum + freq ≤ total ≤ \(Self.maxTotal))")
+        }
+        encodeUnchecked(cumulative: cumulative, frequency: frequency, total: total)
+    }
+
+    /// As `encode(cumulative:frequency:total:)` for arguments the caller has already validated.
+    @inline(__always) @usableFromInline
+    mutating func encodeUnchecked(cumulative: UInt32, frequency: UInt32, total: UInt32) {
+        let r = range / total
+        low &+= UInt64(r &* cumulative)
+        range = r &* frequency
+        normalize()
+    }
+
+    /// Terminates the stream (see the type's doc comment) and returns all bytes. The encoder must not be used afterwards.
+    public mutating func finish() -> [UInt8] {
+        low = (low &+ 0x00FF_FFFF) & ~UInt64(0x00FF_FFFF)
+        shiftLow()
+        shiftLow()
+        return bytes
+    }
+}

@@ -1,0 +1,162 @@
+// The range coder and the models on their own: frequency-table round trips, binary decisions at extreme
+// probabilities (carry propagation, long 0xFF runs), the documented adaptation and rescale rules, golden
+// bytes that pin the payload format, order-0 entropy, and a smoke run of the benchmark.
+
+import FeatureCoding
+import XCTest
+
+final class RangeCoderTests: XCTestCase {
+    func testMixedOperationsRoundTripIncludingCarries() throws {
+        var rng = TestRNG(seed: 5)
+        enum Op { case bit(Int, UInt32), interval(UInt32, UInt32, UInt32), direct(UInt32, Int) }
+        var ops: [Op] = []
+        for _ in 0..<60_000 {
+            switch rng.below(4) {
+            case 0: // skewed: long runs of the likely outcome push low towards 0xFF… and force carries
+                let p0: UInt32 = rng.below(2) == 0 ? 65535 : 1
+                ops.append(.bit(rng.below(50) == 0 ? (p0 == 1 ? 0 : 1) : (p0 == 1 ? 1 : 0), p0))
+            case 1:
+                ops.append(.bit(rng.below(2), UInt32(1 + rng.below(65535))))
+            case 2:
+                let total = UInt32(1 + rng.below(Int(RangeEncoder.maxTotal)))
+                let cum = UInt32(rng.below(Int(total)))
+                let freq = UInt32(1 + rng.below(Int(total - cum)))
+                ops.append(.interval(cum, freq, total))
+            default:
+                let n = 1 + rng.below(16)
+                ops.append(.direct(UInt32(rng.below(1 << n)), n))
+            }
+        }
+        var enc = RangeEncoder()
+        for op in ops {
+            switch op {
+            case .bit(let b, let p): enc.encodeBit(b, p0: p)
+            case .interval(let c, let f, let t): try enc.encode(cumulative: c, frequency: f, total: t)
+            case .direct(let v, let n): enc.encodeDirect(v, bits: n)
+            }
+        }
+        let bytes = enc.finish()
+        XCTAssertTrue(bytes.contains(0xFF))
+        var dec = RangeDecoder(bytes)
+        for (i, op) in ops.enumerated() {
+            switch op {
+            case .bit(let b, let p):
+                let got = dec.decodeBit(p0: p)
+                if got != b { return XCTFail("bit \(i): \(got) ≠ \(b)") }
+            case .interval(let c, let f, let t):
+                let target = dec.decodeTarget(total: t)
+                if !(c..<(c + f)).contains(target) { return XCTFail("interval \(i): target \(target) ∉ [\(c), \(c + f))") }
+                dec.consume(cumulative: c, frequency: f)
+            case .direct(let v, let n):
+                let got = dec.decodeDirect(bits: n)
+                if got != v { return XCTFail("direct \(i): \(got) ≠ \(v)") }
+            }
+        }
+        XCTAssertNoThrow(try dec.finish())
+    }
+
+    func testInvalidIntervalsThrow() {
+        var enc = RangeEncoder()
+        for (c, f, t) in [(0, 0, 10), (5, 6, 10), (0, 1, 0), (0, 1, (1 << 16) + 1)] as [(UInt32, UInt32, UInt32)] {
+            XCTAssertThrowsError(try enc.encode(cumulative: c, frequency: f, total: t)) {
+                guard case .invalidModel = $0 as? FeatureCodingError else { return XCTFail("\($0)") }
+            }
+        }
+    }
+
+    func testAdaptiveFrequencyTableRoundTripAndRescale() throws {
+        var rng = TestRNG(seed: 11)
+        let symbols = (0..<20_000).map { _ in rng.below(7) == 0 ? rng.below(300) : rng.below(3) }
+        var table = try AdaptiveFrequencyTable(symbolCount: 300, increment: 32, limit: 1 << 13)
+        var enc = RangeEncoder()
+        for s in symbols {
+            try enc.encode(s, with: table)
+            table.update(s)
+            XCTAssertLessThanOrEqual(table.total, 1 << 13)
+        }
+        for s in 0..<300 { XCTAssertGreaterThanOrEqual(table.frequency(s), 1) }
+        // The table's lookup agrees with its cumulative sums for every target.
+        for t in stride(from: UInt32(0), to: table.total, by: 1) {
+            let s = table.symbol(forTarget: t)
+            XCTAssertTrue(table.cumulative(s) <= t && t < table.cumulative(s) + table.frequency(s))
+        }
+        var dec = RangeDecoder(enc.finish())
+        var table2 = try AdaptiveFrequencyTable(symbolCount: 300, increment: 32, limit: 1 << 13)
+        for (i, s) in symbols.enumerated() {
+            let got = dec.decode(with: table2)
+            if got != s { return XCTFail("symbol \(i): \(got) ≠ \(s)") }
+            table2.update(got)
+        }
+        XCTAssertNoThrow(try dec.finish())
+        XCTAssertThrowsError(try AdaptiveFrequencyTable(symbolCount: 1))
+        XCTAssertThrowsError(try AdaptiveFrequencyTable(symbolCount: 10, limit: 1 << 17))
+    }
+
+    func testAdaptationRatesFollowTheDocumentedRule() {
+        let rates = AdaptationRates(rateLimit: 30)
+        XCTAssertEqual(rates.rateLimit, 30)
+        XCTAssertEqual(AdaptationRates(rateLimit: 5000).rateLimit, 1022)
+        XCTAssertEqual(AdaptiveBit().p0, 32768)
+    }
+
+    func testEmptyStreamAndExactEnd() throws {
+        var enc = RangeEncoder()
+        let bytes = enc.finish()
+        XCTAssertEqual(bytes, [0])
+        XCTAssertNoThrow(try RangeDecoder(bytes).finish())
+        XCTAssertThrowsError(try RangeDecoder([]).finish()) {
+            guard case .truncated = $0 as? FeatureCodingError else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try RangeDecoder([0, 0]).finish()) {
+            guard case .corrupt = $0 as? FeatureCodingError else { return XCTFail("\($0)") }
+        }
+    }
+
+    /// Pins the payload format. Regenerate only on purpose, and then bump the format tag and docs/coders.md.
+    func testGoldenBytes() throws {
+        let shape = FeatureShape(channels: 2, height: 3, width: 4)
+        let symbols: [UInt8] = [0, 0, 3, 9, 0, 7, 12, 10, 0, 0, 255, 128,
+                                1, 0, 0, 2, 40, 41, 0, 0, 0, 200, 201, 0]
+        let context = try ArithmeticSymbolCodec(model: .context()).encode(symbols, shape: shape, bits: 8)
+        let order0 = try ArithmeticSymbolCodec(model: .order0).encode(symbols, shape: shape, bits: 8)
+        let small = try ArithmeticSymbolCodec(model: .context()).encode([1, 0, 2, 3, 3, 1], shape: FeatureShape(channels: 1, height: 2, width: 3), bits: 2)
+        XCTAssertEqual(hex(context), "285cf42ea78506f414c4145b90f86324faf768")
+        XCTAssertEqual(hex(order0), "180003da68ba22fc031ad1197fc12ffefb447e35")
+        XCTAssertEqual(hex(small), "229cc638")
+    }
+
+    func testOrder0Entropy() {
+        XCTAssertEqual(order0Entropy([]), 0)
+        XCTAssertEqual(order0Entropy([UInt8](repeating: 4, count: 100)), 0)
+        XCTAssertEqual(order0Entropy((0...255).map { UInt8($0) }), 8, accuracy: 1e-12)
+        XCTAssertEqual(order0Entropy([0, 1, 0, 1], alphabet: 2), 1, accuracy: 1e-12)
+    }
+
+    /// Not a speed test: checks the compression ordering the context model exists for, on smooth half-zero maps.
+    func testContextModelBeatsZstdAndOrder0OnSmoothMaps() throws {
+        let shape = FeatureShape(channels: 16, height: 28, width: 28)
+        let symbols = smoothFeatures(shape: shape, bits: 8, seed: 1)
+        let zstd = try ZstdSymbolCodec(level: 19).encode(symbols, shape: shape, bits: 8).count
+        let order0 = try ArithmeticSymbolCodec(model: .order0).encode(symbols, shape: shape, bits: 8).count
+        let context = try ArithmeticSymbolCodec(model: .context()).encode(symbols, shape: shape, bits: 8).count
+        XCTAssertLessThan(context, zstd)
+        XCTAssertLessThan(context, order0)
+    }
+
+    func testBenchmarkReportsEveryCodec() {
+        let shape = FeatureShape(channels: 2, height: 6, width: 6)
+        let symbols = smoothFeatures(shape: shape, bits: 8, seed: 2) + smoothFeatures(shape: shape, bits: 8, seed: 3)
+        let r = CoderBenchmark.run(symbols: symbols, shape: shape, bits: 8, minSeconds: 0)
+        XCTAssertEqual(r["tensors"] as? Int, 2)
+        for name in ["zstd-1", "zstd-19", "arith-order0", "arith-context"] {
+            let c = r[name] as? [String: Any]
+            XCTAssertEqual(c?["roundTrip"] as? Bool, true, name)
+            XCTAssertNotNil(c?["vsZstd19"] as? Double, name)
+        }
+        XCTAssertNotNil(CoderBenchmark.run(symbols: [1, 2, 3], shape: shape, bits: 8)["error"])
+    }
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+}
