@@ -15,7 +15,9 @@
 ///    Buckets: activity `A = min(bitLength((|a − cc| + |b − cc| + |b − d|)·8), 7)` (8), prediction
 ///    `P` = `p·8` in (< 8 | < 32 | < 96 | ≥ 96) (4).
 /// 3. Magnitude class `k = bitLength(m)` ∈ 0 … bits in unary: decision i (i = 0, 1, …) is "k > i", stopping
-///    at the first 0 or when i reaches `bits`. Context (A, P, i): 288 contexts.
+///    at the first 0 or when i reaches `bits`. Context (A, P, E, i): 1,152 contexts, where `E` buckets the
+///    classes already coded at the left, up and previous-channel positions (`kL + kU + kR`: 0 | < 3 | < 6 | ≥ 6;
+///    a zero symbol counts as class 0) — residual "energy", which noise shared across channels makes informative.
 /// 4. If k ≥ 2: the k − 1 bits of `m` below its leading one, MSB first. Context (k, bit position): 72.
 /// 5. If m > 0 and both `p − m ≥ 1` and `p + m ≤ 2^bits − 1`: sign (1 = negative). Context (min(k, 3), P): 16.
 ///    When only one sign gives a valid symbol, it is implied and not coded.
@@ -24,7 +26,7 @@ public struct FeatureContextModel: Sendable {
     public let rateLimit: Int
 
     static let zeroContexts = 32 * 4
-    static let classContexts = 8 * 4 * 9
+    static let classContexts = 8 * 4 * 4 * 9
     static let mantissaContexts = 9 * 8
     static let signContexts = 4 * 4
     static var contextCount: Int { zeroContexts + classContexts + mantissaContexts + signContexts }
@@ -59,6 +61,11 @@ public struct FeatureContextModel: Sendable {
         let models = UnsafeMutablePointer<AdaptiveBit>.allocate(capacity: Self.contextCount)
         models.initialize(repeating: AdaptiveBit(), count: Self.contextCount)
         defer { models.deallocate() }
+        // Magnitude class k of every coded symbol (0 for zeros), same padded layout as `plane`.
+        let kCount = (C + 1) * channelStride
+        let kPlane = UnsafeMutablePointer<UInt8>.allocate(capacity: kCount)
+        kPlane.initialize(repeating: 0, count: kCount)
+        defer { kPlane.deallocate() }
         let zeroM = models
         let classM = zeroM + Self.zeroContexts
         let mantM = classM + Self.classContexts
@@ -72,6 +79,9 @@ public struct FeatureContextModel: Sendable {
                     let row = base + (y + 1) * stride + 1
                     let up = row - stride
                     let prow = row - channelStride
+                    let krow = kPlane + (row - plane)
+                    let kup = krow - stride
+                    let kprev = krow - channelStride
                     for x in 0..<W {
                         let a = Int(row[x - 1]), b = Int(up[x]), cc = Int(up[x - 1]), d = Int(up[x + 1])
                         let r = Int(prow[x])
@@ -95,13 +105,16 @@ public struct FeatureContextModel: Sendable {
                         let p8 = p << scale
                         let pq = p8 < 8 ? 0 : (p8 < 32 ? 1 : (p8 < 96 ? 2 : 3))
                         // 3. magnitude class, unary
-                        let uCtx = classM + (actQ * 4 + pq) * 9
+                        let eSum = Int(krow[x - 1]) + Int(kup[x]) + Int(kprev[x])
+                        let eq = eSum == 0 ? 0 : (eSum < 3 ? 1 : (eSum < 6 ? 2 : 3))
+                        let uCtx = classM + ((actQ * 4 + pq) * 4 + eq) * 9
                         let kTrue = Int.bitWidth - m0.leadingZeroBitCount
                         var k = 0
                         while k < bits {
                             if coder.code(kTrue > k ? 1 : 0, uCtx + k, rp, limit) == 0 { break }
                             k += 1
                         }
+                        krow[x] = UInt8(truncatingIfNeeded: k)
                         // 4. bits of m below its leading one
                         var m = 0
                         if k > 0 {
