@@ -1,0 +1,496 @@
+// The feature bitstream container: one self-describing, versioned frame per feature tensor sent from the
+// device to the edge server — who it is for (model id, split point), what it holds (shape, carried channels,
+// quantiser, codec) and the coded symbols, closed by a CRC-32. The byte layout is specified in
+// docs/bitstream.md, precisely enough to write an independent decoder. This file does not decide which model
+// a frame belongs to (the caller routes on `modelID`) and does not touch tensors.
+//
+// Decoding never trusts a length: every count is checked against the bytes that remain and the caller's
+// limits before anything is allocated; the CRC is checked as soon as the frame's extent is known.
+
+import CZstd
+
+/// The symbol codec of a frame and its parameter (the bitstream's codec id and parameter fields).
+public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// Id 0: the symbols themselves, one byte per element.
+    case raw
+    /// Id 1: one zstd frame of the symbol bytes (RFC 8878). `level` (−32768…32767) is informational only.
+    case zstd(level: Int)
+    /// Id 2: `ArithmeticSymbolCodec(model: .order0)` (docs/coders.md).
+    case arithmeticOrder0
+    /// Id 3: `ArithmeticSymbolCodec(model: .context(rateLimit:))`; `rateLimit` ∈ 1…1022 is needed to decode.
+    case arithmeticContext(rateLimit: Int)
+
+    /// The context coder with its default adaptation (rate limit 30).
+    public static var arithmeticContext: FeatureCodec { .arithmeticContext(rateLimit: 30) }
+
+    /// The codec id byte.
+    public var id: UInt8 {
+        switch self {
+        case .raw: return 0
+        case .zstd: return 1
+        case .arithmeticOrder0: return 2
+        case .arithmeticContext: return 3
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .raw: return "raw"
+        case .zstd(let l): return "zstd-\(l)"
+        case .arithmeticOrder0: return "arith-order0"
+        case .arithmeticContext(let r): return r == 30 ? "arith-context" : "arith-context-r\(r)"
+        }
+    }
+
+    /// The 16-bit parameter field, or nil when the parameter is out of its range.
+    var parameter: UInt16? {
+        switch self {
+        case .raw, .arithmeticOrder0: return 0
+        case .zstd(let l): return Int16(exactly: l).map { UInt16(bitPattern: $0) }
+        case .arithmeticContext(let r): return (1...1022).contains(r) ? UInt16(r) : nil
+        }
+    }
+
+    /// The codec for an id and parameter field.
+    static func from(id: UInt8, parameter: UInt16) throws -> FeatureCodec {
+        switch id {
+        case 0, 2:
+            guard parameter == 0 else {
+                throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "0 for codec id \(id)", found: "\(parameter)")
+            }
+            return id == 0 ? .raw : .arithmeticOrder0
+        case 1: return .zstd(level: Int(Int16(bitPattern: parameter)))
+        case 3:
+            guard (1...1022).contains(parameter) else {
+                throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "rate limit 1…1022 for the context coder", found: "\(parameter)")
+            }
+            return .arithmeticContext(rateLimit: Int(parameter))
+        default: throw FeatureBitstreamError.unknownCodec(id)
+        }
+    }
+
+    /// The `SymbolCodec` that codes the payload (nil for raw).
+    var symbolCodec: (any SymbolCodec)? {
+        switch self {
+        case .raw: return nil
+        case .zstd(let l): return ZstdSymbolCodec(level: l)
+        case .arithmeticOrder0: return ArithmeticSymbolCodec(model: .order0)
+        case .arithmeticContext(let r): return ArithmeticSymbolCodec(model: .context(rateLimit: r))
+        }
+    }
+}
+
+/// Everything in a frame except the payload.
+public struct FeatureFrameHeader: Equatable, Sendable {
+    /// Format version (`FeatureBitstream.version` for every frame this encoder writes).
+    public var version: Int
+    /// Which model (and weights) produced the features, e.g. `"fashion-resnet20@3f2a9c1e"`; UTF-8, ≤ 255 bytes.
+    /// The edge server looks it up; an unknown model is the caller's error to raise.
+    public var modelID: String
+    /// The split point's name, e.g. `"stem"`; UTF-8, ≤ 255 bytes.
+    public var splitPoint: String
+    /// The full split tensor `C × H × W` (every dimension 1…2^32 − 1).
+    public var shape: FeatureShape
+    /// The carried channels: strictly increasing indices `< C`, at least one.
+    public var channels: [Int]
+    /// Quantiser bit width, 1…8.
+    public var bits: Int
+    /// How the quantiser's ranges were chosen.
+    public var quantizerMode: QuantizerMode
+    /// The ranges the frame carries: 1 (per tensor), one per carried channel (per channel), none (fixed).
+    public var ranges: [QuantizerRange]
+    /// The payload's codec.
+    public var codec: FeatureCodec
+
+    /// - Parameters: see the properties; `version` defaults to the current format version.
+    public init(version: Int = FeatureBitstream.version, modelID: String, splitPoint: String, shape: FeatureShape,
+                channels: [Int], bits: Int, quantizerMode: QuantizerMode, ranges: [QuantizerRange], codec: FeatureCodec) {
+        self.version = version
+        self.modelID = modelID
+        self.splitPoint = splitPoint
+        self.shape = shape
+        self.channels = channels
+        self.bits = bits
+        self.quantizerMode = quantizerMode
+        self.ranges = ranges
+        self.codec = codec
+    }
+
+    /// The shape of the carried symbols, `K × H × W`.
+    public var carriedShape: FeatureShape { FeatureShape(channels: channels.count, height: shape.height, width: shape.width) }
+}
+
+/// One decoded (or to-be-encoded) feature frame: header plus quantised symbols.
+public struct FeatureFrame: Equatable, Sendable {
+    public var header: FeatureFrameHeader
+    /// The carried channels' symbols, channel-major `K × H × W`, each `< 2^bits`.
+    public var symbols: [UInt8]
+    /// Bytes of the coded payload (set by `FeatureBitstream.decode`; nil for a frame built locally).
+    public var payloadSize: Int?
+
+    /// A frame from already quantised symbols.
+    public init(header: FeatureFrameHeader, symbols: [UInt8], payloadSize: Int? = nil) {
+        self.header = header
+        self.symbols = symbols
+        self.payloadSize = payloadSize
+    }
+
+    /// Quantises feature values into a frame.
+    ///
+    /// - Parameters:
+    ///   - values: the carried channels only, channel-major `K × H × W`, in the order of `channels`; finite.
+    ///   - shape: the full split tensor `C × H × W`.
+    ///   - channels: carried channel indices, strictly increasing, `< C`; nil carries all channels.
+    ///   - modelID: model identity for routing (UTF-8, ≤ 255 bytes).
+    ///   - splitPoint: split point name (UTF-8, ≤ 255 bytes).
+    ///   - quantizer: bits and range policy.
+    ///   - codec: payload codec.
+    /// - Throws: `QuantizerError` for values the quantiser cannot use. Header fields are checked by `encode`.
+    public init(values: [Float], shape: FeatureShape, channels: [Int]? = nil, modelID: String, splitPoint: String,
+                quantizer: Quantizer, codec: FeatureCodec) throws {
+        let carried = channels ?? Array(0..<max(shape.channels, 0))
+        let q = try quantizer.quantize(values, shape: shape, channels: carried)
+        header = FeatureFrameHeader(modelID: modelID, splitPoint: splitPoint, shape: shape, channels: carried,
+                                    bits: quantizer.bits, quantizerMode: quantizer.ranges.mode,
+                                    ranges: q.transmittedRanges, codec: codec)
+        symbols = q.symbols
+        payloadSize = nil
+    }
+
+    /// The range of each carried channel (`K` entries).
+    ///
+    /// - Parameter fixed: for the fixed modes, the model's calibrated ranges (`.fixedPerTensor` or
+    ///   `.fixedPerChannel` with `C` entries, matching the frame's mode); ignored for the min–max modes.
+    /// - Throws: `QuantizerError.missingFixedRanges`, `.countMismatch`, `.invalidRange`.
+    public func channelRanges(fixed: QuantizationRanges? = nil) throws -> [QuantizerRange] {
+        let h = header
+        let k = h.channels.count
+        switch h.quantizerMode {
+        case .perTensor:
+            guard h.ranges.count == 1 else { throw QuantizerError.countMismatch(what: "per-tensor ranges in the frame", expected: 1, found: h.ranges.count) }
+            return Array(repeating: h.ranges[0], count: k)
+        case .perChannel:
+            guard h.ranges.count == k else { throw QuantizerError.countMismatch(what: "per-channel ranges in the frame", expected: k, found: h.ranges.count) }
+            return h.ranges
+        case .fixedPerTensor:
+            guard case .fixedPerTensor(let r)? = fixed else {
+                throw QuantizerError.missingFixedRanges(expected: "fixedPerTensor(range)", found: fixed.map { "\($0.mode)" } ?? "none")
+            }
+            try r.validate("fixed tensor range")
+            return Array(repeating: r, count: k)
+        case .fixedPerChannel:
+            guard case .fixedPerChannel(let rs)? = fixed else {
+                throw QuantizerError.missingFixedRanges(expected: "fixedPerChannel(\(h.shape.channels) ranges)", found: fixed.map { "\($0.mode)" } ?? "none")
+            }
+            guard rs.count == h.shape.channels else {
+                throw QuantizerError.countMismatch(what: "calibrated channel ranges", expected: h.shape.channels, found: rs.count)
+            }
+            return try h.channels.map { c in
+                guard c >= 0, c < rs.count else { throw QuantizerError.invalidChannel("channel index \(c) is outside 0..<\(rs.count)") }
+                try rs[c].validate("fixed range of channel \(c)")
+                return rs[c]
+            }
+        }
+    }
+
+    /// The dequantised carried channels, `K × H × W` (formula in `Quantizer`'s doc and docs/bitstream.md §4).
+    /// - Parameter fixed: the model's calibrated ranges for the fixed modes (see `channelRanges(fixed:)`).
+    public func dequantized(fixed: QuantizationRanges? = nil) throws -> [Float] {
+        try Quantizer.dequantize(symbols, channelRanges: channelRanges(fixed: fixed),
+                                 planeSize: header.shape.height * header.shape.width, bits: header.bits)
+    }
+
+    /// The dequantised full tensor `C × H × W`: carried channels in place, the others set to `fill`.
+    /// - Parameters:
+    ///   - fixed: the model's calibrated ranges for the fixed modes.
+    ///   - fill: value of the channels the frame does not carry (0: the zero-fill bridge).
+    public func dequantizedFullTensor(fixed: QuantizationRanges? = nil, fill: Float = 0) throws -> [Float] {
+        let carried = try dequantized(fixed: fixed)
+        guard let n = header.shape.elementCount else {
+            throw QuantizerError.countMismatch(what: "elements of shape \(header.shape)", expected: 0, found: carried.count)
+        }
+        let plane = header.shape.height * header.shape.width
+        var out = [Float](repeating: fill, count: n)
+        for (k, c) in header.channels.enumerated() {
+            guard c >= 0, c < header.shape.channels else { throw QuantizerError.invalidChannel("channel index \(c) is outside 0..<\(header.shape.channels)") }
+            out.replaceSubrange((c * plane)..<((c + 1) * plane), with: carried[(k * plane)..<((k + 1) * plane)])
+        }
+        return out
+    }
+}
+
+/// Bounds the decoder checks before it allocates anything.
+public struct FeatureBitstreamLimits: Equatable, Sendable {
+    /// Largest accepted frame, in bytes.
+    public var maxBytes: Int
+    /// Largest accepted `C·H·W` of the full tensor (the carried `K·H·W` is at most this).
+    public var maxElements: Int
+    /// Longest accepted model id, in UTF-8 bytes (the format's maximum is 255).
+    public var maxModelIDBytes: Int
+    /// Longest accepted split point name, in UTF-8 bytes (the format's maximum is 255).
+    public var maxSplitPointBytes: Int
+
+    /// Defaults: 64 MiB frames, 2^26 elements, 255-byte strings.
+    public init(maxBytes: Int = 64 << 20, maxElements: Int = 1 << 26, maxModelIDBytes: Int = 255, maxSplitPointBytes: Int = 255) {
+        self.maxBytes = maxBytes
+        self.maxElements = maxElements
+        self.maxModelIDBytes = maxModelIDBytes
+        self.maxSplitPointBytes = maxSplitPointBytes
+    }
+}
+
+/// Encoder and decoder of the feature frame format (docs/bitstream.md).
+public enum FeatureBitstream {
+    /// The four magic bytes, "AEFC".
+    public static let magic: [UInt8] = [0x41, 0x45, 0x46, 0x43]
+    /// The format version this code writes and reads.
+    public static let version = 1
+    /// The smallest well-formed frame length: magic, version, length (9), two empty strings (2), C H W K (16),
+    /// bits and mode (2), codec id and parameter (3), payload length (4), empty payload, CRC (4).
+    public static let minimumFrameSize = 9 + 2 + 16 + 2 + 3 + 4 + 4
+
+    /// Quantises and encodes a feature tensor (`FeatureFrame(values:…)` then `encode(_:)`).
+    public static func encode(values: [Float], shape: FeatureShape, channels: [Int]? = nil, modelID: String, splitPoint: String,
+                              quantizer: Quantizer, codec: FeatureCodec) throws -> [UInt8] {
+        try encode(FeatureFrame(values: values, shape: shape, channels: channels, modelID: modelID,
+                                splitPoint: splitPoint, quantizer: quantizer, codec: codec))
+    }
+
+    /// Encodes a frame. Deterministic: the same frame gives the same bytes.
+    ///
+    /// - Throws: `FeatureBitstreamError.invalidField` / `.oversized` / `.unsupportedVersion` for a header the
+    ///   format cannot hold (the same checks the decoder applies), and the codec's `FeatureCodingError`.
+    public static func encode(_ frame: FeatureFrame) throws -> [UInt8] {
+        let h = frame.header
+        guard h.version == version else { throw FeatureBitstreamError.unsupportedVersion(found: h.version, supported: [version]) }
+        let model = Array(h.modelID.utf8), split = Array(h.splitPoint.utf8)
+        guard model.count <= 255 else { throw FeatureBitstreamError.oversized(field: "model id (UTF-8 bytes)", value: model.count, limit: 255) }
+        guard split.count <= 255 else { throw FeatureBitstreamError.oversized(field: "split point (UTF-8 bytes)", value: split.count, limit: 255) }
+        let n = try validate(h, maxElements: .max)
+        guard frame.symbols.count == n else {
+            throw FeatureBitstreamError.payloadSizeMismatch(expected: n, found: frame.symbols.count)
+        }
+        if h.bits < 8, let i = frame.symbols.firstIndex(where: { Int($0) >> h.bits != 0 }) {
+            throw FeatureBitstreamError.invalidField(field: "symbol \(i)", expected: "< 2^\(h.bits)", found: "\(frame.symbols[i])")
+        }
+        let payload = try h.codec.symbolCodec?.encode(frame.symbols, shape: h.carriedShape, bits: h.bits) ?? frame.symbols
+
+        var out: [UInt8] = magic
+        out.append(UInt8(version))
+        putU32(&out, 0) // frame length, patched below
+        out.append(UInt8(model.count)); out += model
+        out.append(UInt8(split.count)); out += split
+        putU32(&out, UInt32(h.shape.channels)); putU32(&out, UInt32(h.shape.height)); putU32(&out, UInt32(h.shape.width))
+        putU32(&out, UInt32(h.channels.count))
+        if h.channels.count != h.shape.channels { for c in h.channels { putU32(&out, UInt32(c)) } }
+        out.append(UInt8(h.bits)); out.append(h.quantizerMode.rawValue)
+        for r in h.ranges { putU32(&out, r.lo.bitPattern); putU32(&out, r.hi.bitPattern) }
+        out.append(h.codec.id); putU16(&out, h.codec.parameter!) // validate checked the parameter
+        guard payload.count <= Int(UInt32.max) - out.count - 8 else {
+            throw FeatureBitstreamError.oversized(field: "frame length", value: out.count + payload.count + 8, limit: Int(UInt32.max))
+        }
+        putU32(&out, UInt32(payload.count)); out += payload
+        let total = UInt32(out.count + 4)
+        for i in 0..<4 { out[5 + i] = UInt8(truncatingIfNeeded: total >> (8 * UInt32(i))) }
+        putU32(&out, CRC32.checksum(out))
+        return out
+    }
+
+    /// Decodes one frame: exactly one frame, all of `bytes`.
+    ///
+    /// Checks, in order: size limit, magic, version, frame length, CRC-32, then every field (lengths against
+    /// the remaining bytes and `limits` before allocating), then the payload. Fixed-mode frames carry no
+    /// ranges: dequantise them with the model's calibration (`FeatureFrame.dequantized(fixed:)`).
+    /// - Parameters:
+    ///   - bytes: one frame.
+    ///   - limits: the caller's bounds.
+    /// - Throws: `FeatureBitstreamError` (every case), never traps; allocates at most a small multiple of
+    ///   `bytes.count` plus `K·H·W ≤ limits.maxElements` symbols (and the codec's working memory, docs/coders.md).
+    public static func decode(_ bytes: [UInt8], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> FeatureFrame {
+        let (header, payloadRange) = try decodeHeader(bytes, limits: limits)
+        let shape = header.carriedShape
+        let n = shape.elementCount! // ≤ C·H·W, checked against the limit
+        let payload = Array(bytes[payloadRange])
+        let symbols: [UInt8]
+        switch header.codec {
+        case .raw:
+            guard payload.count == n else { throw FeatureBitstreamError.payloadSizeMismatch(expected: n, found: payload.count) }
+            if header.bits < 8, let i = payload.firstIndex(where: { Int($0) >> header.bits != 0 }) {
+                throw FeatureBitstreamError.invalidField(field: "payload symbol \(i)", expected: "< 2^\(header.bits)", found: "\(payload[i])")
+            }
+            symbols = payload
+        case .zstd, .arithmeticOrder0, .arithmeticContext:
+            if case .zstd = header.codec {
+                let declared = payload.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+                if declared < UInt64.max - 1, declared != UInt64(n) { // not "unknown" (−1) or "error" (−2)
+                    throw FeatureBitstreamError.payloadSizeMismatch(expected: n, found: Int(clamping: declared))
+                }
+            }
+            let codec = header.codec.symbolCodec!
+            do {
+                symbols = try codec.decode(payload, shape: shape, bits: header.bits)
+            } catch let e as FeatureCodingError {
+                throw FeatureBitstreamError.payloadCorrupt(codec: codec.name, underlying: e)
+            }
+        }
+        return FeatureFrame(header: header, symbols: symbols, payloadSize: payload.count)
+    }
+
+    /// Decodes and checks everything but the payload (including the CRC over the whole frame): enough to
+    /// route a frame by `modelID` before spending time on its payload.
+    /// - Returns: the header and where the payload lies in `bytes`.
+    public static func decodeHeader(_ bytes: [UInt8], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> (header: FeatureFrameHeader, payload: Range<Int>) {
+        guard bytes.count <= limits.maxBytes else { throw FeatureBitstreamError.oversized(field: "frame (bytes)", value: bytes.count, limit: limits.maxBytes) }
+        let head = Array(bytes.prefix(4))
+        guard head == Array(magic.prefix(head.count)) else { throw FeatureBitstreamError.badMagic(found: head) }
+        guard bytes.count >= 9 else { throw FeatureBitstreamError.truncated(field: "magic, version and frame length", needed: 9, available: bytes.count) }
+        guard Int(bytes[4]) == version else { throw FeatureBitstreamError.unsupportedVersion(found: Int(bytes[4]), supported: [version]) }
+        var r = Reader(bytes: bytes, position: 5, end: bytes.count)
+        let length = Int(try r.u32("frame length"))
+        guard length >= minimumFrameSize else {
+            throw FeatureBitstreamError.invalidField(field: "frame length", expected: "≥ \(minimumFrameSize)", found: "\(length)")
+        }
+        guard length <= limits.maxBytes else { throw FeatureBitstreamError.oversized(field: "frame length field", value: length, limit: limits.maxBytes) }
+        guard length <= bytes.count else { throw FeatureBitstreamError.truncated(field: "frame", needed: length, available: bytes.count) }
+        guard length == bytes.count else { throw FeatureBitstreamError.trailingBytes(frameLength: length, inputLength: bytes.count) }
+        let body = bytes.count - 4
+        let stored = UInt32(bytes[body]) | UInt32(bytes[body + 1]) << 8 | UInt32(bytes[body + 2]) << 16 | UInt32(bytes[body + 3]) << 24
+        let computed = CRC32.checksum(bytes, range: 0..<body)
+        guard stored == computed else { throw FeatureBitstreamError.crcMismatch(stored: stored, computed: computed) }
+
+        r.end = body
+        let modelID = try r.string("model id", limit: limits.maxModelIDBytes)
+        let splitPoint = try r.string("split point", limit: limits.maxSplitPointBytes)
+        var dims: [Int] = []
+        for name in ["C", "H", "W"] {
+            let d = Int(try r.u32(name))
+            guard d >= 1 else { throw FeatureBitstreamError.invalidField(field: name, expected: "≥ 1", found: "0") }
+            dims.append(d)
+        }
+        let shape = FeatureShape(channels: dims[0], height: dims[1], width: dims[2])
+        guard let total = shape.elementCount, total <= limits.maxElements else {
+            throw FeatureBitstreamError.oversized(field: "C·H·W of \(shape)", value: shape.elementCount ?? .max, limit: limits.maxElements)
+        }
+        let k = Int(try r.u32("carried channel count K"))
+        guard k >= 1, k <= shape.channels else {
+            throw FeatureBitstreamError.invalidField(field: "carried channel count K", expected: "1…C = 1…\(shape.channels)", found: "\(k)")
+        }
+        var channels: [Int]
+        if k == shape.channels {
+            channels = Array(0..<k)
+        } else {
+            try r.need(4 * k, "channel indices")
+            channels = []
+            channels.reserveCapacity(k)
+            for _ in 0..<k { channels.append(Int(try r.u32("channel index"))) }
+        }
+        let bits = Int(try r.u8("quantiser bits"))
+        let modeByte = try r.u8("quantiser mode")
+        guard let mode = QuantizerMode(rawValue: modeByte) else { throw FeatureBitstreamError.unknownQuantizerMode(modeByte) }
+        let rangeCount = mode.transmittedRangeCount(channelCount: k)
+        try r.need(8 * rangeCount, "quantiser ranges")
+        var ranges: [QuantizerRange] = []
+        ranges.reserveCapacity(rangeCount)
+        for _ in 0..<rangeCount {
+            let lo = Float(bitPattern: try r.u32("range lo")), hi = Float(bitPattern: try r.u32("range hi"))
+            ranges.append(QuantizerRange(lo: lo, hi: hi))
+        }
+        let codecID = try r.u8("codec id")
+        let codec = try FeatureCodec.from(id: codecID, parameter: try r.u16("codec parameter"))
+        let payloadLength = Int(try r.u32("payload length"))
+        guard payloadLength == r.end - r.position else {
+            throw FeatureBitstreamError.invalidField(field: "payload length", expected: "\(r.end - r.position) (the bytes between it and the CRC)", found: "\(payloadLength)")
+        }
+        let header = FeatureFrameHeader(modelID: modelID, splitPoint: splitPoint, shape: shape, channels: channels, bits: bits,
+                                        quantizerMode: mode, ranges: ranges, codec: codec)
+        _ = try validate(header, maxElements: limits.maxElements)
+        return (header, r.position..<r.end)
+    }
+
+    /// The semantic checks shared by encoder and decoder; returns `K·H·W`.
+    static func validate(_ h: FeatureFrameHeader, maxElements: Int) throws -> Int {
+        for (name, d) in [("C", h.shape.channels), ("H", h.shape.height), ("W", h.shape.width)] where d < 1 || d > Int(UInt32.max) {
+            throw FeatureBitstreamError.invalidField(field: name, expected: "1…4294967295", found: "\(d)")
+        }
+        guard let total = h.shape.elementCount, total <= maxElements else {
+            throw FeatureBitstreamError.oversized(field: "C·H·W of \(h.shape)", value: h.shape.elementCount ?? .max, limit: maxElements)
+        }
+        let k = h.channels.count
+        guard k >= 1, k <= h.shape.channels else {
+            throw FeatureBitstreamError.invalidField(field: "carried channel count K", expected: "1…C = 1…\(h.shape.channels)", found: "\(k)")
+        }
+        var previous = -1
+        for (i, c) in h.channels.enumerated() {
+            guard c < h.shape.channels else {
+                throw FeatureBitstreamError.invalidField(field: "channel index \(i)", expected: "< C = \(h.shape.channels)", found: "\(c)")
+            }
+            guard c > previous else {
+                throw FeatureBitstreamError.invalidField(field: "channel index \(i)", expected: "strictly increasing (> \(previous))", found: "\(c)")
+            }
+            previous = c
+        }
+        guard (1...8).contains(h.bits) else { throw FeatureBitstreamError.invalidField(field: "quantiser bits", expected: "1…8", found: "\(h.bits)") }
+        let expectedRanges = h.quantizerMode.transmittedRangeCount(channelCount: k)
+        guard h.ranges.count == expectedRanges else {
+            throw FeatureBitstreamError.invalidField(field: "quantiser ranges", expected: "\(expectedRanges) for mode \(h.quantizerMode) and K = \(k)", found: "\(h.ranges.count)")
+        }
+        for (i, r) in h.ranges.enumerated() {
+            if let p = r.problem {
+                throw FeatureBitstreamError.invalidField(field: "quantiser range \(i)", expected: "finite lo ≤ hi with finite hi − lo", found: "\(r) (\(p))")
+            }
+        }
+        guard h.codec.parameter != nil else {
+            throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "zstd level −32768…32767 or context rate limit 1…1022", found: "\(h.codec)")
+        }
+        return total / h.shape.channels * k
+    }
+
+    private static func putU16(_ out: inout [UInt8], _ v: UInt16) {
+        out.append(UInt8(truncatingIfNeeded: v)); out.append(UInt8(truncatingIfNeeded: v >> 8))
+    }
+
+    private static func putU32(_ out: inout [UInt8], _ v: UInt32) {
+        for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) }
+    }
+}
+
+/// Little-endian field reader over `bytes[position..<end]`; every read checks the remaining length first.
+private struct Reader {
+    let bytes: [UInt8]
+    var position: Int
+    var end: Int
+
+    func need(_ n: Int, _ field: String) throws {
+        guard n <= end - position else { throw FeatureBitstreamError.truncated(field: field, needed: n, available: end - position) }
+    }
+
+    mutating func u8(_ field: String) throws -> UInt8 {
+        try need(1, field)
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    mutating func u16(_ field: String) throws -> UInt16 {
+        try need(2, field)
+        defer { position += 2 }
+        return UInt16(bytes[position]) | UInt16(bytes[position + 1]) << 8
+    }
+
+    mutating func u32(_ field: String) throws -> UInt32 {
+        try need(4, field)
+        defer { position += 4 }
+        return UInt32(bytes[position]) | UInt32(bytes[position + 1]) << 8 | UInt32(bytes[position + 2]) << 16 | UInt32(bytes[position + 3]) << 24
+    }
+
+    /// A length byte, then that many bytes of UTF-8.
+    mutating func string(_ field: String, limit: Int) throws -> String {
+        let n = Int(try u8("\(field) length"))
+        guard n <= limit else { throw FeatureBitstreamError.oversized(field: "\(field) (UTF-8 bytes)", value: n, limit: limit) }
+        try need(n, field)
+        let raw = Array(bytes[position..<(position + n)])
+        position += n
+        let s = String(decoding: raw, as: UTF8.self)
+        guard Array(s.utf8) == raw else { throw FeatureBitstreamError.invalidField(field: field, expected: "valid UTF-8", found: "bytes \(hexString(raw))") }
+        return s
+    }
+}
