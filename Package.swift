@@ -32,10 +32,10 @@ let package = Package(
         .target(name: "FeatureCoding", dependencies: ["CZstd"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec",
+            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding",
         ]),
         .target(name: "AECNNCommands", dependencies: [
-            "Pipeline", "PipelineSpec", "Models", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "CBLAS",
+            "Pipeline", "PipelineSpec", "Models", "Methods", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "FeatureCoding", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "aecnn", dependencies: ["AECNNCommands"]),
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),
         .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "AECNNCommands", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "AECNNCommands", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

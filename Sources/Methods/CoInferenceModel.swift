@@ -15,6 +15,9 @@ public final class CoInferenceModel: Module {
     public let base: ResNet
     public let split: String
     public let bridge: Module?
+    /// What happens to the features on the way (e.g. quantisation with a straight-through gradient while
+    /// training with the quantiser in the loop); nil passes them unchanged. Holds no parameters.
+    public var transmit: ((Variable) -> Variable)?
 
     public init(base: ResNet, split: String, bridge: Module?) throws {
         _ = try base.unitIndex(of: split)
@@ -38,7 +41,10 @@ public final class CoInferenceModel: Module {
         return try! base.forwardEdge(f, split: split)
     }
 
-    public override func forward(_ x: Variable) -> Variable { edge(device(x)) }
+    public override func forward(_ x: Variable) -> Variable {
+        let sent = device(x)
+        return edge(transmit.map { $0(sent) } ?? sent)
+    }
 
     /// FLOPs of the device half for one input of shape [C, H, W].
     public func deviceFLOPs(inputShape: [Int]) -> Int {

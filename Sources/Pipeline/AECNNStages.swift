@@ -16,6 +16,7 @@ import Methods
 import Datasets
 import Checkpoint
 import PipelineSpec
+import FeatureCoding
 
 /// Shared pieces of the per-split stages.
 enum AECNNStageSupport {
@@ -242,7 +243,11 @@ public enum FineTuneStage: StageDefinition {
 
 public enum TrainRecoveryStage: StageDefinition {
     public static let name = "train-recovery"
-    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var layers: Int; var hidden: Int; var training: TrainingSettings }
+    struct Inputs: Encodable {
+        var split: String; var ratio: Int; var threads: Int; var layers: Int; var hidden: Int; var training: TrainingSettings
+        /// Quantiser in the loop (`coding.recovery_training_bits`); absent from the hash when off.
+        var quantizeBits: Int?; var quantizeRanges: String?; var calibrationImages: Int?
+    }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
@@ -250,8 +255,11 @@ public enum TrainRecoveryStage: StageDefinition {
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, layers: spec.aecnn.recoveryLayers,
-                                     hidden: spec.aecnn.recoveryHidden, training: training(spec)!))
+        let bits = spec.coding?.recoveryTrainingBits
+        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, layers: spec.aecnn.recoveryLayers,
+                                            hidden: spec.aecnn.recoveryHidden, training: training(spec)!, quantizeBits: bits,
+                                            quantizeRanges: bits == nil ? nil : spec.coding!.ranges.rawValue,
+                                            calibrationImages: bits == nil ? nil : spec.coding!.calibrationImages))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
@@ -260,13 +268,29 @@ public enum TrainRecoveryStage: StageDefinition {
         // The pruned network's weights from fine-tune; the recovery module starts from its initialisation.
         let tuned = try PrunedModels.zeroFilled(ctx, i, weightsFrom: dependencies(i, ctx.spec)[0])
         try m.base.loadState(Dictionary(uniqueKeysWithValues: tuned.base.stateTensors()))
+        var quantized: [String: Any] = [:]
+        if let coding = ctx.spec.coding, let bits = coding.recoveryTrainingBits {
+            // The quantiser in the loop: ranges calibrated on the fine-tuned device half, straight-through
+            // gradient; the same arithmetic as the real link (FeatureLink.roundTrip).
+            let (kept, channels) = try PrunedModels.kept(ctx, i)
+            m.setTraining(false)
+            let calibration = try LinkCalibration.calibrate(m.device, images: try ctx.trainImages(), count: coding.calibrationImages,
+                                                            normalization: try ctx.normalization(), carried: kept.count)
+            let q = try LinkCalibration.quantizer(bits: bits, mode: coding.ranges, calibration: calibration, kept: kept, channels: channels)
+            let shape = try AECNNStageSupport.inputShape(ctx)
+            let split = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1] + shape))).shape }
+            let link = FeatureLink(shape: FeatureShape(channels: channels, height: split[2], width: split[3]), kept: kept,
+                                   splitPoint: i.split!, modelID: "training", quantizer: q, codec: .raw)
+            m.transmit = { link.straightThrough($0) }
+            quantized = ["quantized_training_bits": bits, "quantized_training_ranges": coding.ranges.rawValue]
+        }
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
         try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx)
         let (kept, _) = try PrunedModels.kept(ctx, i)
         let shape = try AECNNStageSupport.inputShape(ctx)
         let splitShape = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1] + shape))).shape }
-        var fields = outcome.fields
+        var fields = outcome.fields.merging(quantized) { a, _ in a }
         fields["recovery_parameters"] = (m.bridge?.parameterCount ?? 0)
         fields["recovery_flops"] = m.bridgeFLOPs(receivedShape: [kept.count] + Array(splitShape.dropFirst(2)))
         fields["device_flops"] = m.deviceFLOPs(inputShape: shape)

@@ -2,7 +2,9 @@
 // (fine-tune) and AECNN (train-recovery) at every (split, V), with the split tensor shape, the transmitted
 // shape and the device half's FLOPs — as Markdown, CSV and JSON under Checkpoints/<pipeline>/evaluate/.
 // Accuracies are the held-out test set's, as each stage measured them on its final weights. The tables hold
-// no timings (those are in each stage's result.json), so the same pipeline gives the same bytes.
+// no timings (those are in each stage's result.json), so the same pipeline gives the same bytes. With a
+// `coding:` section it also gathers every encode-features row into coding.md/csv/json (reports holding
+// encode/decode times, so not part of the hashed outputs).
 
 import Foundation
 import Checkpoint
@@ -15,6 +17,7 @@ public enum EvaluateStage: StageDefinition {
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
         [TrainBaseStage.instance] + AECNNStageSupport.ratioInstances(PruneStage.name, spec)
             + AECNNStageSupport.ratioInstances(FineTuneStage.name, spec) + AECNNStageSupport.ratioInstances(TrainRecoveryStage.name, spec)
+            + EncodeFeaturesStage.instances(spec)
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
@@ -60,6 +63,19 @@ public enum EvaluateStage: StageDefinition {
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .prettyPrinted]),
                              to: directory.appendingPathComponent("table.json"))
         ctx.log?(md)
-        return (["base_accuracy": baseAcc, "rows": rows.count], ["table.md", "table.csv", "table.json"])
+        let outputs = ["table.md", "table.csv", "table.json"]
+        // The encode-features rows of every (split, V), when the pipeline codes its features.
+        let coded = EncodeFeaturesStage.instances(ctx.spec).flatMap { (StageRunner.result($0, ctx)?["rows"] as? [[String: Any]]) ?? [] }
+        if !coded.isEmpty {
+            let images = EncodeFeaturesStage.instances(ctx.spec).compactMap { StageRunner.result($0, ctx)?["test_images"] as? Int }.first ?? 0
+            let (cmd, ccsv) = EncodeFeaturesStage.tables(title: ctx.spec.name, rows: coded, images: images, floatAccuracy: nil)
+            try AtomicFile.write(Data(cmd.utf8), to: directory.appendingPathComponent("coding.md"))
+            try AtomicFile.write(Data(ccsv.utf8), to: directory.appendingPathComponent("coding.csv"))
+            try AtomicFile.write(try JSONSerialization.data(withJSONObject: ["pipeline": ctx.spec.name, "rows": coded], options: [.sortedKeys, .prettyPrinted]),
+                                 to: directory.appendingPathComponent("coding.json"))
+            // Reports, not hashed outputs: they hold coding times, which differ from run to run.
+            ctx.log?(cmd)
+        }
+        return (["base_accuracy": baseAcc, "rows": rows.count], outputs)
     }
 }

@@ -79,6 +79,16 @@ public final class RunContext {
         return ResNet(arch, inputChannels: train.channels, classes: train.classCount, width: spec.model.width, seed: spec.seed)
     }
 
+    /// Human-readable class names of the data set, where it has them.
+    public func datasetKindNames() throws -> [String] {
+        switch try datasetKind {
+        case .fashionMNIST: return FashionMNIST.classNames
+        case .mnist: return (0..<10).map(String.init)
+        case .cifar10: return CIFAR10.classNames
+        case .cifar100: return []
+        }
+    }
+
     /// SHA-256 of the canonical JSON of whatever settings decide a stage's result.
     public static func settingsHash<T: Encodable>(_ value: T) throws -> String {
         SHA256.hexDigest(try canonicalJSON(of: value))

@@ -76,7 +76,7 @@ public enum StageRunner {
     /// Every stage, in dependency order.
     public static let stages: [StageDefinition.Type] = [
         TrainBaseStage.self, TrainAttentionStage.self, RankChannelsStage.self, PruneStage.self,
-        FineTuneStage.self, TrainRecoveryStage.self, EvaluateStage.self,
+        FineTuneStage.self, TrainRecoveryStage.self, EncodeFeaturesStage.self, EvaluateStage.self,
     ]
 
     public static func definition(_ name: String) -> StageDefinition.Type? { stages.first { $0.name == name } }

@@ -30,11 +30,14 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
     public var stages: [String: TrainingSettings]
     /// AECNN method settings (the `aecnn:` section; defaults when absent).
     public var aecnn: AECNNSettings
+    /// Feature coding settings (the `coding:` section); nil when absent, and then the pipeline has no
+    /// `encode-features` stage.
+    public var coding: CodingSettings?
 
     /// Creates a spec; `stages` entries missing from the argument are filled from `TrainingStages`.
     public init(name: String, seed: UInt64 = 0, threads: Int = 2, dataset: DatasetSpec, model: ModelSpec,
                 splits: [String] = [], ratios: [Int] = [], stages: [String: TrainingSettings] = [:],
-                aecnn: AECNNSettings = AECNNSettings()) {
+                aecnn: AECNNSettings = AECNNSettings(), coding: CodingSettings? = nil) {
         self.name = name
         self.seed = seed
         self.threads = threads
@@ -46,13 +49,14 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         for (stage, defaults) in TrainingStages.all where all[stage] == nil { all[stage] = defaults }
         self.stages = all
         self.aecnn = aecnn
+        self.coding = coding
     }
 
     /// The settings of training stage `stage`, or nil when it is not a training stage.
     public func training(_ stage: String) -> TrainingSettings? { stages[stage] }
 
     /// The keys accepted at the top level of a pipeline file.
-    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages", "aecnn"]
+    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages", "aecnn", "coding"]
 
     /// Reads and validates the pipeline file at `path`.
     ///
@@ -134,8 +138,9 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             }
         }
         let aecnn = try map.get("aecnn", default: AECNNSettings()) { try AECNNSettings(yaml: $0) }
+        let coding = try map.optional("coding").map { try CodingSettings(yaml: $0) }
         return PipelineSpec(name: name, seed: seed, threads: threads, dataset: dataset, model: model,
-                            splits: splits, ratios: ratios, stages: stages, aecnn: aecnn)
+                            splits: splits, ratios: ratios, stages: stages, aecnn: aecnn, coding: coding)
     }
 
     /// Yams' composer, with its errors turned into located `PipelineSpecError`s.

@@ -185,3 +185,26 @@ extension PipelineSpecParsingTests {
         XCTAssertThrowsError(try PipelineSpec.parse(yaml: minimal + "aecnn: {prune_from: nowhere}\n", fileName: "x.yaml"))
     }
 }
+
+extension PipelineSpecParsingTests {
+    func testCodingSectionDefaultsAndErrors() throws {
+        let minimal = "dataset: {kind: fashion-mnist}\nmodel: {arch: resnet20}\n"
+        XCTAssertNil(try PipelineSpec.parse(yaml: minimal, fileName: "x.yaml").coding)
+        XCTAssertEqual(try PipelineSpec.parse(yaml: minimal + "coding: {}\n", fileName: "x.yaml").coding, CodingSettings())
+        let spec = try PipelineSpec.parse(yaml: minimal + "coding: {codecs: [zstd, raw], bits: [2, 8], zstd_level: 3, ranges: per-channel, recovery_training_bits: 4}\n", fileName: "x.yaml")
+        let c = try XCTUnwrap(spec.coding)
+        XCTAssertEqual(c.codecs, [.zstd, .raw])
+        XCTAssertEqual(c.bits, [2, 8])
+        XCTAssertEqual(c.zstdLevel, 3)
+        XCTAssertEqual(c.ranges, .perChannel)
+        XCTAssertEqual(c.recoveryTrainingBits, 4)
+        XCTAssertNil(c.testImages)
+        for (bad, word) in [("coding: {bitz: [4]}", "bits"), ("coding: {bits: [9]}", "1 to 8"), ("coding: {codecs: [lzma]}", "arith-context"),
+                            ("coding: {bits: [4, 4]}", "twice"), ("coding: {ranges: percentile}", "fixed-per-channel"), ("coding: {codecs: []}", "at least one")] {
+            XCTAssertThrowsError(try PipelineSpec.parse(yaml: minimal + bad + "\n", fileName: "x.yaml"), bad) { error in
+                XCTAssertTrue("\(error)".contains(word), "\(bad): \(error)")
+                XCTAssertTrue("\(error)".contains("x.yaml:3"), "\(bad): \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+// `aecnn encode` / `aecnn decode`: a trained (split, V) AECNN model's two halves on a user's own inputs,
+// through bitstream files. encode runs the device half, quantiser and codec and writes one AEFC frame per
+// image; decode reads frames, checks they are for this model, and runs dequantiser, recovery and edge half.
+// Inputs: PGM images (P5 grey / P6 colour, 8-bit, the pipeline's image size), an IDX image file, or the
+// pipeline's own test images. The quantiser's calibrated ranges come from the encode-features stage.
+
+import ArgumentParser
+import Foundation
+import TensorCore
+import Autograd
+import Datasets
+import Methods
+import Pipeline
+import PipelineSpec
+import FeatureCoding
+import Checkpoint
+
+struct LinkOptions: ParsableArguments {
+    @OptionGroup var pipeline: PipelineOptions
+    @Option(help: "Split point.") var split: String
+    @Option(help: "Compression ratio V.") var ratio: Int
+    @Option(help: "Codec: arith-context, arith-order0, zstd or raw (encode only; a frame names its codec).") var codec = "arith-context"
+    @Option(help: "Quantiser bit width 1…8 (encode only).") var bits = 8
+
+    /// The link of a trained model: its ranges from encode-features (`quantizer.json`), mode from `coding:`.
+    func link(_ ctx: RunContext) throws -> (FeatureLink, CoInferenceModel) {
+        guard let coding = ctx.spec.coding else {
+            throw ValidationError("\(pipeline.pipeline) has no coding: section, so its features have no codec settings. Fix: add one (docs/pipeline.md)")
+        }
+        guard let c = CodingSettings.Codec(rawValue: codec) else {
+            throw ValidationError("unknown codec '\(codec)'; codecs: \(CodingSettings.Codec.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (1...8).contains(bits) else { throw ValidationError("--bits must be 1…8, got \(bits)") }
+        let stage = StageInstance(EncodeFeaturesStage.name, split: split, ratio: ratio)
+        guard EncodeFeaturesStage.instances(ctx.spec).contains(stage) else {
+            throw ValidationError("\(pipeline.pipeline) has no split \(split) with ratio \(ratio) (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
+        }
+        let quantizerFile = StageRunner.directory(stage, ctx).appendingPathComponent("quantizer.json")
+        guard try StageRunner.state(stage, ctx) == .done else {
+            throw ValidationError("\(stage) is not done, so the quantiser's calibrated ranges (\(quantizerFile.path)) are not there. Fix: aecnn stage encode-features --pipeline \(pipeline.pipeline) --split \(split) --ratio \(ratio)")
+        }
+        let model = try EncodeFeaturesStage.loadModel(ctx, split: split, ratio: ratio)
+        let (kept, ranges, tensorRange) = try LinkCalibration.ranges(fromJSON: quantizerFile)
+        let calibration = try QuantizerCalibration.fromRanges(ranges)
+        _ = tensorRange
+        guard let channels = ((StageRunner.result(StageInstance(PruneStage.name, split: split, ratio: ratio), ctx))?["channels"] as? Int) else {
+            throw ValidationError("prune \(split) V=\(ratio) has no result. Fix: aecnn run --pipeline \(pipeline.pipeline)")
+        }
+        let q = try LinkCalibration.quantizer(bits: bits, mode: coding.ranges, calibration: calibration, kept: kept, channels: channels)
+        let test = try ctx.testImages()
+        let probe = GradMode.withoutGrad { model.device(Variable(Tensor(zeros: [1, test.channels, test.height, test.width]))).shape }
+        let codecValue: FeatureCodec
+        switch c {
+        case .arithContext: codecValue = .arithmeticContext
+        case .arithOrder0: codecValue = .arithmeticOrder0
+        case .zstd: codecValue = .zstd(level: coding.zstdLevel)
+        case .raw: codecValue = .raw
+        }
+        let link = FeatureLink(shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]), kept: kept, splitPoint: split,
+                               modelID: EncodeFeaturesStage.modelID(ctx, split: split, ratio: ratio), quantizer: q, codec: codecValue)
+        return (link, model)
+    }
+}
+
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Encode images into feature bitstream files (device half, quantiser, codec).")
+
+    @OptionGroup var link: LinkOptions
+    @Option(help: "Folder for the .aefc files (created).") var out: String
+    @Option(help: "Encode the first N images of the pipeline's test set.") var testImages: Int?
+    @Option(help: "An IDX image file (gzip'd or plain), e.g. t10k-images-idx3-ubyte.gz.") var idx: String?
+    @Option(help: "With --idx: how many images from the first.") var count = 10
+    @Argument(help: "PGM files (P5 grey or P6 colour, 8-bit, the pipeline's image size).") var images: [String] = []
+
+    func run() throws {
+        let ctx = try link.pipeline.context()
+        Parallel.threads = ctx.spec.threads
+        let (l, model) = try link.link(ctx)
+        let test = try ctx.testImages()
+        var inputs: [(name: String, pixels: [UInt8])] = []
+        if let n = testImages {
+            for k in 0..<min(n, test.count) {
+                inputs.append((String(format: "test-%05d", k), Array(test.pixels[(k * test.imageSize)..<((k + 1) * test.imageSize)])))
+            }
+        }
+        if let idx {
+            let a = try IDXArray.read(path: idx, rank: 3)
+            guard a.dims.count == 3, a.dims[1] == test.height, a.dims[2] == test.width, test.channels == 1 else {
+                throw ValidationError("\(idx) holds \(a.dims.dropFirst().map(String.init).joined(separator: "×")) images; this model takes \(test.channels)×\(test.height)×\(test.width)")
+            }
+            let stem = URL(fileURLWithPath: idx).lastPathComponent
+            for k in 0..<min(count, a.dims[0]) {
+                inputs.append(("\(stem)-\(String(format: "%05d", k))", Array(a.bytes[(k * test.imageSize)..<((k + 1) * test.imageSize)])))
+            }
+        }
+        for path in images {
+            let img = try PGM.read(path: path)
+            guard img.channels == test.channels, img.height == test.height, img.width == test.width else {
+                throw ValidationError("\(path) is \(img.channels)×\(img.height)×\(img.width); this model takes \(test.channels)×\(test.height)×\(test.width). Fix: resize it first")
+            }
+            inputs.append((URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, img.pixels))
+        }
+        guard !inputs.isEmpty else { throw ValidationError("nothing to encode: pass PGM files, --idx FILE or --test-images N") }
+        let dir = URL(fileURLWithPath: out, isDirectory: true)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let batch = try LabeledImages(channels: test.channels, height: test.height, width: test.width,
+                                      pixels: inputs.flatMap(\.pixels), labels: [Int32](repeating: 0, count: inputs.count),
+                                      classCount: test.classCount, source: "encode inputs")
+        var unused = RNG(seed: 0)
+        let (x, _) = try Batching.makeBatch(batch, indices: 0..<inputs.count, normalization: try ctx.normalization(), augmentation: nil, rng: &unused)
+        let f = GradMode.withoutGrad { model.device(Variable(x)).value }.array
+        let per = l.carriedCount
+        var total = 0
+        for (k, input) in inputs.enumerated() {
+            let (bytes, _) = try l.encode(Array(f[(k * per)..<((k + 1) * per)]))
+            let file = dir.appendingPathComponent(input.name + ".aefc")
+            try AtomicFile.write(bytes, to: file)
+            total += bytes.count
+            print("\(file.path)\t\(bytes.count) bytes")
+        }
+        let floatBytes = 4 * (l.shape.elementCount ?? 0)
+        print(String(format: "%d frames, %.1f bytes each on average (%.0f× smaller than the float32 split tensor), model %@",
+                     inputs.count, Double(total) / Double(inputs.count), Double(floatBytes * inputs.count) / Double(max(total, 1)), l.modelID))
+    }
+}
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Decode feature bitstream files and classify them (dequantiser, recovery, edge half).")
+
+    @OptionGroup var link: LinkOptions
+    @Flag(help: "One JSON object per file instead of a line of text.") var json = false
+    @Argument(help: ".aefc files written by `aecnn encode` (or any AEFC frame for this model).") var files: [String]
+
+    func run() throws {
+        let ctx = try link.pipeline.context()
+        Parallel.threads = ctx.spec.threads
+        let (l, model) = try link.link(ctx)
+        let names = (try? ctx.datasetKindNames()) ?? []
+        var failures = 0
+        for path in files {
+            do {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw ValidationError("cannot read \(path)")
+                }
+                let (values, frame) = try l.decode([UInt8](data))
+                let x = Tensor(uninitialized: [1, l.kept.count, l.shape.height, l.shape.width])
+                for i in 0..<values.count { x.buffer[i] = values[i] }
+                let logits = GradMode.withoutGrad { model.edge(Variable(x)).value }.array
+                let m = logits.max()!
+                let e = logits.map { exp(Double($0 - m)) }
+                let z = e.reduce(0, +)
+                let best = logits.firstIndex(of: m)!
+                let name = best < names.count ? names[best] : "class \(best)"
+                if json {
+                    let obj: [String: Any] = ["file": path, "class": best, "label": name, "probability": e[best] / z,
+                                              "bytes": data.count, "codec": frame.header.codec.description, "bits": frame.header.bits]
+                    print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
+                } else {
+                    print(String(format: "%@\t%d (%@)\tp=%.3f\t%d bytes, %@, %d bits", path, best, name, e[best] / z, data.count,
+                                 frame.header.codec.description, frame.header.bits))
+                }
+            } catch {
+                failures += 1
+                FileHandle.standardError.write(Data("error: \(path): \(error)\n".utf8))
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Netpbm P5 (grey) and P6 (RGB) images with maxval ≤ 255.
+enum PGM {
+    struct Image { var channels: Int; var height: Int; var width: Int; var pixels: [UInt8] }
+
+    static func read(path: String) throws -> Image {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        let b = [UInt8](data)
+        var i = 0
+        func token() throws -> String {
+            while i < b.count {
+                if b[i] == UInt8(ascii: "#") { while i < b.count && b[i] != 10 { i += 1 } }
+                else if b[i] == 32 || (9...13).contains(b[i]) { i += 1 } else { break }
+            }
+            let start = i
+            while i < b.count && !(b[i] == 32 || (9...13).contains(b[i])) { i += 1 }
+            guard i > start else { throw ValidationError("\(path): truncated PGM header") }
+            return String(decoding: b[start..<i], as: UTF8.self)
+        }
+        let magic = try token()
+        guard magic == "P5" || magic == "P6" else { throw ValidationError("\(path) is not a binary PGM/PPM (P5/P6) file (found \(magic.prefix(8)))") }
+        guard let w = Int(try token()), let h = Int(try token()), let maxval = Int(try token()), w > 0, h > 0, w <= 1 << 14, h <= 1 << 14,
+              (1...255).contains(maxval) else {
+            throw ValidationError("\(path): bad PGM header (width, height ≤ 16384 and maxval 1…255 expected)")
+        }
+        i += 1   // the single whitespace byte after maxval
+        let c = magic == "P5" ? 1 : 3
+        let n = w * h * c
+        guard b.count >= i + n else { throw ValidationError("\(path): truncated: \(n) pixel bytes expected, \(max(0, b.count - i)) present") }
+        let interleaved = Array(b[i..<(i + n)]).map { UInt8(min(255, Int($0) * 255 / maxval)) }
+        // Interleaved RGB → planar C×H×W.
+        var planar = [UInt8](repeating: 0, count: n)
+        for p in 0..<(w * h) { for k in 0..<c { planar[k * w * h + p] = interleaved[p * c + k] } }
+        return Image(channels: c, height: h, width: w, pixels: planar)
+    }
+}

@@ -1,0 +1,195 @@
+// Stage `encode-features` (per split × V; present when the pipeline has a `coding:` section): the AECNN model
+// of train-recovery measured through the real link. Each test image goes device half → quantiser → codec →
+// AEFC frame bytes → decoder → dequantiser → recovery module → edge half, for every codec × bit width of the
+// pipeline. Reported per configuration: accuracy; frame bytes per image (mean, p50, p99) and payload bytes;
+// bits per carried element; compression ratio against the float32 split tensor, both V·32/(payload bits per
+// element) and with the whole frame (header and CRC included); encode and decode time per image (one core);
+// the order-0 entropy of the symbols. Calibrated ranges go to quantizer.json, next to the tables.
+//
+// One instance covers all codecs and widths of its (split, V): the device half runs once per image and every
+// configuration reuses its output.
+
+import Foundation
+import TensorCore
+import Autograd
+import NN
+import Methods
+import Datasets
+import Checkpoint
+import FeatureCoding
+import PipelineSpec
+
+public enum EncodeFeaturesStage: StageDefinition {
+    public static let name = "encode-features"
+    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
+        spec.coding == nil ? [] : AECNNStageSupport.ratioInstances(name, spec)
+    }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
+        [StageInstance(TrainRecoveryStage.name, split: i.split, ratio: i.ratio)]
+    }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        guard let coding = spec.coding else { throw StageError.invalidSettings("the pipeline has no coding: section") }
+        var c = coding
+        c.recoveryTrainingBits = nil   // decided by train-recovery, whose output hash already covers it
+        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, coding: c))
+    }
+
+    static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec {
+        switch c {
+        case .arithContext: return .arithmeticContext
+        case .arithOrder0: return .arithmeticOrder0
+        case .zstd: return .zstd(level: settings.zstdLevel)
+        case .raw: return .raw
+        }
+    }
+
+    /// The id frames carry for a trained (split, V) model: pipeline, split, V and the weights' hash.
+    public static func modelID(_ ctx: RunContext, split: String, ratio: Int) -> String {
+        let r = StageRunner.result(StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio), ctx)
+        let hash = (r?["outputs_sha256"] as? String).map { String($0.prefix(12)) } ?? "unknown"
+        return "\(ctx.spec.name)/\(split)/V\(ratio)@\(hash)"
+    }
+
+    /// The trained AECNN model of (split, V) in eval mode.
+    public static func loadModel(_ ctx: RunContext, split: String, ratio: Int) throws -> CoInferenceModel {
+        let source = StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio)
+        let m = try PrunedModels.withRecovery(ctx, source)
+        try StageTraining.loadModel(m, directory: StageRunner.directory(source, ctx), producedBy: source)
+        m.setTraining(false)
+        return m
+    }
+
+    struct Tally {
+        var frameBytes: [Int] = [], payloadBytes = 0, encodeSeconds = 0.0, decodeSeconds = 0.0
+        var correct = 0, histogram = [Int](repeating: 0, count: 256)
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let split = i.split!, ratio = i.ratio!
+        let coding = ctx.spec.coding!
+        let m = try loadModel(ctx, split: split, ratio: ratio)
+        let (kept, channels) = try PrunedModels.kept(ctx, i)
+        let norm = try ctx.normalization()
+        var test = try ctx.testImages()
+        if let n = coding.testImages, n < test.count { test = test.subset(first: n) }
+
+        let calibration = try LinkCalibration.calibrate(m.device, images: try ctx.trainImages(), count: coding.calibrationImages,
+                                                        normalization: norm, carried: kept.count)
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: LinkCalibration.json(calibration, kept: kept, images: min(coding.calibrationImages, try ctx.trainImages().count)),
+                                                        options: [.sortedKeys, .prettyPrinted]),
+                             to: directory.appendingPathComponent("quantizer.json"))
+        let probe = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1, test.channels, test.height, test.width]))).shape }
+        let shape = FeatureShape(channels: channels, height: probe[2], width: probe[3])
+        let id = modelID(ctx, split: split, ratio: ratio)
+        var configs: [(codec: CodingSettings.Codec, bits: Int, link: FeatureLink)] = []
+        for b in coding.bits { for c in coding.codecs {
+            let q = try LinkCalibration.quantizer(bits: b, mode: coding.ranges, calibration: calibration, kept: kept, channels: channels)
+            configs.append((c, b, FeatureLink(shape: shape, kept: kept, splitPoint: split, modelID: id, quantizer: q, codec: codec(c, coding))))
+        } }
+        var tallies = [Tally](repeating: Tally(), count: configs.count)
+        var floatCorrect = 0
+        var unused = RNG(seed: 0)
+        let per = kept.count * shape.height * shape.width
+        let started = Date()
+        for r in Batching.batchRanges(count: test.count, batchSize: 250) {
+            let (x, labels) = try Batching.makeBatch(test, indices: r, normalization: norm, augmentation: nil, rng: &unused)
+            let f = GradMode.withoutGrad { m.device(Variable(x)).value }
+            let n = labels.count
+            GradMode.withoutGrad {
+                for (p, y) in zip(argmaxRows(m.edge(Variable(f)).value), labels) where p == Int(y) { floatCorrect += 1 }
+            }
+            let src = f.array
+            for (k, cfg) in configs.enumerated() {
+                let received = Tensor(uninitialized: f.shape)
+                let dst = received.buffer
+                for s in 0..<n {
+                    let values = Array(src[(s * per)..<((s + 1) * per)])
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let (bytes, symbols) = try cfg.link.encode(values)
+                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    let (decoded, frame) = try cfg.link.decode(bytes)
+                    let t2 = DispatchTime.now().uptimeNanoseconds
+                    guard frame.symbols == symbols else {
+                        throw StageError.invalidSettings("\(cfg.link.codec) did not reproduce the symbols of test image \(r.lowerBound + s): a codec bug")
+                    }
+                    tallies[k].frameBytes.append(bytes.count)
+                    tallies[k].payloadBytes += frame.payloadSize ?? bytes.count
+                    tallies[k].encodeSeconds += Double(t1 - t0) / 1e9
+                    tallies[k].decodeSeconds += Double(t2 - t1) / 1e9
+                    for sym in symbols { tallies[k].histogram[Int(sym)] += 1 }
+                    for j in 0..<per { dst[s * per + j] = decoded[j] }
+                }
+                GradMode.withoutGrad {
+                    for (p, y) in zip(argmaxRows(m.edge(Variable(received)).value), labels) where p == Int(y) { tallies[k].correct += 1 }
+                }
+            }
+            let done = r.upperBound
+            ctx.log?(String(format: "%@: %d/%d test images, %.0f s", i.description, done, test.count, Date().timeIntervalSince(started)))
+        }
+
+        let images = test.count
+        let floatBitsPerImage = 32.0 * Double(shape.elementCount ?? 0)
+        let floatAccuracy = Double(floatCorrect) / Double(max(images, 1))
+        var rows: [[String: Any]] = []
+        for (k, cfg) in configs.enumerated() {
+            let t = tallies[k]
+            let sorted = t.frameBytes.sorted()
+            func pct(_ p: Double) -> Int { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
+            let meanFrame = Double(sorted.reduce(0, +)) / Double(max(images, 1))
+            let payloadBitsPerElement = 8.0 * Double(t.payloadBytes) / Double(max(images * per, 1))
+            let total = t.histogram.reduce(0, +)
+            let entropy = t.histogram.reduce(0.0) { acc, c in c == 0 ? acc : acc - Double(c) / Double(total) * log2(Double(c) / Double(total)) }
+            rows.append([
+                "split": split, "ratio": ratio, "codec": cfg.codec.rawValue, "codec_id": cfg.link.codec.description,
+                "bits": cfg.bits, "ranges": coding.ranges.rawValue,
+                "accuracy": Double(t.correct) / Double(max(images, 1)), "float_accuracy": floatAccuracy,
+                "frame_bytes_mean": meanFrame, "frame_bytes_p50": pct(0.5), "frame_bytes_p99": pct(0.99),
+                "payload_bytes_mean": Double(t.payloadBytes) / Double(max(images, 1)),
+                "bits_per_element": payloadBitsPerElement, "order0_entropy_bits": entropy,
+                // 32·C·H·W float bits over the payload bits of K·H·W elements (= V·32 / bits per element when K = C/V).
+                "compression_ratio": 32 * Double(channels) / max(payloadBitsPerElement * Double(kept.count), 1e-12),
+                "compression_ratio_frame": floatBitsPerImage / max(8 * meanFrame, 1e-12),
+                "encode_ms_per_image": 1000 * t.encodeSeconds / Double(max(images, 1)),
+                "decode_ms_per_image": 1000 * t.decodeSeconds / Double(max(images, 1)),
+                "encode_mb_per_s": Double(images * per) / max(t.encodeSeconds, 1e-12) / 1e6,
+                "decode_mb_per_s": Double(images * per) / max(t.decodeSeconds, 1e-12) / 1e6,
+                "carried_shape": [kept.count, shape.height, shape.width], "split_shape": [channels, shape.height, shape.width],
+            ])
+        }
+        let (md, csv) = tables(title: "\(ctx.spec.name) \(split) V=\(ratio)", rows: rows, images: images, floatAccuracy: floatAccuracy)
+        try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("coding.md"))
+        try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("coding.csv"))
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: ["model_id": id, "test_images": images, "rows": rows],
+                                                        options: [.sortedKeys, .prettyPrinted]),
+                             to: directory.appendingPathComponent("coding.json"))
+        ctx.log?(md)
+        return (["rows": rows, "model_id": id, "test_images": images, "float_accuracy": floatAccuracy],
+                ["quantizer.json"])   // the tables are reports: their times differ from run to run
+    }
+
+    static let csvColumns = ["split", "ratio", "codec", "bits", "ranges", "accuracy", "float_accuracy", "frame_bytes_mean",
+                             "frame_bytes_p50", "frame_bytes_p99", "payload_bytes_mean", "bits_per_element", "order0_entropy_bits",
+                             "compression_ratio", "compression_ratio_frame", "encode_ms_per_image", "decode_ms_per_image"]
+
+    /// Markdown and CSV of coding rows (also used by `evaluate` for the whole pipeline).
+    static func tables(title: String, rows: [[String: Any]], images: Int, floatAccuracy: Double?) -> (md: String, csv: String) {
+        func f(_ x: Any?, _ fmt: String) -> String { (x as? Double).map { String(format: fmt, $0) } ?? (x.map { "\($0)" } ?? "–") }
+        var md = "# \(title): features through the real codec (\(images) test images)\n\n"
+        if let a = floatAccuracy { md += "Accuracy without quantisation or coding: \(String(format: "%.2f", 100 * a)) %.\n\n" }
+        md += "| split | V | codec | bits | accuracy % | bytes/image (p50, p99) | payload bits/el | order-0 bits/el | ratio (payload) | ratio (frame) | encode / decode ms |\n"
+        md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        var csv = csvColumns.joined(separator: ",") + "\n"
+        for r in rows {
+            md += "| \(r["split"]!) | \(r["ratio"]!) | \(r["codec"]!) | \(r["bits"]!) | \(f((r["accuracy"] as? Double).map { 100 * $0 }, "%.2f")) "
+            md += "| \(f(r["frame_bytes_mean"], "%.1f")) (\(r["frame_bytes_p50"]!), \(r["frame_bytes_p99"]!)) | \(f(r["bits_per_element"], "%.3f")) "
+            md += "| \(f(r["order0_entropy_bits"], "%.3f")) | \(f(r["compression_ratio"], "%.0f"))× | \(f(r["compression_ratio_frame"], "%.0f"))× "
+            md += "| \(f(r["encode_ms_per_image"], "%.3f")) / \(f(r["decode_ms_per_image"], "%.3f")) |\n"
+            csv += csvColumns.map { c in (r[c]).map { "\($0)" } ?? "" }.joined(separator: ",") + "\n"
+        }
+        return (md, csv)
+    }
+}

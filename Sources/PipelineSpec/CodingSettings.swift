@@ -1,0 +1,83 @@
+// CodingSettings: how the transmitted features are quantised and entropy-coded — the optional top-level
+// `coding:` section of a pipeline file. With it, the pipeline gains the `encode-features` stage.
+//
+//   coding:
+//     codecs: [arith-context, zstd]  # arith-context | arith-order0 | zstd | raw
+//     bits: [8, 4]                   # quantiser widths, 1…8
+//     zstd_level: 19
+//     ranges: fixed-per-channel      # per-tensor | per-channel (min–max sent per image) |
+//                                    # fixed-per-tensor | fixed-per-channel (calibrated on training images)
+//     calibration_images: 2000       # training images that calibrate the fixed ranges
+//     test_images: 10000             # first N test images measured (default: all)
+//     recovery_training_bits: 4      # optional: train-recovery trains with this quantiser in the loop
+
+public struct CodingSettings: Equatable, Codable, Sendable {
+    public enum Codec: String, Equatable, Codable, Sendable, CaseIterable {
+        case arithContext = "arith-context", arithOrder0 = "arith-order0", zstd, raw
+    }
+    public enum RangeMode: String, Equatable, Codable, Sendable, CaseIterable {
+        case perTensor = "per-tensor", perChannel = "per-channel"
+        case fixedPerTensor = "fixed-per-tensor", fixedPerChannel = "fixed-per-channel"
+        public var isFixed: Bool { self == .fixedPerTensor || self == .fixedPerChannel }
+    }
+
+    public var codecs: [Codec]
+    public var bits: [Int]
+    public var zstdLevel: Int
+    public var ranges: RangeMode
+    public var calibrationImages: Int
+    public var testImages: Int?
+    /// When set, `train-recovery` fine-tunes with this quantiser (and `ranges`) in the loop, straight-through.
+    public var recoveryTrainingBits: Int?
+
+    public init(codecs: [Codec] = [.arithContext, .zstd], bits: [Int] = [8, 4], zstdLevel: Int = 19,
+                ranges: RangeMode = .fixedPerChannel, calibrationImages: Int = 2000, testImages: Int? = nil,
+                recoveryTrainingBits: Int? = nil) {
+        self.codecs = codecs
+        self.bits = bits
+        self.zstdLevel = zstdLevel
+        self.ranges = ranges
+        self.calibrationImages = calibrationImages
+        self.testImages = testImages
+        self.recoveryTrainingBits = recoveryTrainingBits
+    }
+
+    static let keys = ["codecs", "bits", "zstd_level", "ranges", "calibration_images", "test_images", "recovery_training_bits"]
+
+    public init(yaml value: YAMLValue) throws {
+        let d = CodingSettings()
+        let map = try value.mapping(knownKeys: Self.keys)
+        let codecs: [Codec] = try map.get("codecs", default: d.codecs) { list in
+            var out: [Codec] = []
+            for item in try list.list() {
+                let c = try item.oneOf(Codec.self)
+                if out.contains(c) { throw item.error(.invalidValue, "codec \(c.rawValue) is listed twice") }
+                out.append(c)
+            }
+            try list.require(!out.isEmpty, "at least one codec")
+            return out
+        }
+        let bits: [Int] = try map.get("bits", default: d.bits) { list in
+            var out: [Int] = []
+            for item in try list.list() {
+                let b = try item.int()
+                try item.require((1...8).contains(b), "a bit width from 1 to 8")
+                if out.contains(b) { throw item.error(.invalidValue, "bit width \(b) is listed twice") }
+                out.append(b)
+            }
+            try list.require(!out.isEmpty, "at least one bit width")
+            return out
+        }
+        let level = try map.get("zstd_level", default: d.zstdLevel) { v in
+            let l = try v.int(); try v.require((1...22).contains(l), "a zstd level from 1 to 22"); return l
+        }
+        let ranges = try map.get("ranges", default: d.ranges) { try $0.oneOf(RangeMode.self) }
+        let calibration = try map.get("calibration_images", default: d.calibrationImages) { try $0.int(atLeast: 1) }
+        let test: Int? = try map.optional("test_images").map { try $0.int(atLeast: 1) }
+        let training: Int? = try map.optional("recovery_training_bits").map { v in
+            let b = try v.int(); try v.require((1...8).contains(b), "a bit width from 1 to 8"); return b
+        }
+        self.init(codecs: codecs, bits: bits, zstdLevel: level, ranges: ranges, calibrationImages: calibration,
+                  testImages: test, recoveryTrainingBits: training)
+    }
+}
