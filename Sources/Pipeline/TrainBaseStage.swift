@@ -26,18 +26,78 @@ public enum TrainBaseStage: StageDefinition {
 
     struct Inputs: Encodable {
         var dataset: DatasetSpec, model: ModelSpec, seed: UInt64, threads: Int, training: TrainingSettings
+        /// SHA-256 of the imported weights file (`model.weights`); absent when training.
+        var weightsSHA256: String?
     }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] { [instance] }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [] }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        try canonicalJSON(of: Inputs(dataset: spec.dataset, model: spec.model, seed: spec.seed, threads: spec.threads,
-                                     training: spec.training(name) ?? TrainingSettings(epochs: 1)))
+        var model = spec.model
+        let weightsHash = try model.weights.map { path -> String in
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw StageError.invalidSettings("model.weights: \(path) does not exist. Fix: point model.weights at a .safetensors file of a trained \(spec.model.arch.rawValue), or remove it to train")
+            }
+            return try SHA256.hexDigest(ofFile: URL(fileURLWithPath: path))
+        }
+        model.weights = nil   // the file's content decides, not its path
+        return try canonicalJSON(of: Inputs(dataset: spec.dataset, model: model, seed: spec.seed, threads: spec.threads,
+                                            training: spec.training(name) ?? TrainingSettings(epochs: 1), weightsSHA256: weightsHash))
+    }
+
+    /// import-base: the weights of `model.weights`, checked name by name and shape by shape against the
+    /// pipeline's model, evaluated on the test set, published as this stage's output.
+    static func importWeights(_ path: String, ctx: RunContext, directory: URL) throws -> (result: [String: Any], outputs: [String]) {
+        let model = try ctx.makeBaseModel()
+        let url = URL(fileURLWithPath: path)
+        let file = try SafeTensors.read(from: url)
+        var tensors: [String: Tensor] = [:]
+        for t in file.tensors {
+            guard case .f32(let x) = t.payload else {
+                throw StageError.invalidSettings("\(path): tensor \(t.name) is not float32. Fix: export the weights as F32")
+            }
+            tensors[t.name] = x
+        }
+        let expected = Dictionary(uniqueKeysWithValues: model.stateTensors())
+        let missing = expected.keys.filter { tensors[$0] == nil }.sorted()
+        if !missing.isEmpty {
+            throw StageError.invalidSettings("\(path) lacks \(missing.count) tensors of \(ctx.spec.model.arch.rawValue) width \(ctx.spec.model.width), e.g. \(missing.prefix(3).joined(separator: ", ")). Fix: export with the names of docs/checkpoints.md (stem.conv.weight, block1.conv1.weight, …)")
+        }
+        for (k, t) in expected where tensors[k]!.shape != t.shape {
+            throw StageError.invalidSettings("\(path): \(k) has shape \(tensors[k]!.shape), the model needs \(t.shape). Fix: check model.arch and model.width")
+        }
+        let extra = tensors.keys.filter { expected[$0] == nil }.sorted()
+        if !extra.isEmpty {
+            throw StageError.invalidSettings("\(path) has \(extra.count) tensors the model does not, e.g. \(extra.prefix(3).joined(separator: ", ")). Fix: check model.arch")
+        }
+        try model.loadState(tensors)
+        let eval = try Trainer.evaluate(model, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
+        try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx)
+        ctx.log?(String(format: "%@: imported %@, test accuracy %.2f%%", name, path, 100 * eval.accuracy))
+        var result = try report(model, ctx)
+        result["imported_from"] = path
+        result["imported_sha256"] = try SHA256.hexDigest(ofFile: url)
+        result["test_accuracy"] = eval.accuracy
+        result["test_loss"] = eval.loss
+        return (result, ["model.safetensors"])
+    }
+
+    /// Parameters, FLOPs, split points and data sizes of a base model.
+    static func report(_ model: ResNet, _ ctx: RunContext) throws -> [String: Any] {
+        let train = try ctx.trainImages(), test = try ctx.testImages()
+        let inputShape = [train.channels, train.height, train.width]
+        let splits = model.splitReport(inputShape: inputShape).map {
+            ["split": $0.split, "shape": $0.shape, "device_flops": $0.deviceFLOPs] as [String: Any]
+        }
+        let total = FlopCounter.measure { _ = GradMode.withoutGrad { model(Variable(Tensor(zeros: [1] + inputShape))) } }
+        return ["parameters": model.parameterCount, "flops_per_image": total, "split_points": splits,
+                "train_images": train.count, "test_images": test.count]
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
         -> (result: [String: Any], outputs: [String]) {
+        if let path = ctx.spec.model.weights { return try importWeights(path, ctx: ctx, directory: directory) }
         let train = try ctx.trainImages(), test = try ctx.testImages()
         let model = try ctx.makeBaseModel()
         let settings = training(ctx.spec) ?? TrainingSettings(epochs: 1)
@@ -46,17 +106,7 @@ public enum TrainBaseStage: StageDefinition {
         let outcome = try StageTraining.train(model, stage: name, ctx: ctx, directory: directory, settings: settings,
                                               seed: ctx.spec.seed &+ 1, options: options)
         try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx)
-        let inputShape = [train.channels, train.height, train.width]
-        let splits = model.splitReport(inputShape: inputShape).map {
-            ["split": $0.split, "shape": $0.shape, "device_flops": $0.deviceFLOPs] as [String: Any]
-        }
-        let total = FlopCounter.measure { _ = GradMode.withoutGrad { model(Variable(Tensor(zeros: [1] + inputShape))) } }
-        var result = outcome.fields
-        result["parameters"] = model.parameterCount
-        result["flops_per_image"] = total
-        result["split_points"] = splits
-        result["train_images"] = train.count
-        result["test_images"] = test.count
+        let result = outcome.fields.merging(try report(model, ctx)) { a, _ in a }
         ctx.log?(String(format: "%@: done, test accuracy %.2f%% (%@)", name, 100 * outcome.testAccuracy, directory.path))
         return (result, ["model.safetensors"])
     }

@@ -25,17 +25,22 @@ public struct ModelSpec: Equatable, Codable, Sendable {
     /// Channel-width multiplier of the small-image ResNets (1.0 = 16/32/64 channels); > 0.
     public var width: Double
 
+    /// Trained base weights to import (a safetensors file with the model's tensor names) instead of training
+    /// in `train-base`; nil trains from scratch. Relative paths are relative to the working directory.
+    public var weights: String?
+
     /// Creates a model spec.
-    public init(arch: Architecture, width: Double = 1.0) {
+    public init(arch: Architecture, width: Double = 1.0, weights: String? = nil) {
         self.arch = arch
         self.width = width
+        self.weights = weights
     }
 }
 
 extension ModelSpec {
     /// Reads the `model:` section.
     public init(yaml value: YAMLValue) throws {
-        let map = try value.mapping(knownKeys: ["arch", "width"])
+        let map = try value.mapping(knownKeys: ["arch", "width", "weights"])
         let arch = try map.required("arch", hint: "one of " + Architecture.allCases.map(\.rawValue).joined(separator: ", "))
             .oneOf(Architecture.self)
         let width = try map.get("width", default: 1.0) { v in
@@ -45,6 +50,9 @@ extension ModelSpec {
             throw given.error(.invalidValue, "width multipliers apply to resnet20/32/56 only",
                               hint: "remove 'width' or use a small-image ResNet")
         }
-        self.init(arch: arch, width: width)
+        let weights: String? = try map.optional("weights").map { v in
+            let path = try v.string(); try v.require(!path.isEmpty, "a path to a .safetensors file"); return path
+        }
+        self.init(arch: arch, width: width, weights: weights)
     }
 }

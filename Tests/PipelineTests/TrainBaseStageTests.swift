@@ -120,3 +120,49 @@ extension TrainBaseStageTests {
         XCTAssertEqual(try modelHash(ctxB), try modelHash(clean))
     }
 }
+
+extension TrainBaseStageTests {
+    func importing(_ name: String, weights: String, width: Double = 0.25) throws -> RunContext {
+        var yaml = TinyDataset.pipelineYAML(name: name, dataDirectory: data, epochs: 1)
+        yaml = yaml.replacingOccurrences(of: "  width: 0.25", with: "  width: \(width)\n  weights: \(weights)")
+        return RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "\(name).yaml"),
+                          checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+    }
+
+    func testImportBaseLoadsCheckedWeightsAndFollowsTheirContent() throws {
+        let trained = try context("source", epochs: 1)
+        try TrainBaseStage.run(trained)
+        let file = trained.stageDirectory("train-base").appendingPathComponent("model.safetensors")
+        let copy = root.appendingPathComponent("brought.safetensors")
+        try FileManager.default.copyItem(at: file, to: copy)
+
+        let ctx = try importing("imported", weights: copy.path)
+        try TrainBaseStage.run(ctx)
+        let r = try XCTUnwrap(StageRunner.result(StageInstance("train-base"), ctx))
+        XCTAssertEqual(r["imported_from"] as? String, copy.path)
+        XCTAssertEqual(r["test_accuracy"] as? Double, StageRunner.result(StageInstance("train-base"), trained)!["test_accuracy"] as? Double)
+        XCTAssertNil(r["epochs"])   // nothing was trained
+        XCTAssertEqual(try modelHash(ctx), try modelHash(trained))
+        XCTAssertEqual(try StageRunner.state(StageInstance("train-base"), ctx), .done)
+
+        // Other weights in the same file: stale, by content.
+        let other = try context("other", epochs: 2)
+        try TrainBaseStage.run(other)
+        try FileManager.default.removeItem(at: copy)
+        try FileManager.default.copyItem(at: other.stageDirectory("train-base").appendingPathComponent("model.safetensors"), to: copy)
+        if case .stale = try StageRunner.state(StageInstance("train-base"), ctx) {} else { XCTFail("new weights should make train-base stale") }
+
+        // Weights of another width: the tensor and both shapes are named.
+        let wrong = try importing("wrong", weights: copy.path, width: 0.5)
+        XCTAssertThrowsError(try TrainBaseStage.run(wrong)) { error in
+            XCTAssertTrue("\(error)".contains("shape"), "\(error)")
+            XCTAssertTrue("\(error)".contains("model.width"), "\(error)")
+        }
+        // A missing file names itself and the fix.
+        let missing = try importing("missing", weights: root.appendingPathComponent("nope.safetensors").path)
+        XCTAssertThrowsError(try TrainBaseStage.run(missing)) { error in
+            XCTAssertTrue("\(error)".contains("nope.safetensors"), "\(error)")
+            XCTAssertTrue("\(error)".contains("Fix"), "\(error)")
+        }
+    }
+}
