@@ -67,8 +67,10 @@ struct Run: ParsableCommand {
         let started = Date()
         try withLock(ctx) { try StageRunner.runAll(ctx) }
         FileHandle.standardError.write(Data(String(format: "pipeline %@ complete in %.0f s\n", ctx.spec.name, Date().timeIntervalSince(started)).utf8))
-        if let table = try? String(contentsOf: StageRunner.directory(StageInstance("evaluate"), ctx).appendingPathComponent("table.md"), encoding: .utf8) {
-            print(table)
+        for report in ["table.md", "coding.md"] {
+            if let text = try? String(contentsOf: StageRunner.directory(StageInstance("evaluate"), ctx).appendingPathComponent(report), encoding: .utf8) {
+                print(text)
+            }
         }
     }
 }
