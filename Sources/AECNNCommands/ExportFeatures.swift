@@ -10,6 +10,7 @@ import Autograd
 import Datasets
 import Pipeline
 import Checkpoint
+import FeatureCoding
 
 struct ExportFeatures: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export-features",
@@ -46,5 +47,53 @@ struct ExportFeatures: ParsableCommand {
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted]),
                              to: URL(fileURLWithPath: out + ".json"))
         print("wrote \(bytes.count) bytes (\(test.count) × \(shape)) to \(out); range [0, \(maxValue)]")
+    }
+}
+
+/// `aecnn bench-coders`: every codec on features written by `export-features` (each image its own payload),
+/// one core: bits per element, ratio to zstd -19, encode/decode MB/s (symbols per CPU second).
+struct BenchCoders: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-coders",
+        abstract: "Measure the feature coders on an export-features file: size, ratio to zstd -19, encode/decode MB/s.")
+
+    @Argument(help: "A file written by `aecnn export-features` (its .json sidecar is read too).") var input: String
+    @Option(help: "Best of this many repetitions (the least disturbed run on a shared machine).") var repeats = 3
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
+
+    func run() throws {
+        let metaURL = URL(fileURLWithPath: input + ".json")
+        guard let metaData = FileManager.default.contents(atPath: metaURL.path),
+              let meta = try? JSONSerialization.jsonObject(with: metaData) as? [String: Any],
+              let shape = meta["shape"] as? [Int], shape.count == 3 else {
+            throw ValidationError("\(metaURL.path) is missing or has no shape [C, H, W]. Fix: write the features with `aecnn export-features --out \(input)`")
+        }
+        guard let bytes = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
+        let fshape = FeatureShape(channels: shape[0], height: shape[1], width: shape[2])
+        var best: [String: Any] = [:]
+        for _ in 0..<max(1, repeats) {
+            let r = CoderBenchmark.run(symbols: [UInt8](bytes), shape: fshape, bits: 8)
+            if let e = r["error"] { throw ValidationError("\(input): \(e)") }
+            if best.isEmpty { best = r; continue }
+            for c in CoderBenchmark.codecs {
+                guard var b = best[c.name] as? [String: Any], let n = r[c.name] as? [String: Any] else { continue }
+                for k in ["encodeMBps", "decodeMBps", "encodeMBpsWall", "decodeMBpsWall"] {
+                    b[k] = max(b[k] as? Double ?? 0, n[k] as? Double ?? 0)
+                }
+                best[c.name] = b
+            }
+        }
+        if json {
+            print(String(data: try JSONSerialization.data(withJSONObject: best, options: [.sortedKeys]), encoding: .utf8)!)
+            return
+        }
+        print("\(best["tensors"] ?? 0) tensors of \(shape.map(String.init).joined(separator: "×")), order-0 entropy "
+              + String(format: "%.3f", best["order0Entropy"] as? Double ?? 0) + " bits/element; best of \(repeats), one core")
+        print("codec            bits/elem  vs zstd-19  encode MB/s  decode MB/s")
+        for c in CoderBenchmark.codecs {
+            guard let r = best[c.name] as? [String: Any] else { continue }
+            print(c.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                  + String(format: " %9.3f  %10.3f  %11.1f  %11.1f", r["bitsPerElement"] as? Double ?? 0, r["vsZstd19"] as? Double ?? 0,
+                           r["encodeMBps"] as? Double ?? 0, r["decodeMBps"] as? Double ?? 0))
+        }
     }
 }
