@@ -41,6 +41,7 @@ struct Stage: ParsableCommand {
     @OptionGroup var options: PipelineOptions
     @Option(help: "Split point (per-split stages).") var split: String?
     @Option(help: "Compression ratio V (per-ratio stages).") var ratio: Int?
+    @Option(help: "Variant (e.g. the channel of train-bottlenetpp: noiseless, awgn, bec).") var variant: String?
     @Flag(help: "Rerun even if up to date (discards the instance's earlier outputs).") var force = false
 
     func run() throws {
@@ -48,7 +49,9 @@ struct Stage: ParsableCommand {
             throw ValidationError("unknown stage '\(name)'; stages: \(StageRunner.stages.map { $0.name }.joined(separator: ", "))")
         }
         let ctx = try options.context()
-        let chosen = def.instances(ctx.spec).filter { (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) }
+        let chosen = def.instances(ctx.spec).filter {
+            (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) && (variant == nil || $0.variant == variant)
+        }
         guard !chosen.isEmpty else {
             throw ValidationError("\(name) has no instance for split \(split ?? "any") and ratio \(ratio.map(String.init) ?? "any") in \(options.pipeline) (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
         }

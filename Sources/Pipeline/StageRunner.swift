@@ -17,21 +17,24 @@ public struct StageInstance: Hashable, CustomStringConvertible, Sendable {
     public var stage: String
     public var split: String?
     public var ratio: Int?
+    /// A further choice of some stages (e.g. the channel of train-bottlenetpp).
+    public var variant: String?
 
-    public init(_ stage: String, split: String? = nil, ratio: Int? = nil) {
-        self.stage = stage; self.split = split; self.ratio = ratio
+    public init(_ stage: String, split: String? = nil, ratio: Int? = nil, variant: String? = nil) {
+        self.stage = stage; self.split = split; self.ratio = ratio; self.variant = variant
     }
 
     public var description: String {
-        [stage, split, ratio.map { "V=\($0)" }].compactMap { $0 }.joined(separator: " ")
+        [stage, split, ratio.map { "V=\($0)" }, variant].compactMap { $0 }.joined(separator: " ")
     }
 
     /// Folder parts below Checkpoints/<pipeline>/.
-    var pathParts: [String] { [stage] + [split, ratio.map(String.init)].compactMap { $0 } }
+    var pathParts: [String] { [stage] + [split, ratio.map(String.init), variant].compactMap { $0 } }
 
     /// The command that runs this instance.
     public var command: String {
         "aecnn stage \(stage)" + (split.map { " --split \($0)" } ?? "") + (ratio.map { " --ratio \($0)" } ?? "")
+            + (variant.map { " --variant \($0)" } ?? "")
     }
 }
 
@@ -76,7 +79,7 @@ public enum StageRunner {
     /// Every stage, in dependency order.
     public static let stages: [StageDefinition.Type] = [
         TrainBaseStage.self, TrainAttentionStage.self, RankChannelsStage.self, PruneStage.self,
-        FineTuneStage.self, TrainRecoveryStage.self, EncodeFeaturesStage.self, EvaluateStage.self,
+        FineTuneStage.self, TrainRecoveryStage.self, EncodeFeaturesStage.self, TrainBottleNetPPStage.self, EvaluateStage.self,
     ]
 
     public static func definition(_ name: String) -> StageDefinition.Type? { stages.first { $0.name == name } }
@@ -140,7 +143,7 @@ public enum StageRunner {
         Parallel.threads = ctx.spec.threads
         ProcessMemory.configureAllocatorForTraining()
         for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
-            throw StageError.missingInput(stage: i.description, path: resultURL(d, ctx).path, runFirst: "\(d.stage) --pipeline <file>" + (d.split.map { " --split \($0)" } ?? "") + (d.ratio.map { " --ratio \($0)" } ?? ""))
+            throw StageError.missingInput(stage: i.description, path: resultURL(d, ctx).path, runFirst: "\(d.stage) --pipeline <file>" + (d.split.map { " --split \($0)" } ?? "") + (d.ratio.map { " --ratio \($0)" } ?? "") + (d.variant.map { " --variant \($0)" } ?? ""))
         }
         let dir = directory(i, ctx)
         if !options.force, try state(i, ctx) == .done, let r = result(i, ctx) {

@@ -33,11 +33,14 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
     /// Feature coding settings (the `coding:` section); nil when absent, and then the pipeline has no
     /// `encode-features` stage.
     public var coding: CodingSettings?
+    /// The baselines compared with AECNN (the `baselines:` section); nil when absent.
+    public var baselines: BaselineSettings?
 
     /// Creates a spec; `stages` entries missing from the argument are filled from `TrainingStages`.
     public init(name: String, seed: UInt64 = 0, threads: Int = 2, dataset: DatasetSpec, model: ModelSpec,
                 splits: [String] = [], ratios: [Int] = [], stages: [String: TrainingSettings] = [:],
-                aecnn: AECNNSettings = AECNNSettings(), coding: CodingSettings? = nil) {
+                aecnn: AECNNSettings = AECNNSettings(), coding: CodingSettings? = nil,
+                baselines: BaselineSettings? = nil) {
         self.name = name
         self.seed = seed
         self.threads = threads
@@ -50,13 +53,14 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         self.stages = all
         self.aecnn = aecnn
         self.coding = coding
+        self.baselines = baselines
     }
 
     /// The settings of training stage `stage`, or nil when it is not a training stage.
     public func training(_ stage: String) -> TrainingSettings? { stages[stage] }
 
     /// The keys accepted at the top level of a pipeline file.
-    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages", "aecnn", "coding"]
+    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages", "aecnn", "coding", "baselines"]
 
     /// Reads and validates the pipeline file at `path`.
     ///
@@ -139,8 +143,9 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         }
         let aecnn = try map.get("aecnn", default: AECNNSettings()) { try AECNNSettings(yaml: $0) }
         let coding = try map.optional("coding").map { try CodingSettings(yaml: $0) }
+        let baselines = try map.optional("baselines").map { try BaselineSettings(yaml: $0) }
         return PipelineSpec(name: name, seed: seed, threads: threads, dataset: dataset, model: model,
-                            splits: splits, ratios: ratios, stages: stages, aecnn: aecnn, coding: coding)
+                            splits: splits, ratios: ratios, stages: stages, aecnn: aecnn, coding: coding, baselines: baselines)
     }
 
     /// Yams' composer, with its errors turned into located `PipelineSpecError`s.

@@ -1,0 +1,130 @@
+// The baselines, on the same base model, split points and ratios as AECNN.
+//
+// `train-bottlenetpp` (per split × V × channel; with `baselines.bottlenetpp`): the base network with the
+// BottleNet++ encoder/channel/decoder at the split, C' = C/V symbols channels. Phases as in the paper: the
+// backbone is train-base's output (phase 1); then the encoder/decoder alone with the backbone frozen
+// (`frozen_epochs`, in frozen/); then everything jointly (the stage's training settings). Test accuracy is
+// reported at fixed channel conditions (noise-free first), not at random ones.
+
+import Foundation
+import TensorCore
+import Autograd
+import NN
+import Models
+import Methods
+import Checkpoint
+import PipelineSpec
+
+public enum TrainBottleNetPPStage: StageDefinition {
+    public static let name = "train-bottlenetpp"
+    struct Inputs: Encodable {
+        var split: String; var ratio: Int; var channel: String; var threads: Int; var training: TrainingSettings
+        var frozenEpochs: Int; var trainingMax: Double; var spatialShrink: Bool; var tests: [Double]
+    }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
+        guard let b = spec.baselines?.bottlenetpp else { return [] }
+        return spec.splits.flatMap { s in spec.ratios.flatMap { v in b.channels.map { StageInstance(name, split: s, ratio: v, variant: $0.rawValue) } } }
+    }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [TrainBaseStage.instance] }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
+
+    static func settings(_ spec: PipelineSpec) throws -> BottleNetPPSettings {
+        guard let b = spec.baselines?.bottlenetpp else { throw StageError.invalidSettings("the pipeline has no baselines.bottlenetpp section") }
+        return b
+    }
+    static func channel(_ i: StageInstance) throws -> BottleNetPPSettings.Channel {
+        guard let v = i.variant, let c = BottleNetPPSettings.Channel(rawValue: v) else {
+            throw StageError.invalidSettings("\(i): the channel must be one of noiseless, awgn, bec")
+        }
+        return c
+    }
+
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        let b = try settings(spec), c = try channel(i)
+        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, channel: c.rawValue, threads: spec.threads,
+                                            training: training(spec)!, frozenEpochs: b.frozenEpochs, trainingMax: b.trainingMax(c),
+                                            spatialShrink: b.spatialShrink, tests: b.testConditions(c)))
+    }
+
+    /// The BottleNet++ model of an instance, weights not loaded.
+    public static func model(_ ctx: RunContext, _ i: StageInstance) throws -> (CoInferenceModel, BottleNetPPBridge) {
+        let b = try settings(ctx.spec), c = try channel(i)
+        let base = try ctx.makeBaseModel()
+        let channels = try AECNNStageSupport.channels(ctx, split: i.split!)
+        let bridge = BottleNetPPBridge(channels: channels, reduced: ChannelRanking.keptCount(channels: channels, ratio: i.ratio!),
+                                       spatialShrink: b.spatialShrink, channel: NoisyChannel(rawValue: c.rawValue)!,
+                                       trainingMax: Float(b.trainingMax(c)), seed: StageRunner.seed(i, ctx.spec))
+        return (try CoInferenceModel(base: base, split: i.split!, bridge: bridge), bridge)
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let b = try settings(ctx.spec), c = try channel(i)
+        let (m, bridge) = try model(ctx, i)
+        try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
+        let settings = training(ctx.spec)!
+        var fields: [String: Any] = [:]
+
+        // Phase 2: the backbone frozen. Its result is kept (with the instance's inputs hash) so that an
+        // interruption during phase 3 does not repeat it.
+        if b.frozenEpochs > 0 {
+            let frozenDir = directory.appendingPathComponent("frozen", isDirectory: true)
+            try FileManager.default.createDirectory(at: frozenDir, withIntermediateDirectories: true)
+            let marker = frozenDir.appendingPathComponent("phase.json")
+            let store = CheckpointStore(directory: frozenDir)
+            let done = (try? Data(contentsOf: marker)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            if let done, done["inputs_sha256"] as? String == options.fingerprint, store.exists("model") {
+                try StageTraining.loadModel(m, directory: frozenDir, producedBy: i)
+                fields["frozen_phase_test_accuracy"] = done["test_accuracy"]
+            } else {
+                var frozen = settings
+                frozen.epochs = b.frozenEpochs
+                frozen.trainable = ["bridge."]
+                let outcome = try StageTraining.train(m, stage: "\(i) (backbone frozen)", ctx: ctx, directory: frozenDir, settings: frozen,
+                                                      seed: StageRunner.seed(i, ctx.spec) ^ 1, options: options)
+                try StageTraining.saveModel(m, directory: frozenDir, kind: "bottlenetpp-frozen", ctx: ctx)
+                try AtomicFile.write(try JSONSerialization.data(withJSONObject: ["inputs_sha256": options.fingerprint, "test_accuracy": outcome.testAccuracy]),
+                                     to: marker)
+                fields["frozen_phase_test_accuracy"] = outcome.testAccuracy
+            }
+        }
+        // Phase 3: jointly.
+        var joint = settings
+        if joint.trainable == ["bridge."] { joint.trainable = [] }
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: joint,
+                                              seed: StageRunner.seed(i, ctx.spec), options: options)
+        try StageTraining.saveModel(m, directory: directory, kind: "bottlenetpp-model", ctx: ctx)
+        fields.merge(outcome.fields) { a, _ in a }
+
+        // Test accuracy at fixed channel conditions.
+        var accuracy: [[String: Any]] = []
+        for cond in b.testConditions(c) {
+            bridge.condition = Float(cond)
+            bridge.resetEvaluationDraws()
+            let e = try Trainer.evaluate(m, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
+            accuracy.append(["condition": cond, "accuracy": e.accuracy])
+            ctx.log?(String(format: "%@: test accuracy %.2f%% at %@ = %g", i.description, 100 * e.accuracy, c == .bec ? "p" : "σ", cond))
+        }
+        bridge.condition = 0
+        let shape = try AECNNStageSupport.inputShape(ctx)
+        m.setTraining(false)
+        let split = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1] + shape))) }
+        let symbols = GradMode.withoutGrad { bridge.encode(split, condition: 0).shape }
+        let encoderFLOPs = FlopCounter.measure { _ = GradMode.withoutGrad { bridge.encode(split, condition: 0) } }
+        let splitElements = split.shape.dropFirst().reduce(1, *)
+        let symbolCount = symbols.dropFirst().reduce(1, *)
+        fields["accuracy_at_conditions"] = accuracy
+        fields["channel"] = c.rawValue
+        fields["reduced_channels"] = symbols[1]
+        fields["symbols_shape"] = Array(symbols.dropFirst())
+        fields["split_shape"] = Array(split.shape.dropFirst())
+        fields["bandwidth_reduction"] = Double(splitElements) / Double(symbolCount)
+        // Over the erasure channel each symbol is 8 bits: 32·C·H·W / (8·C'·H'·W').
+        fields["bit_compression_8bit"] = 32 * Double(splitElements) / (8 * Double(symbolCount))
+        fields["device_flops"] = m.deviceFLOPs(inputShape: shape) + encoderFLOPs
+        fields["encoder_flops"] = encoderFLOPs
+        fields["bridge_parameters"] = bridge.parameterCount
+        return (fields, ["model.safetensors"])
+    }
+}

@@ -1,0 +1,84 @@
+// BaselineSettings: the optional top-level `baselines:` section — the methods AECNN is compared with, on the
+// same base model, split points and ratios.
+//
+//   baselines:
+//     bottlenetpp:
+//       channels: [noiseless, awgn, bec]   # one train-bottlenetpp instance per split × V × channel
+//       awgn_max: 0.2                      # training draws σ uniformly in [0, awgn_max) per batch
+//       bec_max: 0.2                       # training draws the bit-erasure probability in [0, bec_max)
+//       test: {awgn: [0.05, 0.1], bec: [0.01, 0.05]}   # fixed conditions the test accuracy is reported at
+//       frozen_epochs: 1                   # phase 2: backbone frozen, encoder/decoder alone
+//       spatial_shrink: false              # 2×2 stride-2 encoder / transposed decoder (4× fewer symbols)
+
+public struct BottleNetPPSettings: Equatable, Codable, Sendable {
+    public enum Channel: String, Equatable, Codable, Sendable, CaseIterable { case noiseless, awgn, bec }
+
+    public var channels: [Channel]
+    public var awgnMax: Double
+    public var becMax: Double
+    public var testAWGN: [Double]
+    public var testBEC: [Double]
+    public var frozenEpochs: Int
+    public var spatialShrink: Bool
+
+    public init(channels: [Channel] = [.noiseless, .awgn, .bec], awgnMax: Double = 0.2, becMax: Double = 0.2,
+                testAWGN: [Double] = [0.05, 0.1], testBEC: [Double] = [0.01, 0.05], frozenEpochs: Int = 1, spatialShrink: Bool = false) {
+        self.channels = channels; self.awgnMax = awgnMax; self.becMax = becMax
+        self.testAWGN = testAWGN; self.testBEC = testBEC; self.frozenEpochs = frozenEpochs; self.spatialShrink = spatialShrink
+    }
+
+    /// The fixed test conditions of a channel (σ or p); the noiseless channel has the one condition 0.
+    public func testConditions(_ c: Channel) -> [Double] {
+        switch c {
+        case .noiseless: return [0]
+        case .awgn: return [0] + testAWGN
+        case .bec: return [0] + testBEC
+        }
+    }
+
+    public func trainingMax(_ c: Channel) -> Double {
+        switch c { case .noiseless: return 0; case .awgn: return awgnMax; case .bec: return becMax }
+    }
+
+    static let keys = ["channels", "awgn_max", "bec_max", "test", "frozen_epochs", "spatial_shrink"]
+
+    public init(yaml value: YAMLValue) throws {
+        let d = BottleNetPPSettings()
+        let map = try value.mapping(knownKeys: Self.keys)
+        let channels: [Channel] = try map.get("channels", default: d.channels) { list in
+            var out: [Channel] = []
+            for item in try list.list() {
+                let c = try item.oneOf(Channel.self)
+                if out.contains(c) { throw item.error(.invalidValue, "channel \(c.rawValue) is listed twice") }
+                out.append(c)
+            }
+            try list.require(!out.isEmpty, "at least one channel")
+            return out
+        }
+        func level(_ v: YAMLValue) throws -> Double { let x = try v.double(); try v.require(x >= 0 && x < 1, "in [0, 1)"); return x }
+        let awgn = try map.get("awgn_max", default: d.awgnMax, level)
+        let bec = try map.get("bec_max", default: d.becMax, level)
+        var testAWGN = d.testAWGN, testBEC = d.testBEC
+        if let t = map.optional("test") {
+            let tm = try t.mapping(knownKeys: ["awgn", "bec"])
+            testAWGN = try tm.get("awgn", default: testAWGN) { try $0.list().map(level) }
+            testBEC = try tm.get("bec", default: testBEC) { try $0.list().map(level) }
+        }
+        let frozen = try map.get("frozen_epochs", default: d.frozenEpochs) { try $0.int(atLeast: 0) }
+        let shrink = try map.get("spatial_shrink", default: d.spatialShrink) { try $0.bool() }
+        self.init(channels: channels, awgnMax: awgn, becMax: bec, testAWGN: testAWGN, testBEC: testBEC,
+                  frozenEpochs: frozen, spatialShrink: shrink)
+    }
+}
+
+public struct BaselineSettings: Equatable, Codable, Sendable {
+    /// BottleNet++ settings; nil: no train-bottlenetpp stage.
+    public var bottlenetpp: BottleNetPPSettings?
+
+    public init(bottlenetpp: BottleNetPPSettings? = nil) { self.bottlenetpp = bottlenetpp }
+
+    public init(yaml value: YAMLValue) throws {
+        let map = try value.mapping(knownKeys: ["bottlenetpp"])
+        self.init(bottlenetpp: try map.optional("bottlenetpp").map { try BottleNetPPSettings(yaml: $0) })
+    }
+}
