@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "FeatureCoding", dependencies: ["CZstd"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding",
+            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib",
         ]),
         .target(name: "AECNNCommands", dependencies: [
             "Pipeline", "PipelineSpec", "Models", "Methods", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "FeatureCoding", "CBLAS",

@@ -70,10 +70,10 @@ struct Run: ParsableCommand {
         let started = Date()
         try withLock(ctx) { try StageRunner.runAll(ctx) }
         FileHandle.standardError.write(Data(String(format: "pipeline %@ complete in %.0f s\n", ctx.spec.name, Date().timeIntervalSince(started)).utf8))
-        for report in ["table.md", "coding.md"] {
-            if let text = try? String(contentsOf: StageRunner.directory(StageInstance("evaluate"), ctx).appendingPathComponent(report), encoding: .utf8) {
-                print(text)
-            }
+        let reportDir = StageRunner.directory(StageInstance("compare"), ctx)
+        if let text = try? String(contentsOf: reportDir.appendingPathComponent("comparison.md"), encoding: .utf8) {
+            print(text)
+            FileHandle.standardError.write(Data("report with plots and stage wall times: \(reportDir.appendingPathComponent("report.md").path)\n".utf8))
         }
     }
 }
@@ -92,6 +92,19 @@ struct Status: ParsableCommand {
                 if let s = r["stage_wall_seconds"] as? Double { line += String(format: "  %.0f s", s) }
             }
             print(line)
+        }
+    }
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Rebuild Checkpoints/<pipeline>/report/ (comparison tables, plots, report.md) from the stages' results.")
+    @OptionGroup var options: PipelineOptions
+
+    func run() throws {
+        let ctx = try options.context()
+        try withLock(ctx) {
+            let dir = try CompareStage.rebuild(ctx)
+            print(try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8))
         }
     }
 }

@@ -29,7 +29,8 @@ public struct StageInstance: Hashable, CustomStringConvertible, Sendable {
     }
 
     /// Folder parts below Checkpoints/<pipeline>/.
-    var pathParts: [String] { [stage] + [split, ratio.map(String.init), variant].compactMap { $0 } }
+    /// (`compare` writes to `report/`.)
+    var pathParts: [String] { [stage == "compare" ? "report" : stage] + [split, ratio.map(String.init), variant].compactMap { $0 } }
 
     /// The command that runs this instance.
     public var command: String {
@@ -79,7 +80,7 @@ public enum StageRunner {
     /// Every stage, in dependency order.
     public static let stages: [StageDefinition.Type] = [
         TrainBaseStage.self, TrainAttentionStage.self, RankChannelsStage.self, PruneStage.self,
-        FineTuneStage.self, TrainRecoveryStage.self, EncodeFeaturesStage.self, TrainBottleNetPPStage.self, EvaluateStage.self,
+        FineTuneStage.self, TrainRecoveryStage.self, EncodeFeaturesStage.self, TrainBottleNetPPStage.self, EvaluateStage.self, CompareStage.self,
     ]
 
     public static func definition(_ name: String) -> StageDefinition.Type? { stages.first { $0.name == name } }

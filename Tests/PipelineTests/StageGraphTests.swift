@@ -46,7 +46,7 @@ final class StageGraphTests: XCTestCase {
     func testWholePipelineRunsAndStatusFollowsContent() throws {
         let ctx = try context("graph")
         let all = StageRunner.allInstances(ctx.spec)
-        XCTAssertEqual(all.count, 1 + 2 + 2 + 4 + 4 + 4 + 1)
+        XCTAssertEqual(all.count, 1 + 2 + 2 + 4 + 4 + 4 + 1 + 1)   // … evaluate, compare
         XCTAssertEqual(try StageRunner.state(all[0], ctx), .pending)
         if case .waiting = try StageRunner.state(StageInstance("fine-tune", split: "stem", ratio: 2), ctx) {} else { XCTFail("fine-tune waits for prune") }
 
@@ -69,7 +69,7 @@ final class StageGraphTests: XCTestCase {
         let changed = try context("graph", fineTuneLR: 0.03)
         let s = try states(changed)
         for (name, state) in s {
-            let downstream = name.hasPrefix("fine-tune") || name.hasPrefix("train-recovery") || name == "evaluate"
+            let downstream = name.hasPrefix("fine-tune") || name.hasPrefix("train-recovery") || name == "evaluate" || name == "compare"
             if downstream { if case .stale = state {} else { XCTFail("\(name) should be stale, is \(state)") } }
             else { XCTAssertEqual(state, .done, name) }
         }
