@@ -120,11 +120,10 @@ public enum CompareStage: StageDefinition {
             }
             md += "\n"
         }
-        md += "## Reference rows (first \(referenceImages(spec)) test images)\n\n| what | split | accuracy | bytes/image | ratio |\n|---|---|---|---|---|\n"
-        md += "| base model, no split | – | \(pct(baseAccuracy)) | – | – |\n"
+        md += "## Reference rows (the base model on the first \(referenceImages(spec)) test images)\n\n| what | split | accuracy | bytes/image | ratio |\n|---|---|---|---|---|\n"
         for ref in references {
-            md += String(format: "| %@ | %@ | %@ | %.1f | %.1f× |\n", ref["what"] as! String, ref["split"] as? String ?? "–", pct(ref["accuracy"]),
-                         ref["bytes_per_image"] as! Double, ref["compression_ratio"] as? Double ?? .nan)
+            md += String(format: "| %@ | %@ | %@ | %.1f | %@ |\n", ref["what"] as! String, ref["split"] as? String ?? "–", pct(ref["accuracy"]),
+                         ref["bytes_per_image"] as! Double, (ref["compression_ratio"] as? Double).map { String(format: "%.1f×", $0) } ?? "–")
             all.append(ref.merging(["method": ref["what"]!]) { a, _ in a })
         }
         // CSV (long form).
