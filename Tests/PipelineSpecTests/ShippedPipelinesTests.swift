@@ -48,6 +48,9 @@ final class ShippedPipelinesTests: XCTestCase {
             XCTAssertLessThanOrEqual(quick.stages[stage]!.epochs, reference.stages[stage]!.epochs, stage)
         }
         XCTAssertEqual(quick.aecnn, reference.aecnn)
+        // The main job ends with the comparison: it codes features and trains a baseline.
+        XCTAssertNotNil(quick.coding)
+        XCTAssertNotNil(quick.baselines?.bottlenetpp)
     }
 
     func testSmoke() throws {
@@ -57,7 +60,9 @@ final class ShippedPipelinesTests: XCTestCase {
         XCTAssertEqual(spec.dataset.testSubset, 256)
         XCTAssertEqual(spec.model, ModelSpec(arch: .resnet20, width: 0.25))
         XCTAssertEqual(spec.splits, ["stem"])
-        XCTAssertEqual(spec.ratios, [4])
+        XCTAssertEqual(spec.ratios, [2, 4])
+        XCTAssertNotNil(spec.coding)
+        XCTAssertEqual(spec.baselines?.bottlenetpp?.channels, [.noiseless, .bec])
         XCTAssertEqual(spec.stages["train-base"]?.epochs, 1)
         XCTAssertEqual(spec.stages["train-base"]?.batchSize, 64)
         for stage in TrainingStages.names { XCTAssertEqual(spec.stages[stage]?.epochs, 1, stage) }
