@@ -20,16 +20,17 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
 
         // Arrows point down this list only.
         .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
         .target(name: "Autograd", dependencies: ["TensorCore", "CBLAS"], swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),
-        .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore"]),
+        .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: kernelFlags),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
-        .target(name: "FeatureCoding", dependencies: ["CZstd"], swiftSettings: kernelFlags),
+        .target(name: "FeatureCoding", dependencies: ["CZstd", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
             "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib",
@@ -44,7 +45,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "NN", "TensorCore", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "MethodsTests", dependencies: ["Methods", "Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "MethodsTests", dependencies: ["Methods", "FeatureCoding", "Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),

@@ -128,3 +128,72 @@ public enum TrainBottleNetPPStage: StageDefinition {
         return (fields, ["model.safetensors"])
     }
 }
+
+// `train-bottlenet` (per split × V × JPEG quality; with `baselines.bottlenet`): the base network with
+// BottleNet's reduction unit (c' = C/V channels), 8-bit min–max quantiser, tiled JPEG and restoration unit at
+// the split, trained jointly from train-base's weights with the JPEG pair as the identity in
+// backpropagation. Test accuracy and bytes are those of real JPEG files.
+public enum TrainBottleNetStage: StageDefinition {
+    public static let name = "train-bottlenet"
+    struct Inputs: Encodable { var split: String; var ratio: Int; var quality: Int; var stride: Int; var threads: Int; var training: TrainingSettings }
+
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
+        guard let b = spec.baselines?.bottlenet else { return [] }
+        return spec.splits.flatMap { s in spec.ratios.flatMap { v in b.qualities.map { StageInstance(name, split: s, ratio: v, variant: "q\($0)") } } }
+    }
+    public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [TrainBaseStage.instance] }
+    public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
+
+    static func quality(_ i: StageInstance) throws -> Int {
+        guard let v = i.variant, v.hasPrefix("q"), let q = Int(v.dropFirst()), (1...100).contains(q) else {
+            throw StageError.invalidSettings("\(i): the variant must be q<quality>, e.g. q20")
+        }
+        return q
+    }
+
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        guard let b = spec.baselines?.bottlenet else { throw StageError.invalidSettings("the pipeline has no baselines.bottlenet section") }
+        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, quality: try quality(i), stride: b.stride,
+                                            threads: spec.threads, training: training(spec)!))
+    }
+
+    public static func model(_ ctx: RunContext, _ i: StageInstance) throws -> (CoInferenceModel, BottleNetBridge) {
+        guard let b = ctx.spec.baselines?.bottlenet else { throw StageError.invalidSettings("the pipeline has no baselines.bottlenet section") }
+        let base = try ctx.makeBaseModel()
+        let channels = try AECNNStageSupport.channels(ctx, split: i.split!)
+        let bridge = BottleNetBridge(channels: channels, reduced: ChannelRanking.keptCount(channels: channels, ratio: i.ratio!),
+                                     stride: b.stride, quality: try quality(i), seed: StageRunner.seed(i, ctx.spec))
+        return (try CoInferenceModel(base: base, split: i.split!, bridge: bridge), bridge)
+    }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
+        -> (result: [String: Any], outputs: [String]) {
+        let (m, bridge) = try model(ctx, i)
+        try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+                                              seed: StageRunner.seed(i, ctx.spec), options: options)
+        try StageTraining.saveModel(m, directory: directory, kind: "bottlenet-model", ctx: ctx)
+        // One more pass over the test set, counting the real bytes (the trainer's last evaluation did not count).
+        bridge.resetCounters()
+        let e = try Trainer.evaluate(m, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
+        let shape = try AECNNStageSupport.inputShape(ctx)
+        m.setTraining(false)
+        let split = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1] + shape))) }
+        let reducedShape = GradMode.withoutGrad { bridge.reduceFeatures(split).shape }
+        let reduceFLOPs = FlopCounter.measure { _ = GradMode.withoutGrad { bridge.reduceFeatures(split) } }
+        let bytes = Double(bridge.bytesSent) / Double(max(bridge.imagesSent, 1))
+        let splitElements = split.shape.dropFirst().reduce(1, *)
+        var fields = outcome.fields
+        fields["test_accuracy"] = e.accuracy
+        fields["bytes_per_image"] = bytes
+        fields["reduced_shape"] = Array(reducedShape.dropFirst())
+        fields["split_shape"] = Array(split.shape.dropFirst())
+        fields["quality"] = try quality(i)
+        fields["compression_ratio"] = 4 * Double(splitElements) / bytes
+        fields["device_flops"] = m.deviceFLOPs(inputShape: shape) + reduceFLOPs
+        fields["bridge_parameters"] = bridge.parameterCount
+        ctx.log?(String(format: "%@: test accuracy %.2f%%, %.1f JPEG bytes per image (%.0f× smaller than the float32 split tensor)",
+                        i.description, 100 * e.accuracy, bytes, 4 * Double(splitElements) / bytes))
+        return (fields, ["model.safetensors"])
+    }
+}

@@ -24,7 +24,7 @@ public enum CompareStage: StageDefinition {
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] { [StageInstance(name)] }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
         [StageInstance(EvaluateStage.name)] + AECNNStageSupport.splitInstances(RankChannelsStage.name, spec)
-            + TrainBottleNetPPStage.instances(spec)
+            + TrainBottleNetPPStage.instances(spec) + TrainBottleNetStage.instances(spec)
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
@@ -67,15 +67,20 @@ public enum CompareStage: StageDefinition {
         let baseAccuracy = base["test_accuracy"] as? Double ?? .nan
         let references = try referenceRows(ctx)
         let bpp = spec.baselines?.bottlenetpp
+        let bn = spec.baselines?.bottlenet
         var all: [[String: Any]] = []      // long form: one row per method × split × V × setting
         var md = "# \(spec.name): AECNN against its baselines\n\nTest accuracy in %, base model \(pct(baseAccuracy)) %. "
-        md += "Ratios are against the float32 split tensor: 32·C·H·W bits over the bits sent (AECNN: payload bits; BottleNet++: its channel symbols, 32-bit when noise-free or over AWGN, 8-bit over the erasure channel).\n\n"
+        md += "Ratios are against the float32 split tensor: 32·C·H·W bits over the bits sent (AECNN: payload bits; BottleNet++: its channel symbols, 32-bit when noise-free or over AWGN, 8-bit over the erasure channel; BottleNet: its JPEG bytes).\n\n"
         for split in spec.splits {
             md += "## Split `\(split)`\n\n"
             var header = "| V | sent C' | device MFLOP | CA_Pruned | AECNN (float) | AECNN coded: accuracy, bits/el, bytes/image, ratio |"
             var rule = "|---|---|---|---|---|---|"
             for c in bpp?.channels ?? [] {
                 header += " BottleNet++ \(c.rawValue) |"
+                rule += "---|"
+            }
+            for q in bn?.qualities ?? [] {
+                header += " BottleNet JPEG q\(q): accuracy, bytes, ratio |"
                 rule += "---|"
             }
             md += header + "\n" + rule + "\n"
@@ -116,6 +121,16 @@ public enum CompareStage: StageDefinition {
                     }.joined(separator: ", ")
                     line += " \(cell.isEmpty ? "–" : cell + String(format: " (%.0f×)", ratio)) |"
                 }
+                for q in bn?.qualities ?? [] {
+                    let b = r(ctx, TrainBottleNetStage.name, split, v, "q\(q)")
+                    if let acc = b["test_accuracy"] as? Double, let bytes = b["bytes_per_image"] as? Double, let ratio = b["compression_ratio"] as? Double {
+                        all.append(["method": "BottleNet", "split": split, "ratio": v, "quality": q, "accuracy": acc, "bytes_per_image": bytes,
+                                    "compression_ratio": ratio, "device_flops": b["device_flops"] ?? 0])
+                        line += String(format: " %@, %.0f B, %.0f× |", pct(acc), bytes, ratio)
+                    } else {
+                        line += " – |"
+                    }
+                }
                 md += line + "\n"
             }
             md += "\n"
@@ -127,7 +142,7 @@ public enum CompareStage: StageDefinition {
             all.append(ref.merging(["method": ref["what"]!]) { a, _ in a })
         }
         // CSV (long form).
-        let columns = ["method", "split", "ratio", "channel", "condition", "codec", "bits", "accuracy", "bits_per_element",
+        let columns = ["method", "split", "ratio", "channel", "condition", "quality", "codec", "bits", "accuracy", "bits_per_element",
                        "bytes_per_image", "compression_ratio", "compression_ratio_frame", "device_flops"]
         var csv = columns.joined(separator: ",") + "\n"
         for row in all { csv += columns.map { c in row[c].map { "\($0)" } ?? "" }.joined(separator: ",") + "\n" }
@@ -160,6 +175,11 @@ public enum CompareStage: StageDefinition {
                 let pick: ([String: Any]) -> Bool = { $0["method"] as? String == "BottleNet++" && $0["channel"] as? String == c.rawValue && ($0["condition"] as? Double) == 0 }
                 byRatio.series.append(.init(name: "BottleNet++ \(c.rawValue)", points: points(pick, x: "compression_ratio")))
                 if c == .bec { byBytes.series.append(.init(name: "BottleNet++ bec (8-bit)", points: points(pick, x: "bytes_per_image"))) }
+            }
+            for q in bn?.qualities ?? [] {
+                let pick: ([String: Any]) -> Bool = { $0["method"] as? String == "BottleNet" && $0["quality"] as? Int == q }
+                byRatio.series.append(.init(name: "BottleNet JPEG q\(q)", points: points(pick, x: "compression_ratio")))
+                byBytes.series.append(.init(name: "BottleNet JPEG q\(q)", points: points(pick, x: "bytes_per_image")))
             }
             let refs = rows.filter { $0["method"] as? String != nil && ($0["what"] != nil) }
             byBytes.series.append(.init(name: "references", points: refs.compactMap { row in

@@ -71,14 +71,50 @@ public struct BottleNetPPSettings: Equatable, Codable, Sendable {
     }
 }
 
+//     bottlenet:
+//       qualities: [20]                    # JPEG qualities; one train-bottlenet instance per split × V × quality
+//       stride: 1                          # spatial reduction s (1: none; s > 1: (s+1)×(s+1) conv of stride s)
+
+public struct BottleNetSettings: Equatable, Codable, Sendable {
+    public var qualities: [Int]
+    public var stride: Int
+
+    public init(qualities: [Int] = [20], stride: Int = 1) { self.qualities = qualities; self.stride = stride }
+
+    public init(yaml value: YAMLValue) throws {
+        let d = BottleNetSettings()
+        let map = try value.mapping(knownKeys: ["qualities", "stride"])
+        let qualities: [Int] = try map.get("qualities", default: d.qualities) { list in
+            var out: [Int] = []
+            for item in try list.list() {
+                let q = try item.int()
+                try item.require((1...100).contains(q), "a JPEG quality from 1 to 100")
+                if out.contains(q) { throw item.error(.invalidValue, "quality \(q) is listed twice") }
+                out.append(q)
+            }
+            try list.require(!out.isEmpty, "at least one quality")
+            return out
+        }
+        let stride = try map.get("stride", default: d.stride) { v in
+            let s = try v.int(); try v.require((1...4).contains(s), "1 (no spatial reduction) to 4"); return s
+        }
+        self.init(qualities: qualities, stride: stride)
+    }
+}
+
 public struct BaselineSettings: Equatable, Codable, Sendable {
     /// BottleNet++ settings; nil: no train-bottlenetpp stage.
     public var bottlenetpp: BottleNetPPSettings?
+    /// BottleNet settings; nil: no train-bottlenet stage.
+    public var bottlenet: BottleNetSettings?
 
-    public init(bottlenetpp: BottleNetPPSettings? = nil) { self.bottlenetpp = bottlenetpp }
+    public init(bottlenetpp: BottleNetPPSettings? = nil, bottlenet: BottleNetSettings? = nil) {
+        self.bottlenetpp = bottlenetpp; self.bottlenet = bottlenet
+    }
 
     public init(yaml value: YAMLValue) throws {
-        let map = try value.mapping(knownKeys: ["bottlenetpp"])
-        self.init(bottlenetpp: try map.optional("bottlenetpp").map { try BottleNetPPSettings(yaml: $0) })
+        let map = try value.mapping(knownKeys: ["bottlenetpp", "bottlenet"])
+        self.init(bottlenetpp: try map.optional("bottlenetpp").map { try BottleNetPPSettings(yaml: $0) },
+                  bottlenet: try map.optional("bottlenet").map { try BottleNetSettings(yaml: $0) })
     }
 }

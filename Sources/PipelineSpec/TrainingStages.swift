@@ -12,6 +12,7 @@ public enum TrainingStages {
         ("fine-tune", TrainingSettings(epochs: 5, optimizer: .sgd(SGDSettings(lr: 0.01)))),
         ("train-recovery", TrainingSettings(epochs: 10, optimizer: .adam(AdamSettings()))),
         ("train-bottlenetpp", TrainingSettings(epochs: 5, optimizer: .adam(AdamSettings()))),
+        ("train-bottlenet", TrainingSettings(epochs: 5, optimizer: .adam(AdamSettings()))),
     ]
 
     /// The stage names, in pipeline order.

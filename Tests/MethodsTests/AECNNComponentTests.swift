@@ -109,3 +109,59 @@ final class AECNNComponentTests: XCTestCase {
         XCTAssertThrowsError(try Pruning.prune(m, split: "head", keep: [0]))
     }
 }
+
+import FeatureCoding
+
+final class BottleNetTests: XCTestCase {
+    func testTilingIsNearSquareAndInvertible() {
+        XCTAssertEqual(JPEGCodec.grid(1).columns * JPEGCodec.grid(1).rows, 1)
+        XCTAssertTrue(JPEGCodec.grid(8) == (4, 2))
+        XCTAssertTrue(JPEGCodec.grid(16) == (4, 4))
+        XCTAssertTrue(JPEGCodec.grid(2) == (2, 1))
+        let g = JPEGCodec.grid(5)
+        XCTAssertGreaterThanOrEqual(g.columns * g.rows, 5)
+        for count in [1, 2, 3, 5, 8] {
+            let planes = (0..<(count * 3 * 5)).map { UInt8(truncatingIfNeeded: $0 * 7 + 1) }
+            let t = JPEGCodec.tile(planes, count: count, height: 3, width: 5)
+            XCTAssertEqual(JPEGCodec.untile(t.image, count: count, height: 3, width: 5), planes)
+        }
+    }
+
+    func testJPEGRoundTripIsCloseAndSizedByQuality() throws {
+        var img = [UInt8](repeating: 0, count: 32 * 24)
+        for y in 0..<24 { for x in 0..<32 { img[y * 32 + x] = UInt8(min(255, x * 6 + y * 3)) } }
+        let high = try JPEGCodec.encode(grey: img, width: 32, height: 24, quality: 95)
+        let low = try JPEGCodec.encode(grey: img, width: 32, height: 24, quality: 10)
+        XCTAssertLessThan(low.count, high.count)
+        let back = try JPEGCodec.decode(high, width: 32, height: 24)
+        let err = zip(back, img).map { abs(Int($0) - Int($1)) }.max()!
+        XCTAssertLessThanOrEqual(err, 6)
+        XCTAssertThrowsError(try JPEGCodec.decode(Array(high.prefix(20)), width: 32, height: 24))
+        XCTAssertThrowsError(try JPEGCodec.decode(high, width: 16, height: 24)) { XCTAssertTrue("\($0)".contains("expected 16×24")) }
+        XCTAssertThrowsError(try JPEGCodec.encode(grey: img, width: 32, height: 24, quality: 0))
+    }
+
+    func testBridgeCodesRealJPEGWithStraightThroughGradientAndCountsBytes() throws {
+        let bridge = BottleNetBridge(channels: 4, reduced: 2, stride: 2, quality: 50, seed: 3)
+        var rng = RNG(seed: 4)
+        let x = Variable(Tensor.randomUniform([3, 4, 8, 8], lo: 0, hi: 1, rng: &rng), requiresGrad: true)
+        let y = bridge(x)
+        XCTAssertEqual(y.shape, [3, 4, 8, 8])
+        sum(y).backward()
+        XCTAssertNotNil(x.grad)
+        XCTAssertGreaterThan(x.grad!.array.map(abs).max()!, 0, "gradient flows through the JPEG pair")
+        bridge.setTraining(false)
+        bridge.resetCounters()
+        _ = GradMode.withoutGrad { bridge(x) }
+        XCTAssertEqual(bridge.imagesSent, 3)
+        XCTAssertGreaterThan(bridge.bytesSent, 3 * (8 + 100))   // a JPEG header alone is over 100 bytes
+        // The coded values are the quantised ones up to JPEG error: compress → decompress of one image.
+        let z = GradMode.withoutGrad { bridge.reduceFeatures(x) }.value
+        let per = 2 * 4 * 4
+        let one = Array(z.array.prefix(per))
+        let (jpeg, lo, hi) = try bridge.compress(ArraySlice(one), height: 4, width: 4)
+        let back = try bridge.decompress(jpeg, lo: lo, hi: hi, height: 4, width: 4)
+        let step = (hi - lo) / 255
+        XCTAssertLessThan(zip(back, one).map { abs($0 - $1) }.max()!, max(step * 40, 1e-6))
+    }
+}

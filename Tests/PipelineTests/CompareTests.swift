@@ -22,12 +22,14 @@ final class CompareTests: XCTestCase {
           fine-tune: {epochs: 1, batch_size: 16}
           train-recovery: {epochs: 1, batch_size: 16}
           train-bottlenetpp: {epochs: 1, batch_size: 16, optimizer: {kind: adam, lr: 0.001}}
+          train-bottlenet: {epochs: 1, batch_size: 16, optimizer: {kind: adam, lr: 0.001}}
         splits: [stem]
         ratios: [2, 4]
         aecnn: {recovery: {layers: 2, hidden: 4}, rank: {batch_size: 16, stability_batches: 2}}
         coding: {codecs: [arith-context, zstd], bits: [8, 4], calibration_images: 32, test_images: 16}
         baselines:
           bottlenetpp: {channels: [noiseless, bec], test: {bec: [0.05]}, frozen_epochs: 1}
+          bottlenet: {qualities: [20]}
         """
         let yaml = TinyDataset.pipelineYAML(name: "cmp", dataDirectory: data, epochs: 1, extra: extra)
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "cmp.yaml"),
@@ -41,7 +43,12 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(count("AECNN"), 2)
         XCTAssertEqual(count("AECNN coded"), 2 * 2 * 2)
         XCTAssertEqual(count("BottleNet++"), 2 * (1 + 2))   // noiseless at 0; bec at 0 and 0.05
+        XCTAssertEqual(count("BottleNet"), 2)
         XCTAssertEqual(count("input image as PNG"), 1)
+        let jpeg = StageRunner.result(StageInstance("train-bottlenet", split: "stem", ratio: 2, variant: "q20"), ctx)!
+        XCTAssertEqual(rows.first { $0["method"] as? String == "BottleNet" && $0["ratio"] as? Int == 2 }!["bytes_per_image"] as? Double,
+                       jpeg["bytes_per_image"] as? Double)
+        XCTAssertGreaterThan(jpeg["bytes_per_image"] as! Double, 8)
         XCTAssertEqual(count("split tensor, 8-bit + zstd-19"), 1)
         // Table values are the stages' own.
         let ft = StageRunner.result(StageInstance("fine-tune", split: "stem", ratio: 4), ctx)!["test_accuracy"] as! Double
@@ -60,7 +67,7 @@ final class CompareTests: XCTestCase {
             XCTAssertTrue(parser.parse(), "\(svg): \(String(describing: parser.parserError))")
         }
         let ratioPlot = try String(contentsOf: dir.appendingPathComponent("accuracy_vs_ratio_stem.svg"), encoding: .utf8)
-        for name in ["CA_Pruned (float)", "AECNN 4-bit arith-context", "BottleNet++ bec"] { XCTAssertTrue(ratioPlot.contains(name), name) }
+        for name in ["CA_Pruned (float)", "AECNN 4-bit arith-context", "BottleNet++ bec", "BottleNet JPEG q20"] { XCTAssertTrue(ratioPlot.contains(name), name) }
         let report = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(report.contains("Wall time of every stage"))
         XCTAssertTrue(report.contains("train-bottlenetpp stem V=2 bec"))
