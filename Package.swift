@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         // Arrows point down this list only.
         .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
@@ -28,7 +29,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),
         .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),
-        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: kernelFlags),
+        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: kernelFlags),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
         .target(name: "FeatureCoding", dependencies: ["CZstd", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
@@ -46,7 +47,7 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "NN", "TensorCore", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "FeatureCoding", "Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "FeatureCoding", "Pipeline", "PipelineSpec", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),
         .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),

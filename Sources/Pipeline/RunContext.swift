@@ -44,7 +44,7 @@ public final class RunContext {
     /// subset never changes the training RNG's sequence).
     public func trainImages() throws -> LabeledImages {
         if let cachedTrain { return cachedTrain }
-        var images = try datasetKind.load(split: .train, directory: spec.dataset.path)
+        var images = try load(.train)
         if let n = spec.dataset.trainSubset, n < images.count {
             var rng = RNG(seed: spec.seed ^ 0x5355_4253_4554)   // "SUBSET"
             images = images.subset(count: n, rng: &rng)
@@ -56,10 +56,19 @@ public final class RunContext {
     /// Test images (after `test_subset`: the first N).
     public func testImages() throws -> LabeledImages {
         if let cachedTest { return cachedTest }
-        var images = try datasetKind.load(split: .test, directory: spec.dataset.path)
+        var images = try load(.test)
         if let n = spec.dataset.testSubset, n < images.count { images = images.subset(first: n) }
         cachedTest = images
         return images
+    }
+
+    func load(_ split: DatasetSplit) throws -> LabeledImages {
+        if let f = spec.dataset.imageFolder {
+            let options = ImageFolder.Options(size: f.size, channels: f.channels, testFraction: f.testFraction, seed: spec.seed,
+                                              badImages: ImageFolder.BadImages(rawValue: f.badImages) ?? .skip)
+            return try ImageFolder.load(directory: spec.dataset.path, split: split, options: options) { [log] in log?("warning: " + $0) }
+        }
+        return try datasetKind.load(split: split, directory: spec.dataset.path)
     }
 
     public func normalization() throws -> Normalization {
@@ -81,6 +90,7 @@ public final class RunContext {
 
     /// Human-readable class names of the data set, where it has them.
     public func datasetKindNames() throws -> [String] {
+        if spec.dataset.imageFolder != nil { return try ImageFolder.classes(in: spec.dataset.path) }
         switch try datasetKind {
         case .fashionMNIST: return FashionMNIST.classNames
         case .mnist: return (0..<10).map(String.init)

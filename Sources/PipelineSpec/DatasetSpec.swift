@@ -93,6 +93,23 @@ public struct DatasetSpec: Equatable, Codable, Sendable {
     public var normalize: Normalization
     /// Training augmentation.
     public var augment: Augmentation
+    /// Image-folder settings (only for `kind: image-folder`; nil otherwise).
+    public var imageFolder: ImageFolderSettings?
+
+    /// How an image folder is read.
+    public struct ImageFolderSettings: Equatable, Codable, Sendable {
+        /// Images are resized (shorter side) and centre-cropped to size × size.
+        public var size: Int
+        /// 1 (grey) or 3 (RGB).
+        public var channels: Int
+        /// Share of each class's images in the test set, chosen by a seeded hash of the file name.
+        public var testFraction: Double
+        /// `skip` (report and leave out) or `fail` (stop) on an unreadable image.
+        public var badImages: String
+        public init(size: Int, channels: Int = 3, testFraction: Double = 0.2, badImages: String = "skip") {
+            self.size = size; self.channels = channels; self.testFraction = testFraction; self.badImages = badImages
+        }
+    }
 
     /// Creates a dataset spec; `path`, `normalize` and `augment` default per kind where the kind has defaults.
     public init(kind: Kind, path: String, trainSubset: Int? = nil, testSubset: Int? = nil,
@@ -109,7 +126,8 @@ public struct DatasetSpec: Equatable, Codable, Sendable {
 extension DatasetSpec {
     /// Reads the `dataset:` section.
     public init(yaml value: YAMLValue) throws {
-        let map = try value.mapping(knownKeys: ["kind", "path", "train_subset", "test_subset", "normalize", "augment"])
+        let map = try value.mapping(knownKeys: ["kind", "path", "train_subset", "test_subset", "normalize", "augment",
+                                                "image_size", "channels", "test_fraction", "bad_images"])
         let kind = try map.required("kind", hint: "one of " + Kind.allCases.map(\.rawValue).joined(separator: ", "))
             .oneOf(Kind.self)
         let path: String
@@ -145,8 +163,26 @@ extension DatasetSpec {
             augment = Augmentation(cropPadding: try a.get("crop_padding", default: base.cropPadding) { try $0.int(atLeast: 0) },
                                    flip: try a.get("flip", default: base.flip) { try $0.bool() })
         }
+        var folder: ImageFolderSettings?
+        if kind == .imageFolder {
+            let size = try map.required("image_size", hint: "e.g. image_size: 64 (images are resized and centre-cropped to it)").int(atLeast: 1)
+            let channels = try map.get("channels", default: 3) { v in let c = try v.int(); try v.require(c == 1 || c == 3, "1 or 3"); return c }
+            let fraction = try map.get("test_fraction", default: 0.2) { v in let f = try v.double(); try v.require(f > 0 && f < 1, "in (0, 1)"); return f }
+            let bad = try map.get("bad_images", default: "skip") { v in let b = try v.string(); try v.require(b == "skip" || b == "fail", "skip or fail"); return b }
+            folder = ImageFolderSettings(size: size, channels: channels, testFraction: fraction, badImages: bad)
+            if normalize.mean.count != channels {
+                throw value.error(.invalidValue, "normalize has \(normalize.mean.count) channels but channels is \(channels)", hint: "give one mean and std per channel")
+            }
+        } else {
+            for key in ["image_size", "channels", "test_fraction", "bad_images"] {
+                if let given = map.optional(key) {
+                    throw given.error(.invalidValue, "'\(key)' applies to kind image-folder only", hint: "remove it")
+                }
+            }
+        }
         self.init(kind: kind, path: path, trainSubset: trainSubset, testSubset: testSubset,
                   normalize: normalize, augment: augment)
+        self.imageFolder = folder
     }
 }
 
