@@ -237,6 +237,8 @@ public enum CompareStage: StageDefinition {
         let test = try ctx.testImages().subset(first: referenceImages(ctx.spec))
         let norm = try ctx.normalization()
         let level = ctx.spec.coding?.zstdLevel ?? 19
+        // Frames name the base model by its weights (as encode-features names AECNN models), not by the pipeline.
+        let baseID = "base@" + String(((StageRunner.result(TrainBaseStage.instance, ctx)?["outputs_sha256"] as? String) ?? "unknown").prefix(12))
         var rows: [[String: Any]] = []
         var pngBytes = 0
         for k in 0..<test.count {
@@ -263,7 +265,7 @@ public enum CompareStage: StageDefinition {
                 let received = Tensor(uninitialized: f.shape)
                 let src = f.array
                 for s in 0..<labels.count {
-                    let bytes = try FeatureBitstream.encode(values: Array(src[(s * per)..<((s + 1) * per)]), shape: shape, modelID: ctx.spec.name,
+                    let bytes = try FeatureBitstream.encode(values: Array(src[(s * per)..<((s + 1) * per)]), shape: shape, modelID: baseID,
                                                             splitPoint: split, quantizer: q, codec: .zstd(level: level))
                     zstdBytes += bytes.count
                     let values = try FeatureBitstream.decode(bytes).dequantized()

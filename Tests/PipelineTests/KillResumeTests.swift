@@ -91,9 +91,10 @@ final class KillResumeTests: XCTestCase {
             var out: [String: String] = [:]
             let base = URL(fileURLWithPath: "\(ckpt)/\(name)")
             let files = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil)!
-            // evaluate's tables carry the pipeline's name: compare its name-free CSV instead.
+            // evaluate's and compare's outputs carry the pipeline's name: compare their name-free CSVs instead.
             out["table.csv"] = try String(contentsOf: base.appendingPathComponent("evaluate/table.csv"), encoding: .utf8)
-            for case let url as URL in files where url.lastPathComponent == "result.json" && !url.path.contains("/evaluate/") {
+            out["comparison.csv"] = try String(contentsOf: base.appendingPathComponent("report/comparison.csv"), encoding: .utf8)
+            for case let url as URL in files where url.lastPathComponent == "result.json" && !url.path.contains("/evaluate/") && !url.path.contains("/report/") {
                 let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
                 out[String(url.path.dropFirst(base.path.count))] = obj["outputs_sha256"] as? String
             }
@@ -103,7 +104,7 @@ final class KillResumeTests: XCTestCase {
         XCTAssertEqual(try run(exe, ["run", "--pipeline", try pipeline("straight"), "--checkpoints", ckpt]), 0)
         let duration = Date().timeIntervalSince(t0)
         let reference = try outputs("straight")
-        XCTAssertEqual(reference.count, 1 + 1 + 1 + 2 + 2 + 2 + 1)   // 9 stage results + the table
+        XCTAssertEqual(reference.count, 1 + 1 + 1 + 2 + 2 + 2 + 2)   // 9 stage results + the two tables
 
         let file = try pipeline("killed")
         var rng = SystemRandomNumberGenerator()
