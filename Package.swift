@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // C libraries: module maps only.
@@ -36,7 +37,12 @@ let package = Package(
         .target(name: "Pipeline", dependencies: [
             "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib",
         ]),
+        .target(name: "EdgeServer", dependencies: [
+            "Pipeline", "PipelineSpec", "Methods", "FeatureCoding", "Autograd", "TensorCore", "Checkpoint",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .target(name: "AECNNCommands", dependencies: [
+            "EdgeServer",
             "Pipeline", "PipelineSpec", "Models", "Methods", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "FeatureCoding", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -51,7 +57,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),
         .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "AECNNCommands", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "AECNNCommands", "EdgeServer", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -101,6 +101,11 @@ public final class Variable {
 public enum GradMode {
     nonisolated(unsafe) public private(set) static var isEnabled = true
 
+    /// Turns recording off for the rest of the process: for inference-only processes (the edge server) whose
+    /// threads run forward passes concurrently, where `withoutGrad`'s save/restore of this process-wide flag
+    /// would race.
+    public static func disableForInferenceProcess() { isEnabled = false }
+
     public static func withoutGrad<T>(_ body: () throws -> T) rethrows -> T {
         let saved = isEnabled
         isEnabled = false

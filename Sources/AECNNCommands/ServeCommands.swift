@@ -1,0 +1,157 @@
+// `aecnn serve`, `aecnn offload`, `aecnn bench-server`: the trained halves on two ends of a real HTTP
+// connection (docs/cli.md, docs/serving.md).
+
+import ArgumentParser
+import Foundation
+import TensorCore
+import Autograd
+import Datasets
+import Pipeline
+import FeatureCoding
+import EdgeServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the edge halves of a pipeline's coded models over HTTP (POST /v1/infer, GET /v1/models, /health, /metrics).")
+    @OptionGroup var options: PipelineOptions
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port (0: any free port, printed at start).") var port = 8080
+    @Option(help: "Serve only these configurations, split/V (repeatable), e.g. --only stem/16.") var only: [String] = []
+    @Option(help: "Concurrent inferences; beyond it requests get 503 at once.") var maxInFlight = 8
+    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 4 << 20
+
+    func run() async throws {
+        let ctx = try options.context()
+        let models = try EdgeModels(ctx: ctx, only: only)
+        var o = EdgeServerOptions()
+        o.host = host; o.port = port; o.maxInFlight = maxInFlight; o.maxBodyBytes = maxBodyBytes
+        let ids = models.models.keys.sorted()
+        try await EdgeHTTPServer.run(models, options: o) { bound in
+            print("serving \(ids.count) model(s) of \(ctx.spec.name) on http://\(host):\(bound): \(ids.joined(separator: ", "))")
+            fflush(stdout)
+        }
+    }
+}
+
+struct Offload: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the device half here, send coded features to an edge server, report where the time goes.")
+    @OptionGroup var options: PipelineOptions
+    @Option(help: "The edge server, e.g. http://127.0.0.1:8080.") var server: String
+    @Option(help: "split/V/codec/bits, e.g. stem/16/arith-context/4.") var config: String
+    @Option(help: "Test images to send (the first N of the pipeline's test set).") var count = 20
+    @Option(help: "Emulated uplink rate in Mbit/s (3G 1.1, 4G 5.85, Wi-Fi 18.88).") var uplinkMbps: Double?
+    @Option(help: "Emulated round-trip time in ms.") var rttMs = 0.0
+    @Flag(help: "One JSON object per request and one for the total.") var json = false
+
+    func run() throws {
+        let ctx = try options.context()
+        Parallel.threads = 1
+        let parts = config.split(separator: "/").map(String.init)
+        guard parts.count == 4, let ratio = Int(parts[1]), let bits = Int(parts[3]) else {
+            throw ValidationError("--config must be split/V/codec/bits, e.g. stem/16/arith-context/4")
+        }
+        let linkOptions = try LinkOptions.parse(["--pipeline", options.pipeline, "--checkpoints", options.checkpoints,
+                                                 "--split", parts[0], "--ratio", "\(ratio)", "--codec", parts[2], "--bits", "\(bits)"])
+        let (link, model) = try linkOptions.link(ctx)
+        let test = try ctx.testImages().subset(first: count)
+        let norm = try ctx.normalization()
+        var unused = RNG(seed: 0)
+        var correct = 0
+        var totals = [Double](repeating: 0, count: 5)   // device, encode, round trip, server decode, server compute
+        var bytesTotal = 0
+        for k in 0..<test.count {
+            let (x, labels) = try Batching.makeBatch(test, indices: k..<(k + 1), normalization: norm, augmentation: nil, rng: &unused)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let f = GradMode.withoutGrad { model.device(Variable(x)).value.array }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let (bytes, _) = try link.encode(f)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            let reply = try LinkClient.request(server: server, method: "POST", path: "/v1/infer", body: bytes,
+                                               link: LinkEmulation(uplinkMbps: uplinkMbps, rttMs: rttMs))
+            guard reply.status == 200, let obj = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
+                throw ValidationError("the server answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
+            }
+            let device = Double(t1 - t0) / 1e6, encode = Double(t2 - t1) / 1e6, trip = reply.seconds * 1000
+            let sdec = obj["server_decode_ms"] as? Double ?? 0, scomp = obj["server_compute_ms"] as? Double ?? 0
+            let predicted = obj["class"] as? Int ?? -1
+            if predicted == Int(labels[0]) { correct += 1 }
+            totals[0] += device; totals[1] += encode; totals[2] += trip; totals[3] += sdec; totals[4] += scomp
+            bytesTotal += bytes.count
+            let e2e = device + encode + trip
+            if json {
+                let line: [String: Any] = ["image": k, "label": Int(labels[0]), "class": predicted, "bytes": bytes.count, "device_ms": device,
+                                           "encode_ms": encode, "round_trip_ms": trip, "server_decode_ms": sdec, "server_compute_ms": scomp, "end_to_end_ms": e2e]
+                print(String(data: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), encoding: .utf8)!)
+            } else {
+                print(String(format: "image %4d  label %d  class %d  %5d B  device %.2f ms  encode %.2f ms  round trip %.2f ms (server decode %.2f, compute %.2f)  end to end %.2f ms",
+                             k, Int(labels[0]), predicted, bytes.count, device, encode, trip, sdec, scomp, e2e))
+            }
+        }
+        let n = Double(max(test.count, 1))
+        let summary: [String: Any] = ["images": test.count, "accuracy": Double(correct) / n, "bytes_mean": Double(bytesTotal) / n,
+                                      "device_ms_mean": totals[0] / n, "encode_ms_mean": totals[1] / n, "round_trip_ms_mean": totals[2] / n,
+                                      "server_decode_ms_mean": totals[3] / n, "server_compute_ms_mean": totals[4] / n,
+                                      "end_to_end_ms_mean": (totals[0] + totals[1] + totals[2]) / n,
+                                      "uplink_mbps": uplinkMbps ?? 0, "rtt_ms": rttMs]
+        if json { print(String(data: try JSONSerialization.data(withJSONObject: ["total": summary], options: [.sortedKeys]), encoding: .utf8)!) }
+        else {
+            print(String(format: "%d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (server decode %.2f, compute %.2f), end to end %.2f ms",
+                         test.count, 100 * Double(correct) / n, Double(bytesTotal) / n, totals[0] / n, totals[1] / n, totals[2] / n, totals[3] / n, totals[4] / n,
+                         (totals[0] + totals[1] + totals[2]) / n))
+        }
+    }
+}
+
+struct BenchServer: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-server",
+        abstract: "Load test: concurrent clients send frames to an edge server for a bounded time; a share may be malformed.")
+    @Option(help: "The edge server.") var server: String
+    @Option(help: "A frame file to send (from aecnn encode).") var frame: String
+    @Option(help: "Concurrent clients.") var clients = 16
+    @Option(help: "Seconds to run.") var seconds = 10.0
+    @Option(help: "Share of requests that are malformed (a flipped byte, a truncation, or garbage), 0…1.") var malformed = 0.0
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() throws {
+        guard let good = FileManager.default.contents(atPath: frame).map({ [UInt8]($0) }) else { throw ValidationError("cannot read \(frame)") }
+        guard clients >= 1, clients <= 256, seconds > 0, seconds <= 600, (0...1).contains(malformed) else {
+            throw ValidationError("--clients 1…256, --seconds up to 600, --malformed 0…1")
+        }
+        let lock = NSLock()
+        var latencies: [Double] = [], goodOK = 0, goodFailed = 0, badRejected = 0, badAccepted = 0, transportErrors = 0
+        let deadline = Date().addingTimeInterval(seconds)
+        DispatchQueue.concurrentPerform(iterations: clients) { c in
+            var rng = RNG(seed: UInt64(c) &+ 1)
+            while Date() < deadline {
+                var body = good
+                let bad = Double(rng.uniform()) < malformed
+                if bad {
+                    switch rng.int(below: 3) {
+                    case 0: body[rng.int(below: body.count)] ^= UInt8(1 + rng.int(below: 255))
+                    case 1: body = Array(body.prefix(rng.int(below: body.count)))
+                    default: body = (0..<(1 + rng.int(below: 300))).map { _ in UInt8(rng.int(below: 256)) }
+                    }
+                }
+                do {
+                    let r = try LinkClient.request(server: server, method: "POST", path: "/v1/infer", body: body)
+                    lock.lock()
+                    if bad { if r.status >= 400 && r.status < 500 { badRejected += 1 } else { badAccepted += 1 } }
+                    else if r.status == 200 { goodOK += 1; latencies.append(r.seconds * 1000) } else { goodFailed += 1 }
+                    lock.unlock()
+                } catch {
+                    lock.lock(); transportErrors += 1; lock.unlock()
+                }
+            }
+        }
+        latencies.sort()
+        func pct(_ p: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(p * Double(latencies.count - 1)))] }
+        let result: [String: Any] = ["clients": clients, "seconds": seconds, "ok": goodOK, "well_formed_failed": goodFailed,
+                                     "malformed_rejected_4xx": badRejected, "malformed_accepted": badAccepted, "transport_errors": transportErrors,
+                                     "throughput_per_second": Double(goodOK) / seconds, "p50_ms": pct(0.5), "p99_ms": pct(0.99)]
+        if json { print(String(data: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), encoding: .utf8)!) }
+        else {
+            print(String(format: "%d clients, %.0f s: %d ok (%.1f/s), p50 %.2f ms, p99 %.2f ms; well-formed failed %d; malformed rejected %d, accepted %d; transport errors %d",
+                         clients, seconds, goodOK, Double(goodOK) / seconds, pct(0.5), pct(0.99), goodFailed, badRejected, badAccepted, transportErrors))
+        }
+        if goodFailed > 0 || transportErrors > 0 || badAccepted > 0 { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,139 @@
+// The edge server's HTTP interface (Hummingbird 2):
+//   POST /v1/infer    body: one AEFC frame (application/octet-stream) → JSON: model, top-5, server timings
+//   GET  /v1/models   what is served, with the accuracy of each codec × width
+//   GET  /health      "ok"
+//   GET  /metrics     Prometheus text: requests and errors by status, bytes received, latency histogram
+// Bad frames, unknown models and oversized bodies get a 4xx JSON error; beyond `maxInFlight` concurrent
+// inferences a request gets 503 at once (the server never queues without bound). Inference runs on a
+// dispatch queue, off the event loops. SIGTERM/SIGINT shut down gracefully (Hummingbird's service group).
+
+import Foundation
+import Hummingbird
+import NIOCore
+import FeatureCoding
+
+public final class ServerMetrics: @unchecked Sendable {
+    let lock = NSLock()
+    var requests: [String: Int] = [:]          // "path status" → count
+    var bytesReceived = 0
+    static let buckets: [Double] = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+    var latencyCounts = [Int](repeating: 0, count: buckets.count + 1)
+    var latencySum = 0.0
+
+    func record(path: String, status: Int, ms: Double, bytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        requests["\(path) \(status)", default: 0] += 1
+        bytesReceived += bytes
+        latencySum += ms / 1000
+        latencyCounts[Self.buckets.firstIndex { ms <= $0 } ?? Self.buckets.count] += 1
+    }
+
+    func prometheus() -> String {
+        lock.lock(); defer { lock.unlock() }
+        var s = "# HELP aecnn_requests_total Requests by path and HTTP status.\n# TYPE aecnn_requests_total counter\n"
+        for (k, v) in requests.sorted(by: { $0.key < $1.key }) {
+            let parts = k.split(separator: " ")
+            s += "aecnn_requests_total{path=\"\(parts[0])\",status=\"\(parts[1])\"} \(v)\n"
+        }
+        let errors = requests.filter { Int($0.key.split(separator: " ")[1])! >= 400 }.values.reduce(0, +)
+        s += "# HELP aecnn_errors_total Requests answered with a 4xx or 5xx status.\n# TYPE aecnn_errors_total counter\naecnn_errors_total \(errors)\n"
+        s += "# HELP aecnn_received_bytes_total Request body bytes received on /v1/infer.\n# TYPE aecnn_received_bytes_total counter\naecnn_received_bytes_total \(bytesReceived)\n"
+        s += "# HELP aecnn_infer_latency_seconds Server time of /v1/infer requests.\n# TYPE aecnn_infer_latency_seconds histogram\n"
+        var cumulative = 0
+        for (k, b) in Self.buckets.enumerated() {
+            cumulative += latencyCounts[k]
+            s += "aecnn_infer_latency_seconds_bucket{le=\"\(b / 1000)\"} \(cumulative)\n"
+        }
+        cumulative += latencyCounts[Self.buckets.count]
+        s += "aecnn_infer_latency_seconds_bucket{le=\"+Inf\"} \(cumulative)\naecnn_infer_latency_seconds_sum \(latencySum)\naecnn_infer_latency_seconds_count \(cumulative)\n"
+        return s
+    }
+}
+
+public struct EdgeServerOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var maxInFlight = 8
+    public var maxBodyBytes = 4 << 20
+    public var idleTimeoutSeconds: Int64 = 30
+    public init() {}
+}
+
+public enum EdgeHTTPServer {
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Runs until SIGTERM/SIGINT. `onRunning` gets the bound port (useful with port 0).
+    public static func run(_ models: EdgeModels, options: EdgeServerOptions, onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let metrics = ServerMetrics()
+        let inFlight = InFlight(limit: options.maxInFlight)
+        let queue = DispatchQueue(label: "aecnn.infer", qos: .userInitiated, attributes: .concurrent)
+        let router = Router()
+        router.get("/health") { _, _ -> Response in
+            metrics.record(path: "/health", status: 200, ms: 0, bytes: 0)
+            return json(.ok, ["status": "ok", "pipeline": models.pipeline, "models": models.models.count])
+        }
+        router.get("/metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.prometheus())))
+        }
+        router.get("/v1/models") { _, _ -> Response in
+            metrics.record(path: "/v1/models", status: 200, ms: 0, bytes: 0)
+            let list = models.models.values.sorted { $0.id < $1.id }.map { m -> [String: Any] in
+                ["id": m.id, "split": m.split, "ratio": m.ratio, "shape": [m.shape.channels, m.shape.height, m.shape.width],
+                 "carried_channels": m.kept, "configurations": m.accuracyByConfig.map { ["codec": $0["codec"] ?? "", "bits": $0["bits"] ?? 0, "accuracy": $0["accuracy"] ?? 0] }]
+            }
+            return json(.ok, ["pipeline": models.pipeline, "models": list])
+        }
+        router.post("/v1/infer") { request, _ -> Response in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            func done(_ status: HTTPResponse.Status, _ body: [String: Any], bytes: Int) -> Response {
+                metrics.record(path: "/v1/infer", status: Int(status.code), ms: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, bytes: bytes)
+                return json(status, body)
+            }
+            var request = request
+            let buffer: ByteBuffer
+            do { buffer = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
+                return done(.contentTooLarge, ["error": "request body over \(options.maxBodyBytes) bytes"], bytes: 0)
+            }
+            let bytes = Array(buffer.readableBytesView)
+            guard inFlight.enter() else { return done(.serviceUnavailable, ["error": "busy: \(options.maxInFlight) requests in flight; retry"], bytes: bytes.count) }
+            defer { inFlight.leave() }
+            let outcome: Result<InferenceResult, Error> = await withCheckedContinuation { cont in
+                queue.async { cont.resume(returning: Result { try models.infer(bytes, limits: FeatureBitstreamLimits(maxBytes: options.maxBodyBytes)) }) }
+            }
+            switch outcome {
+            case .success(let r):
+                return done(.ok, ["model": r.modelID, "class": r.top.first?.label ?? -1, "label": r.top.first?.name ?? "",
+                                  "top5": r.top.map { ["class": $0.label, "label": $0.name, "probability": $0.probability] },
+                                  "server_decode_ms": r.decodeMs, "server_compute_ms": r.computeMs, "bytes": r.bytes], bytes: bytes.count)
+            case .failure(let e as EdgeError):
+                switch e {
+                case .unknownModel: return done(.notFound, ["error": "\(e)"], bytes: bytes.count)
+                case .badFrame, .mismatch: return done(.badRequest, ["error": "\(e)"], bytes: bytes.count)
+                }
+            case .failure(let e):
+                return done(.internalServerError, ["error": "\(e)"], bytes: bytes.count)
+            }
+        }
+        let app = Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(options.idleTimeoutSeconds))),
+                              configuration: .init(address: .hostname(options.host, port: options.port), serverName: "aecnn"),
+                              onServerRunning: { channel in onRunning(channel.localAddress?.port ?? options.port) })
+        try await app.runService()
+    }
+}
+
+/// Admission control: at most `limit` requests inside at once.
+final class InFlight: @unchecked Sendable {
+    let lock = NSLock()
+    let limit: Int
+    var count = 0
+    init(limit: Int) { self.limit = max(1, limit) }
+    func enter() -> Bool { lock.lock(); defer { lock.unlock() }; if count >= limit { return false }; count += 1; return true }
+    func leave() { lock.lock(); count -= 1; lock.unlock() }
+}

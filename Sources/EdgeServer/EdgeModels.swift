@@ -1,0 +1,131 @@
+// What the edge server serves: the edge halves (recovery module + the rest of the network) of a pipeline's
+// trained (split, V) AECNN models, each with the quantiser ranges of its encode-features stage, looked up by
+// the model id frames carry. Inference is synchronous and thread-safe: one lock per model (a model's
+// layers hold per-call state), so requests for different models run in parallel.
+
+import Foundation
+import TensorCore
+import Autograd
+import Methods
+import Pipeline
+import PipelineSpec
+import FeatureCoding
+
+public struct InferenceResult: Sendable {
+    public var modelID: String
+    public var top: [(label: Int, name: String, probability: Double)]
+    public var decodeMs: Double
+    public var computeMs: Double
+    public var bytes: Int
+}
+
+public enum EdgeError: Error, CustomStringConvertible {
+    case badFrame(String)
+    case unknownModel(String, known: [String])
+    case mismatch(String)
+    public var description: String {
+        switch self {
+        case .badFrame(let m): return m
+        case .unknownModel(let id, let known): return "no model \(id) is served here; served: \(known.joined(separator: ", "))"
+        case .mismatch(let m): return m
+        }
+    }
+}
+
+public final class EdgeModel: @unchecked Sendable {
+    public let id: String, split: String, ratio: Int
+    public let shape: FeatureShape
+    public let kept: [Int]
+    public let fixed: QuantizationRanges?
+    public let accuracyByConfig: [[String: Any]]
+    let model: CoInferenceModel
+    let lock = NSLock()
+
+    init(id: String, split: String, ratio: Int, shape: FeatureShape, kept: [Int], fixed: QuantizationRanges?, rows: [[String: Any]], model: CoInferenceModel) {
+        self.id = id; self.split = split; self.ratio = ratio; self.shape = shape; self.kept = kept; self.fixed = fixed
+        self.accuracyByConfig = rows; self.model = model
+    }
+
+    /// Edge half on dequantised carried channels `K × H × W`: class probabilities.
+    func classify(_ values: [Float]) -> [Double] {
+        let x = Tensor(uninitialized: [1, kept.count, shape.height, shape.width])
+        for i in 0..<values.count { x.buffer[i] = values[i] }
+        lock.lock()
+        let logits = model.edge(Variable(x)).value.array
+        lock.unlock()
+        let m = logits.max() ?? 0
+        let e = logits.map { exp(Double($0 - m)) }
+        let z = e.reduce(0, +)
+        return e.map { $0 / z }
+    }
+}
+
+public final class EdgeModels: @unchecked Sendable {
+    public let models: [String: EdgeModel]
+    public let classNames: [String]
+    public let pipeline: String
+
+    /// Loads every (split, V) whose encode-features stage is done (or those in `only`, as "split/V").
+    public init(ctx: RunContext, only: [String] = []) throws {
+        GradMode.disableForInferenceProcess()
+        Parallel.threads = ctx.spec.threads
+        guard let coding = ctx.spec.coding else {
+            throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section: there is nothing to serve")
+        }
+        var models: [String: EdgeModel] = [:]
+        for inst in EncodeFeaturesStage.instances(ctx.spec) {
+            let name = "\(inst.split!)/\(inst.ratio!)"
+            if !only.isEmpty && !only.contains(name) { continue }
+            guard try StageRunner.state(inst, ctx) == .done else {
+                if only.contains(name) {
+                    throw StageError.missingInput(stage: "serve", path: StageRunner.directory(inst, ctx).path,
+                                                  runFirst: "encode-features --pipeline <file> --split \(inst.split!) --ratio \(inst.ratio!)")
+                }
+                continue
+            }
+            let split = inst.split!, ratio = inst.ratio!
+            let model = try EncodeFeaturesStage.loadModel(ctx, split: split, ratio: ratio)
+            let (kept, ranges, tensorRange) = try LinkCalibration.ranges(fromJSON: StageRunner.directory(inst, ctx).appendingPathComponent("quantizer.json"))
+            let channels = (StageRunner.result(StageInstance(PruneStage.name, split: split, ratio: ratio), ctx)?["channels"] as? Int) ?? 0
+            var fixed: QuantizationRanges?
+            switch coding.ranges {
+            case .fixedPerTensor: fixed = .fixedPerTensor(tensorRange)
+            case .fixedPerChannel:
+                var full = [QuantizerRange](repeating: QuantizerRange(lo: 0, hi: 1), count: channels)
+                for (k, c) in kept.enumerated() { full[c] = ranges[k] }
+                fixed = .fixedPerChannel(full)
+            case .perTensor, .perChannel: fixed = nil
+            }
+            let test = try ctx.testImages()
+            let probe = GradMode.withoutGrad { model.device(Variable(Tensor(zeros: [1, test.channels, test.height, test.width]))).shape }
+            let id = EncodeFeaturesStage.modelID(ctx, split: split, ratio: ratio)
+            let rows = (StageRunner.result(inst, ctx)?["rows"] as? [[String: Any]]) ?? []
+            models[id] = EdgeModel(id: id, split: split, ratio: ratio, shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]),
+                                   kept: kept, fixed: fixed, rows: rows, model: model)
+        }
+        guard !models.isEmpty else {
+            throw StageError.missingInput(stage: "serve", path: ctx.root.path, runFirst: "encode-features --pipeline <file> (or aecnn run)")
+        }
+        self.models = models
+        self.classNames = (try? ctx.datasetKindNames()) ?? []
+        self.pipeline = ctx.spec.name
+    }
+
+    /// Decodes one frame, routes it by its model id, runs the edge half.
+    public func infer(_ bytes: [UInt8], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> InferenceResult {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let header: FeatureFrameHeader
+        do { header = try FeatureBitstream.decodeHeader(bytes, limits: limits).header } catch { throw EdgeError.badFrame("\(error)") }
+        guard let m = models[header.modelID] else { throw EdgeError.unknownModel(header.modelID, known: models.keys.sorted()) }
+        guard header.shape == m.shape, header.channels == m.kept else {
+            throw EdgeError.mismatch("the frame carries channels \(header.channels) of \(header.shape); model \(m.id) expects \(m.kept) of \(m.shape)")
+        }
+        let values: [Float]
+        do { values = try FeatureBitstream.decode(bytes, limits: limits).dequantized(fixed: m.fixed) } catch { throw EdgeError.badFrame("\(error)") }
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        let p = m.classify(values)
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        let top = p.enumerated().sorted { $0.element > $1.element }.prefix(5).map { (label: $0.offset, name: $0.offset < classNames.count ? classNames[$0.offset] : "\($0.offset)", probability: $0.element) }
+        return InferenceResult(modelID: m.id, top: Array(top), decodeMs: Double(t1 - t0) / 1e6, computeMs: Double(t2 - t1) / 1e6, bytes: bytes.count)
+    }
+}

@@ -1,0 +1,125 @@
+// The edge server as a user runs it: `aecnn serve` on a free port, frames from `aecnn encode` classified
+// over HTTP exactly as `aecnn decode` classifies them locally; bad, unknown-model and oversized requests get
+// 4xx JSON errors while the server keeps serving; /metrics counts them; the load test passes with malformed
+// requests mixed in; SIGTERM ends the server cleanly.
+
+import XCTest
+import Foundation
+import EdgeServer
+import _TestSupport
+
+final class EdgeServerTests: XCTestCase {
+    func testServeOffloadAndLoad() throws {
+        guard let exe = KillResumeTests.executable() else { throw XCTSkip("aecnn executable not found next to the tests") }
+        let root = makeTemporaryDirectory("serve")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TinyDataset.write(to: root.appendingPathComponent("data"), train: 48, test: 24, side: 8)
+        let yaml = TinyDataset.pipelineYAML(name: "srv", dataDirectory: data, epochs: 1,
+                                            extra: EncodeFeaturesTests.stages(coding: "codecs: [arith-context], bits: [4], calibration_images: 32"))
+        let file = root.appendingPathComponent("srv.yaml")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        let ckpt = root.appendingPathComponent("ckpt").path
+        func aecnn(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = args
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out; p.standardError = err
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        }
+        let pipeline = ["--pipeline", file.path, "--checkpoints", ckpt]
+        XCTAssertEqual(try aecnn(["run"] + pipeline).status, 0)
+        let frames = root.appendingPathComponent("frames")
+        XCTAssertEqual(try aecnn(["encode"] + pipeline + ["--split", "stem", "--ratio", "2", "--bits", "4", "--out", frames.path, "--test-images", "4"]).status, 0)
+        let local = try aecnn(["decode"] + pipeline + ["--split", "stem", "--ratio", "2", "--json"] + (0..<4).map { frames.appendingPathComponent(String(format: "test-%05d.aefc", $0)).path })
+        let localClasses = local.out.split(separator: "\n").map { (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["class"] as! Int }
+
+        // Start the server on a free port and read the port from its first line.
+        let server = Process()
+        server.executableURL = exe
+        server.arguments = ["serve"] + pipeline + ["--port", "0", "--max-body-bytes", "100000"]
+        let out = Pipe()
+        server.standardOutput = out
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { if server.isRunning { server.terminate() } }
+        var line = ""
+        let handle = out.fileHandleForReading
+        let started = Date()
+        while !line.contains("\n") && Date().timeIntervalSince(started) < 60 {
+            let d = handle.availableData
+            if d.isEmpty { break }
+            line += String(decoding: d, as: UTF8.self)
+        }
+        guard let range = line.range(of: #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return XCTFail("no address in: \(line)") }
+        let url = String(line[range])
+
+        XCTAssertEqual(try LinkClient.request(server: url, method: "GET", path: "/health").status, 200)
+        let models = try LinkClient.request(server: url, method: "GET", path: "/v1/models")
+        let listed = (try JSONSerialization.jsonObject(with: Data(models.body)) as! [String: Any])["models"] as! [[String: Any]]
+        XCTAssertEqual(listed.count, 1)
+        XCTAssertTrue((listed[0]["id"] as! String).hasPrefix("srv/stem/V2@"))
+        for k in 0..<4 {
+            let frame = try [UInt8](Data(contentsOf: frames.appendingPathComponent(String(format: "test-%05d.aefc", k))))
+            let r = try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: frame)
+            XCTAssertEqual(r.status, 200)
+            let obj = try JSONSerialization.jsonObject(with: Data(r.body)) as! [String: Any]
+            XCTAssertEqual(obj["class"] as? Int, localClasses[k], "the server classifies as decode does")
+            let top = (obj["top5"] as! [[String: Any]]).map { $0["probability"] as! Double }
+            XCTAssertTrue((1...5).contains(top.count))
+            XCTAssertEqual(top, top.sorted(by: >))
+            XCTAssertLessThanOrEqual(top.reduce(0, +), 1 + 1e-9)
+        }
+        let frame = try [UInt8](Data(contentsOf: frames.appendingPathComponent("test-00000.aefc")))
+        var flipped = frame
+        flipped[flipped.count / 2] ^= 0x10
+        XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: flipped).status, 400)
+        XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: Array(frame.prefix(10))).status, 400)
+        XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: [UInt8](repeating: 7, count: 200_000)).status, 413)
+        // A frame for a model this server does not have: 404 naming it.
+        let other = try FeatureFrameForOtherModel.make(from: frame)
+        let unknown = try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: other)
+        XCTAssertEqual(unknown.status, 404)
+        XCTAssertTrue(String(decoding: unknown.body, as: UTF8.self).contains("elsewhere"))
+        // Still serving; metrics count what happened.
+        XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: frame).status, 200)
+        let metrics = String(decoding: try LinkClient.request(server: url, method: "GET", path: "/metrics").body, as: UTF8.self)
+        XCTAssertTrue(metrics.contains(#"aecnn_requests_total{path="/v1/infer",status="200"} 5"#), metrics)
+        XCTAssertTrue(metrics.contains(#"aecnn_requests_total{path="/v1/infer",status="400"} 2"#), metrics)
+        XCTAssertTrue(metrics.contains("aecnn_infer_latency_seconds_count"), metrics)
+
+        // Load: 4 clients for 2 s with a third of the requests malformed; every well-formed one succeeds.
+        let load = try aecnn(["bench-server", "--server", url, "--frame", frames.appendingPathComponent("test-00000.aefc").path,
+                              "--clients", "4", "--seconds", "2", "--malformed", "0.33", "--json"])
+        XCTAssertEqual(load.status, 0, load.out + load.err)
+        let l = try JSONSerialization.jsonObject(with: Data(load.out.utf8)) as! [String: Any]
+        XCTAssertGreaterThan(l["ok"] as! Int, 0)
+        XCTAssertGreaterThan(l["malformed_rejected_4xx"] as! Int, 0)
+        XCTAssertEqual(l["well_formed_failed"] as? Int, 0)
+
+        // The device client end to end, with link emulation.
+        let off = try aecnn(["offload"] + pipeline + ["--server", url, "--config", "stem/2/arith-context/4", "--count", "3", "--uplink-mbps", "1", "--rtt-ms", "10", "--json"])
+        XCTAssertEqual(off.status, 0, off.err)
+        let total = (try JSONSerialization.jsonObject(with: Data(off.out.split(separator: "\n").last!.utf8)) as! [String: Any])["total"] as! [String: Any]
+        // 1 Mbit/s: each request (~300 bytes with headers) takes at least 2 ms to send, plus the 10 ms RTT.
+        XCTAssertGreaterThan(total["round_trip_ms_mean"] as! Double, 10 + 8 * (total["bytes_mean"] as! Double) / 1e3)
+
+        server.terminate()   // SIGTERM: graceful
+        server.waitUntilExit()
+        XCTAssertEqual(server.terminationReason, .exit)
+    }
+}
+
+/// A copy of a frame re-addressed to a model id no server has (valid CRC, so only the id is wrong).
+enum FeatureFrameForOtherModel {
+    static func make(from bytes: [UInt8]) throws -> [UInt8] {
+        var frame = try FeatureBitstream.decode(bytes)
+        frame.header.modelID = "elsewhere/stem/V2@000000000000"
+        return try FeatureBitstream.encode(frame)
+    }
+}
+
+import FeatureCoding
