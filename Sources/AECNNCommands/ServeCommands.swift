@@ -35,8 +35,9 @@ struct Serve: AsyncParsableCommand {
 struct Offload: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the device half here, send coded features to an edge server, report where the time goes.")
     @OptionGroup var options: PipelineOptions
-    @Option(help: "The edge server, e.g. http://127.0.0.1:8080.") var server: String
-    @Option(help: "split/V/codec/bits, e.g. stem/16/arith-context/4.") var config: String
+    @Option(help: "The edge server, e.g. http://127.0.0.1:8080 (not needed with --mode local).") var server: String?
+    @Option(help: "co-inference (default), local (the whole network here), full-offload (send the input image as PNG).") var mode = "co-inference"
+    @Option(help: "split/V/codec/bits for co-inference, e.g. stem/16/arith-context/4.") var config: String?
     @Option(help: "Test images to send (the first N of the pipeline's test set).") var count = 20
     @Option(help: "Emulated uplink rate in Mbit/s (3G 1.1, 4G 5.85, Wi-Fi 18.88).") var uplinkMbps: Double?
     @Option(help: "Emulated round-trip time in ms.") var rttMs = 0.0
@@ -45,6 +46,10 @@ struct Offload: ParsableCommand {
     func run() throws {
         let ctx = try options.context()
         Parallel.threads = 1
+        guard ["co-inference", "local", "full-offload"].contains(mode) else { throw ValidationError("--mode is co-inference, local or full-offload") }
+        if mode != "local" && server == nil { throw ValidationError("--server is needed for --mode \(mode)") }
+        if mode != "co-inference" { return try runWhole(ctx) }
+        guard let config, let server else { throw ValidationError("--config split/V/codec/bits is needed for co-inference") }
         let parts = config.split(separator: "/").map(String.init)
         guard parts.count == 4, let ratio = Int(parts[1]), let bits = Int(parts[3]) else {
             throw ValidationError("--config must be split/V/codec/bits, e.g. stem/16/arith-context/4")
@@ -97,6 +102,60 @@ struct Offload: ParsableCommand {
             print(String(format: "%d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (server decode %.2f, compute %.2f), end to end %.2f ms",
                          test.count, 100 * Double(correct) / n, Double(bytesTotal) / n, totals[0] / n, totals[1] / n, totals[2] / n, totals[3] / n, totals[4] / n,
                          (totals[0] + totals[1] + totals[2]) / n))
+        }
+    }
+}
+
+extension Offload {
+    /// Local computing or full offload, on the same images and with the same report.
+    func runWhole(_ ctx: RunContext) throws {
+        let base = try TrainBaseStage.loadModel(ctx)
+        base.setTraining(false)
+        let test = try ctx.testImages().subset(first: count)
+        let norm = try ctx.normalization()
+        var unused = RNG(seed: 0)
+        var correct = 0, bytesTotal = 0
+        var totalDevice = 0.0, totalEncode = 0.0, totalTrip = 0.0
+        for k in 0..<test.count {
+            let label = Int(test.labels[k])
+            var predicted = -1, device = 0.0, encode = 0.0, trip = 0.0, bytes = 0
+            if mode == "local" {
+                let (x, _) = try Batching.makeBatch(test, indices: k..<(k + 1), normalization: norm, augmentation: nil, rng: &unused)
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let logits = GradMode.withoutGrad { base(Variable(x)).value.array }
+                device = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+                predicted = logits.firstIndex(of: logits.max()!)!
+            } else {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let png = PNGEncoder.encode(pixels: Array(test.pixels[(k * test.imageSize)..<((k + 1) * test.imageSize)]),
+                                            channels: test.channels, height: test.height, width: test.width)
+                encode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+                bytes = png.count
+                let reply = try LinkClient.request(server: server!, method: "POST", path: "/v1/infer-image", body: png,
+                                                   link: LinkEmulation(uplinkMbps: uplinkMbps, rttMs: rttMs))
+                guard reply.status == 200, let obj = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
+                    throw ValidationError("the server answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
+                }
+                trip = reply.seconds * 1000
+                predicted = obj["class"] as? Int ?? -1
+            }
+            if predicted == label { correct += 1 }
+            totalDevice += device; totalEncode += encode; totalTrip += trip; bytesTotal += bytes
+            if json {
+                let line: [String: Any] = ["image": k, "label": label, "class": predicted, "bytes": bytes, "device_ms": device, "encode_ms": encode,
+                                           "round_trip_ms": trip, "end_to_end_ms": device + encode + trip]
+                print(String(data: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), encoding: .utf8)!)
+            }
+        }
+        let n = Double(max(test.count, 1))
+        let summary: [String: Any] = ["mode": mode, "images": test.count, "accuracy": Double(correct) / n, "bytes_mean": Double(bytesTotal) / n,
+                                      "device_ms_mean": totalDevice / n, "encode_ms_mean": totalEncode / n, "round_trip_ms_mean": totalTrip / n,
+                                      "end_to_end_ms_mean": (totalDevice + totalEncode + totalTrip) / n, "uplink_mbps": uplinkMbps ?? 0, "rtt_ms": rttMs]
+        if json { print(String(data: try JSONSerialization.data(withJSONObject: ["total": summary], options: [.sortedKeys]), encoding: .utf8)!) }
+        else {
+            print(String(format: "%@, %d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms, end to end %.2f ms",
+                         mode, test.count, 100 * Double(correct) / n, Double(bytesTotal) / n, totalDevice / n, totalEncode / n, totalTrip / n,
+                         (totalDevice + totalEncode + totalTrip) / n))
         }
     }
 }

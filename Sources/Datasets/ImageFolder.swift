@@ -107,7 +107,11 @@ public enum ImageFolder {
     /// Decodes a JPEG or PNG file (by content, not by name) to `channels` planes.
     public static func decode(path: String, channels: Int) throws -> Image {
         guard let data = FileManager.default.contents(atPath: path) else { throw bad(path, "a file that cannot be read") }
-        let bytes = [UInt8](data)
+        return try decode(bytes: [UInt8](data), name: path, channels: channels)
+    }
+
+    /// Decodes JPEG or PNG bytes; `name` labels errors.
+    public static func decode(bytes: [UInt8], name path: String, channels: Int) throws -> Image {
         if bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 { return try decodeJPEG(bytes, path: path, channels: channels) }
         if bytes.count >= 8 && bytes.prefix(8).elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
             return try decodePNG(bytes, path: path, channels: channels)

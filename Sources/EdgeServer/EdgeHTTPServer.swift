@@ -1,5 +1,6 @@
 // The edge server's HTTP interface (Hummingbird 2):
 //   POST /v1/infer    body: one AEFC frame (application/octet-stream) → JSON: model, top-5, server timings
+//   POST /v1/infer-image   body: the input image (PNG or JPEG) → the whole base network (full offload)
 //   GET  /v1/models   what is served, with the accuracy of each codec × width
 //   GET  /health      "ok"
 //   GET  /metrics     Prometheus text: requests and errors by status, bytes received, latency histogram
@@ -89,6 +90,31 @@ public enum EdgeHTTPServer {
                  "carried_channels": m.kept, "configurations": m.accuracyByConfig.map { ["codec": $0["codec"] ?? "", "bits": $0["bits"] ?? 0, "accuracy": $0["accuracy"] ?? 0] }]
             }
             return json(.ok, ["pipeline": models.pipeline, "models": list])
+        }
+        router.post("/v1/infer-image") { request, _ -> Response in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var request = request
+            func done(_ status: HTTPResponse.Status, _ body: [String: Any], bytes: Int) -> Response {
+                metrics.record(path: "/v1/infer-image", status: Int(status.code), ms: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, bytes: bytes)
+                return json(status, body)
+            }
+            let buffer: ByteBuffer
+            do { buffer = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
+                return done(.contentTooLarge, ["error": "request body over \(options.maxBodyBytes) bytes"], bytes: 0)
+            }
+            let bytes = Array(buffer.readableBytesView)
+            guard inFlight.enter() else { return done(.serviceUnavailable, ["error": "busy; retry"], bytes: bytes.count) }
+            defer { inFlight.leave() }
+            let outcome: Result<InferenceResult, Error> = await withCheckedContinuation { cont in
+                queue.async { cont.resume(returning: Result { try models.inferImage(bytes) }) }
+            }
+            switch outcome {
+            case .success(let r):
+                return done(.ok, ["model": r.modelID, "class": r.top.first?.label ?? -1, "label": r.top.first?.name ?? "",
+                                  "top5": r.top.map { ["class": $0.label, "label": $0.name, "probability": $0.probability] },
+                                  "server_decode_ms": r.decodeMs, "server_compute_ms": r.computeMs, "bytes": r.bytes], bytes: bytes.count)
+            case .failure(let e): return done(.badRequest, ["error": "\(e)"], bytes: bytes.count)
+            }
         }
         router.post("/v1/infer") { request, _ -> Response in
             let t0 = DispatchTime.now().uptimeNanoseconds

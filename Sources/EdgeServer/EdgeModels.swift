@@ -10,6 +10,8 @@ import Methods
 import Pipeline
 import PipelineSpec
 import FeatureCoding
+import Models
+import Datasets
 
 public struct InferenceResult: Sendable {
     public var modelID: String
@@ -64,6 +66,11 @@ public final class EdgeModels: @unchecked Sendable {
     public let models: [String: EdgeModel]
     public let classNames: [String]
     public let pipeline: String
+    /// The whole base network, for full offload (the device sends the input image).
+    let base: ResNet
+    let baseLock = NSLock()
+    let inputShape: [Int]
+    let normalization: Normalization
 
     /// Loads every (split, V) whose encode-features stage is done (or those in `only`, as "split/V").
     public init(ctx: RunContext, only: [String] = []) throws {
@@ -109,6 +116,35 @@ public final class EdgeModels: @unchecked Sendable {
         self.models = models
         self.classNames = (try? ctx.datasetKindNames()) ?? []
         self.pipeline = ctx.spec.name
+        base = try TrainBaseStage.loadModel(ctx)
+        base.setTraining(false)
+        let test = try ctx.testImages()
+        inputShape = [test.channels, test.height, test.width]
+        normalization = try ctx.normalization()
+    }
+
+    /// Full offload: a PNG or JPEG image of the model's input size through the whole base network.
+    public func inferImage(_ bytes: [UInt8]) throws -> InferenceResult {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let image: ImageFolder.Image
+        do { image = try ImageFolder.decode(bytes: bytes, name: "request body", channels: inputShape[0]) } catch { throw EdgeError.badFrame("\(error)") }
+        guard [image.channels, image.height, image.width] == inputShape else {
+            throw EdgeError.mismatch("the image is \(image.channels)×\(image.height)×\(image.width); the model takes \(inputShape.map(String.init).joined(separator: "×"))")
+        }
+        let one = try LabeledImages(channels: image.channels, height: image.height, width: image.width, pixels: image.pixels, labels: [0],
+                                    classCount: max(1, classNames.count), source: "request")
+        var unused = RNG(seed: 0)
+        let x = try Batching.makeBatch(one, indices: 0..<1, normalization: normalization, augmentation: nil, rng: &unused).x
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        baseLock.lock()
+        let logits = base(Variable(x)).value.array
+        baseLock.unlock()
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        let m = logits.max() ?? 0
+        let e = logits.map { exp(Double($0 - m)) }
+        let z = e.reduce(0, +)
+        let top = e.enumerated().sorted { $0.element > $1.element }.prefix(5).map { (label: $0.offset, name: $0.offset < classNames.count ? classNames[$0.offset] : "\($0.offset)", probability: $0.element / z) }
+        return InferenceResult(modelID: "base", top: Array(top), decodeMs: Double(t1 - t0) / 1e6, computeMs: Double(t2 - t1) / 1e6, bytes: bytes.count)
     }
 
     /// Decodes one frame, routes it by its model id, runs the edge half.

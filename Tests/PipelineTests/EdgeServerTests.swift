@@ -107,6 +107,17 @@ final class EdgeServerTests: XCTestCase {
         // 1 Mbit/s: each request (~300 bytes with headers) takes at least 2 ms to send, plus the 10 ms RTT.
         XCTAssertGreaterThan(total["round_trip_ms_mean"] as! Double, 10 + 8 * (total["bytes_mean"] as! Double) / 1e3)
 
+        // Local computing and full offload on the same images.
+        let localRun = try aecnn(["offload"] + pipeline + ["--mode", "local", "--count", "3", "--json"])
+        XCTAssertEqual(localRun.status, 0, localRun.err)
+        let full = try aecnn(["offload"] + pipeline + ["--server", url, "--mode", "full-offload", "--count", "3", "--json"])
+        XCTAssertEqual(full.status, 0, full.err)
+        func lastTotal(_ text: String) -> [String: Any] {
+            (try! JSONSerialization.jsonObject(with: Data(text.split(separator: "\n").last!.utf8)) as! [String: Any])["total"] as! [String: Any]
+        }
+        XCTAssertEqual(lastTotal(localRun.out)["accuracy"] as? Double, lastTotal(full.out)["accuracy"] as? Double, "the same network either way")
+        XCTAssertGreaterThan(lastTotal(full.out)["bytes_mean"] as! Double, 50)
+
         server.terminate()   // SIGTERM: graceful
         server.waitUntilExit()
         XCTAssertEqual(server.terminationReason, .exit)
