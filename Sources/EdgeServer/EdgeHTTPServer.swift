@@ -91,35 +91,11 @@ public enum EdgeHTTPServer {
             }
             return json(.ok, ["pipeline": models.pipeline, "models": list])
         }
-        router.post("/v1/infer-image") { request, _ -> Response in
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            var request = request
-            func done(_ status: HTTPResponse.Status, _ body: [String: Any], bytes: Int) -> Response {
-                metrics.record(path: "/v1/infer-image", status: Int(status.code), ms: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, bytes: bytes)
-                return json(status, body)
-            }
-            let buffer: ByteBuffer
-            do { buffer = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
-                return done(.contentTooLarge, ["error": "request body over \(options.maxBodyBytes) bytes"], bytes: 0)
-            }
-            let bytes = Array(buffer.readableBytesView)
-            guard inFlight.enter() else { return done(.serviceUnavailable, ["error": "busy; retry"], bytes: bytes.count) }
-            defer { inFlight.leave() }
-            let outcome: Result<InferenceResult, Error> = await withCheckedContinuation { cont in
-                queue.async { cont.resume(returning: Result { try models.inferImage(bytes) }) }
-            }
-            switch outcome {
-            case .success(let r):
-                return done(.ok, ["model": r.modelID, "class": r.top.first?.label ?? -1, "label": r.top.first?.name ?? "",
-                                  "top5": r.top.map { ["class": $0.label, "label": $0.name, "probability": $0.probability] },
-                                  "server_decode_ms": r.decodeMs, "server_compute_ms": r.computeMs, "bytes": r.bytes], bytes: bytes.count)
-            case .failure(let e): return done(.badRequest, ["error": "\(e)"], bytes: bytes.count)
-            }
-        }
-        router.post("/v1/infer") { request, _ -> Response in
+        /// Collect the body, admit, run `work` off the event loop, answer with JSON; every outcome is counted.
+        @Sendable func inference(_ path: String, _ request: Request, _ work: @escaping @Sendable ([UInt8]) throws -> InferenceResult) async -> Response {
             let t0 = DispatchTime.now().uptimeNanoseconds
             func done(_ status: HTTPResponse.Status, _ body: [String: Any], bytes: Int) -> Response {
-                metrics.record(path: "/v1/infer", status: Int(status.code), ms: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, bytes: bytes)
+                metrics.record(path: path, status: Int(status.code), ms: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, bytes: bytes)
                 return json(status, body)
             }
             var request = request
@@ -131,21 +107,24 @@ public enum EdgeHTTPServer {
             guard inFlight.enter() else { return done(.serviceUnavailable, ["error": "busy: \(options.maxInFlight) requests in flight; retry"], bytes: bytes.count) }
             defer { inFlight.leave() }
             let outcome: Result<InferenceResult, Error> = await withCheckedContinuation { cont in
-                queue.async { cont.resume(returning: Result { try models.infer(bytes, limits: FeatureBitstreamLimits(maxBytes: options.maxBodyBytes)) }) }
+                queue.async { cont.resume(returning: Result { try work(bytes) }) }
             }
             switch outcome {
             case .success(let r):
                 return done(.ok, ["model": r.modelID, "class": r.top.first?.label ?? -1, "label": r.top.first?.name ?? "",
                                   "top5": r.top.map { ["class": $0.label, "label": $0.name, "probability": $0.probability] },
                                   "server_decode_ms": r.decodeMs, "server_compute_ms": r.computeMs, "bytes": r.bytes], bytes: bytes.count)
+            case .failure(EdgeError.unknownModel(let id, let known)):
+                return done(.notFound, ["error": "\(EdgeError.unknownModel(id, known: known))"], bytes: bytes.count)
             case .failure(let e as EdgeError):
-                switch e {
-                case .unknownModel: return done(.notFound, ["error": "\(e)"], bytes: bytes.count)
-                case .badFrame, .mismatch: return done(.badRequest, ["error": "\(e)"], bytes: bytes.count)
-                }
+                return done(.badRequest, ["error": "\(e)"], bytes: bytes.count)
             case .failure(let e):
                 return done(.internalServerError, ["error": "\(e)"], bytes: bytes.count)
             }
+        }
+        router.post("/v1/infer-image") { request, _ in await inference("/v1/infer-image", request) { try models.inferImage($0) } }
+        router.post("/v1/infer") { request, _ in
+            await inference("/v1/infer", request) { try models.infer($0, limits: FeatureBitstreamLimits(maxBytes: options.maxBodyBytes)) }
         }
         let app = Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(options.idleTimeoutSeconds))),
                               configuration: .init(address: .hostname(options.host, port: options.port), serverName: "aecnn"),

@@ -45,16 +45,7 @@ public struct BottleNetPPSettings: Equatable, Codable, Sendable {
     public init(yaml value: YAMLValue) throws {
         let d = BottleNetPPSettings()
         let map = try value.mapping(knownKeys: Self.keys)
-        let channels: [Channel] = try map.get("channels", default: d.channels) { list in
-            var out: [Channel] = []
-            for item in try list.list() {
-                let c = try item.oneOf(Channel.self)
-                if out.contains(c) { throw item.error(.invalidValue, "channel \(c.rawValue) is listed twice") }
-                out.append(c)
-            }
-            try list.require(!out.isEmpty, "at least one channel")
-            return out
-        }
+        let channels: [Channel] = try map.get("channels", default: d.channels) { try $0.distinctList("channel") { try $0.oneOf(Channel.self) } }
         func level(_ v: YAMLValue) throws -> Double { let x = try v.double(); try v.require(x >= 0 && x < 1, "in [0, 1)"); return x }
         let awgn = try map.get("awgn_max", default: d.awgnMax, level)
         let bec = try map.get("bec_max", default: d.becMax, level)
@@ -85,15 +76,7 @@ public struct BottleNetSettings: Equatable, Codable, Sendable {
         let d = BottleNetSettings()
         let map = try value.mapping(knownKeys: ["qualities", "stride"])
         let qualities: [Int] = try map.get("qualities", default: d.qualities) { list in
-            var out: [Int] = []
-            for item in try list.list() {
-                let q = try item.int()
-                try item.require((1...100).contains(q), "a JPEG quality from 1 to 100")
-                if out.contains(q) { throw item.error(.invalidValue, "quality \(q) is listed twice") }
-                out.append(q)
-            }
-            try list.require(!out.isEmpty, "at least one quality")
-            return out
+            try list.distinctList("quality") { item in let q = try item.int(); try item.require((1...100).contains(q), "a JPEG quality from 1 to 100"); return q }
         }
         let stride = try map.get("stride", default: d.stride) { v in
             let s = try v.int(); try v.require((1...4).contains(s), "1 (no spatial reduction) to 4"); return s

@@ -47,26 +47,9 @@ public struct CodingSettings: Equatable, Codable, Sendable {
     public init(yaml value: YAMLValue) throws {
         let d = CodingSettings()
         let map = try value.mapping(knownKeys: Self.keys)
-        let codecs: [Codec] = try map.get("codecs", default: d.codecs) { list in
-            var out: [Codec] = []
-            for item in try list.list() {
-                let c = try item.oneOf(Codec.self)
-                if out.contains(c) { throw item.error(.invalidValue, "codec \(c.rawValue) is listed twice") }
-                out.append(c)
-            }
-            try list.require(!out.isEmpty, "at least one codec")
-            return out
-        }
+        let codecs: [Codec] = try map.get("codecs", default: d.codecs) { try $0.distinctList("codec") { try $0.oneOf(Codec.self) } }
         let bits: [Int] = try map.get("bits", default: d.bits) { list in
-            var out: [Int] = []
-            for item in try list.list() {
-                let b = try item.int()
-                try item.require((1...8).contains(b), "a bit width from 1 to 8")
-                if out.contains(b) { throw item.error(.invalidValue, "bit width \(b) is listed twice") }
-                out.append(b)
-            }
-            try list.require(!out.isEmpty, "at least one bit width")
-            return out
+            try list.distinctList("bit width") { item in let b = try item.int(); try item.require((1...8).contains(b), "a bit width from 1 to 8"); return b }
         }
         let level = try map.get("zstd_level", default: d.zstdLevel) { v in
             let l = try v.int(); try v.require((1...22).contains(l), "a zstd level from 1 to 22"); return l

@@ -161,6 +161,18 @@ public struct YAMLValue {
     // MARK: Collections
 
     /// The elements of a list, each with key path `path[i]`. An empty value reads as an empty list.
+    /// A non-empty list of distinct items read by `item`; `noun` names an item in errors ("codec", "bit width").
+    public func distinctList<T: Equatable>(_ noun: String, _ item: (YAMLValue) throws -> T) throws -> [T] {
+        var out: [T] = []
+        for element in try list() {
+            let v = try item(element)
+            if out.contains(v) { throw element.error(.invalidValue, "\(noun) \(element.found) is listed twice") }
+            out.append(v)
+        }
+        try require(!out.isEmpty, "at least one \(noun)")
+        return out
+    }
+
     public func list() throws -> [YAMLValue] {
         if isNull { return [] }
         guard case let .sequence(sequence) = node else { throw typeMismatch("a list") }

@@ -19,17 +19,7 @@ final class EdgeServerTests: XCTestCase {
         let file = root.appendingPathComponent("srv.yaml")
         try yaml.write(to: file, atomically: true, encoding: .utf8)
         let ckpt = root.appendingPathComponent("ckpt").path
-        func aecnn(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-            let p = Process()
-            p.executableURL = exe
-            p.arguments = args
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out; p.standardError = err
-            try p.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-        }
+        func aecnn(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runProcess(exe, args) }
         let pipeline = ["--pipeline", file.path, "--checkpoints", ckpt]
         XCTAssertEqual(try aecnn(["run"] + pipeline).status, 0)
         let frames = root.appendingPathComponent("frames")

@@ -137,17 +137,7 @@ final class EncodeFeaturesTests: XCTestCase {
         let file = root.appendingPathComponent("cli.yaml")
         try yaml.write(to: file, atomically: true, encoding: .utf8)
         let ckpt = root.appendingPathComponent("ckpt").path
-        func aecnn(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-            let p = Process()
-            p.executableURL = exe
-            p.arguments = args
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out; p.standardError = err
-            try p.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-        }
+        func aecnn(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runProcess(exe, args) }
         let common = ["--pipeline", file.path, "--checkpoints", ckpt, "--split", "stem", "--ratio", "2"]
         // Before the model exists: a clear error naming the stage to run.
         let early = try aecnn(["encode"] + common + ["--out", root.appendingPathComponent("frames").path, "--test-images", "3"])

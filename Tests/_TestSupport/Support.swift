@@ -21,3 +21,21 @@ public func closeness(_ a: Tensor, _ b: Tensor, atol: Float = 1e-4, rtol: Float 
     }
     return worst
 }
+
+/// Runs an executable to completion: its exit status, standard output and standard error.
+public func runProcess(_ exe: URL, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = exe
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    try p.run()
+    // Read both pipes to the end (stderr on another thread) so a chatty child never blocks on a full pipe.
+    var e = Data()
+    let reader = Thread { e = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    while !reader.isFinished { usleep(1000) }
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
