@@ -1,7 +1,7 @@
 // `aecnn profile`: the planner's inputs, measured on this machine at batch 1 over the first N test images —
 // for every (split, V) whose encode-features stage is done and every codec × width of `coding:`: device-half
 // time (× a device speed factor, to model a slower device), encode and decode time, bytes per image (mean and
-// p99), edge-half time (recovery included), and accuracy (encode-features' whole-test-set figure). Plus local
+// p99), edge-half time (recovery included; with the pipeline's threads, as the server runs it), and accuracy (encode-features' whole-test-set figure). Plus local
 // computing (the whole base network on the device) and full offload (the input image as PNG, the whole base
 // network on the edge). Times are medians.
 
@@ -36,7 +36,10 @@ public enum Profiler {
         guard let coding = ctx.spec.coding else {
             throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section, so there are no coded configurations to profile")
         }
-        Parallel.threads = 1   // batch 1 on one core, as a device would run it
+        // The device half runs on one core, as a device would; the edge half with the pipeline's threads, as
+        // `aecnn serve` runs it.
+        let edgeThreads = ctx.spec.threads
+        Parallel.threads = 1
         let test = try ctx.testImages().subset(first: count)
         let norm = try ctx.normalization()
         var unused = RNG(seed: 0)
@@ -50,6 +53,9 @@ public enum Profiler {
         let baseAccuracy = StageRunner.result(TrainBaseStage.instance, ctx)?["test_accuracy"] as? Double ?? .nan
         _ = GradMode.withoutGrad { base(Variable(inputs[0])) }   // warm-up
         let full = inputs.map { x in ms { _ = GradMode.withoutGrad { base(Variable(x)) } } }
+        Parallel.threads = edgeThreads
+        let fullEdge = inputs.map { x in ms { _ = GradMode.withoutGrad { base(Variable(x)) } } }
+        Parallel.threads = 1
         var pngMs: [Double] = [], pngBytes: [Double] = []
         for k in 0..<test.count {
             let px = Array(test.pixels[(k * test.imageSize)..<((k + 1) * test.imageSize)])
@@ -61,7 +67,7 @@ public enum Profiler {
                                  encodeMs: 0, bytes: 0, bytesP99: 0, decodeMs: 0, edgeMs: 0))
         out.append(PlanCandidate(kind: .fullOffload, id: "full-offload", accuracy: baseAccuracy, deviceMs: 0,
                                  encodeMs: deviceSpeedFactor * median(pngMs), bytes: pngBytes.reduce(0, +) / Double(max(1, pngBytes.count)),
-                                 bytesP99: p99(pngBytes), decodeMs: 0, edgeMs: median(full)))
+                                 bytesP99: p99(pngBytes), decodeMs: 0, edgeMs: median(fullEdge)))
 
         for inst in EncodeFeaturesStage.instances(ctx.spec) where try StageRunner.state(inst, ctx) == .done {
             let split = inst.split!, ratio = inst.ratio!
@@ -80,6 +86,8 @@ public enum Profiler {
                 features.append(f.array)
                 featureShape = f.shape
             }
+            Parallel.threads = edgeThreads
+            defer { Parallel.threads = 1 }
             let edgeMs = features.map { f -> Double in
                 let t = Tensor(uninitialized: featureShape)
                 for i in 0..<f.count { t.buffer[i] = f[i] }
