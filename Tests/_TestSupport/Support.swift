@@ -31,11 +31,13 @@ public func runProcess(_ exe: URL, _ args: [String]) throws -> (status: Int32, o
     p.standardOutput = out; p.standardError = err
     try p.run()
     // Read both pipes to the end (stderr on another thread) so a chatty child never blocks on a full pipe.
-    var e = Data()
-    let reader = Thread { e = err.fileHandleForReading.readDataToEndOfFile() }
-    reader.start()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let e = Box()
+    let done = DispatchSemaphore(value: 0)
+    let handle = err.fileHandleForReading
+    Thread { e.data = handle.readDataToEndOfFile(); done.signal() }.start()
     let o = out.fileHandleForReading.readDataToEndOfFile()
-    while !reader.isFinished { usleep(1000) }
+    done.wait()
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e.data, as: UTF8.self))
 }
