@@ -3,26 +3,79 @@
 
 import ArgumentParser
 import Foundation
+import TensorCore
+import Autograd
+import Datasets
 import Pipeline
 import Checkpoint
+import EdgeServer
 
 struct Profile: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure device/edge compute, coding times and bytes of every coded configuration, local computing and full offload (batch 1).")
     @OptionGroup var options: PipelineOptions
     @Option(help: "Test images measured (the first N).") var images = 200
     @Option(help: "Device-side times are multiplied by this (2: a device half as fast as this machine).") var deviceSpeedFactor = 1.0
+    @Option(help: "A running `aecnn serve` of this pipeline: measure the server's decode and edge times and the per-request protocol overhead there (over loopback, no link emulation).") var server: String?
+    @Option(help: "With --server: requests per configuration.") var requests = 30
 
     func run() throws {
         let ctx = try options.context()
         guard images >= 1, deviceSpeedFactor > 0 else { throw ValidationError("--images must be ≥ 1 and --device-speed-factor > 0") }
-        let candidates = try Profiler.profile(ctx, images: images, deviceSpeedFactor: deviceSpeedFactor)
+        var candidates = try Profiler.profile(ctx, images: images, deviceSpeedFactor: deviceSpeedFactor)
+        if let server { try measureServer(server, ctx: ctx, candidates: &candidates) }
         try Profiler.save(candidates, images: images, deviceSpeedFactor: deviceSpeedFactor, ctx: ctx)
-        print("configuration                     accuracy  device ms  encode ms   bytes (p99)   decode ms  edge ms")
+        print("configuration                     accuracy  device ms  encode ms   bytes (p99)   decode ms  edge ms  overhead ms")
         for c in candidates {
             print(c.id.padding(toLength: 32, withPad: " ", startingAt: 0)
-                  + String(format: " %7.2f%%  %9.3f  %9.3f  %7.0f (%5.0f)  %9.3f  %7.3f", 100 * c.accuracy, c.deviceMs, c.encodeMs, c.bytes, c.bytesP99, c.decodeMs, c.edgeMs))
+                  + String(format: " %7.2f%%  %9.3f  %9.3f  %7.0f (%5.0f)  %9.3f  %7.3f  %11.3f", 100 * c.accuracy, c.deviceMs, c.encodeMs, c.bytes, c.bytesP99,
+                           c.decodeMs, c.edgeMs, c.overheadMs))
         }
         print("saved \(Profiler.url(ctx).path)")
+    }
+}
+
+extension Profile {
+    /// Replaces decode and edge times by the server's own and adds the measured protocol overhead: the round
+    /// trip minus the server's decode and compute, median over `requests` requests.
+    func measureServer(_ server: String, ctx: RunContext, candidates: inout [PlanCandidate]) throws {
+        let test = try ctx.testImages().subset(first: requests)
+        let norm = try ctx.normalization()
+        func measure(_ path: String, _ bodies: [[UInt8]]) throws -> (decode: Double, compute: Double, overhead: Double) {
+            var d: [Double] = [], c: [Double] = [], o: [Double] = []
+            for body in bodies {
+                let r = try LinkClient.request(server: server, method: "POST", path: path, body: body)
+                guard r.status == 200, let obj = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any],
+                      let sd = obj["server_decode_ms"] as? Double, let sc = obj["server_compute_ms"] as? Double else {
+                    throw ValidationError("\(server)\(path) answered \(r.status): \(String(decoding: r.body, as: UTF8.self)). Fix: serve this pipeline (aecnn serve --pipeline …)")
+                }
+                d.append(sd); c.append(sc); o.append(r.seconds * 1000 - sd - sc)
+            }
+            func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+            return (median(d), median(c), median(o))
+        }
+        for k in candidates.indices {
+            switch candidates[k].kind {
+            case .local: continue
+            case .fullOffload:
+                let bodies = (0..<test.count).map { i in
+                    PNGEncoder.encode(pixels: Array(test.pixels[(i * test.imageSize)..<((i + 1) * test.imageSize)]), channels: test.channels, height: test.height, width: test.width)
+                }
+                let m = try measure("/v1/infer-image", bodies)
+                candidates[k].decodeMs = m.decode; candidates[k].edgeMs = m.compute; candidates[k].overheadMs = m.overhead
+            case .coInference:
+                let p = candidates[k].id.split(separator: "/").map(String.init)   // split/Vn/codec/Nb
+                let link = try LinkOptions.parse(["--pipeline", options.pipeline, "--checkpoints", options.checkpoints, "--split", p[0],
+                                                  "--ratio", String(p[1].dropFirst()), "--codec", p[2], "--bits", String(p[3].dropLast())])
+                let (l, model) = try link.link(ctx)
+                var unused = RNG(seed: 0)
+                let bodies = try (0..<test.count).map { i -> [UInt8] in
+                    let (x, _) = try Batching.makeBatch(test, indices: i..<(i + 1), normalization: norm, augmentation: nil, rng: &unused)
+                    return try l.encode(GradMode.withoutGrad { model.device(Variable(x)).value.array }).bytes
+                }
+                let m = try measure("/v1/infer", bodies)
+                candidates[k].decodeMs = m.decode; candidates[k].edgeMs = m.compute; candidates[k].overheadMs = m.overhead
+            }
+        }
     }
 }
 

@@ -108,6 +108,15 @@ final class EdgeServerTests: XCTestCase {
         XCTAssertEqual(lastTotal(localRun.out)["accuracy"] as? Double, lastTotal(full.out)["accuracy"] as? Double, "the same network either way")
         XCTAssertGreaterThan(lastTotal(full.out)["bytes_mean"] as! Double, 50)
 
+        // The profile measured against this server: its own decode/compute times and the protocol overhead.
+        let prof = try aecnn(["profile"] + pipeline + ["--images", "3", "--server", url, "--requests", "3"])
+        XCTAssertEqual(prof.status, 0, prof.err)
+        let profile = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(ckpt)/srv/profile/profile.json"))) as! [String: Any]
+        for c in profile["candidates"] as! [[String: Any]] where c["kind"] as? String != "local" {
+            XCTAssertGreaterThan(c["overheadMs"] as! Double, 0, "\(c["id"]!)")
+            XCTAssertGreaterThan(c["edgeMs"] as! Double, 0)
+        }
+
         server.terminate()   // SIGTERM: graceful
         server.waitUntilExit()
         XCTAssertEqual(server.terminationReason, .exit)

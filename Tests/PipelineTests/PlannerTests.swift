@@ -17,6 +17,12 @@ final class PlannerTests: XCTestCase {
         var local = c
         local.kind = .local
         XCTAssertEqual(local.completionMs(uplinkMbps: 0.001, rttMs: 100), 3 + 0.5 + 0.25 + 2, accuracy: 1e-9, "local computing sends nothing")
+        var measured = c
+        measured.overheadMs = 2.5
+        XCTAssertEqual(measured.completionMs(uplinkMbps: 1, rttMs: 4), c.completionMs(uplinkMbps: 1, rttMs: 4) + 2.5, accuracy: 1e-9)
+        // Profiles written before the overhead existed still load, with none.
+        let old = #"{"kind":"local","id":"local","accuracy":0.9,"deviceMs":1,"encodeMs":0,"bytes":0,"bytesP99":0,"decodeMs":0,"edgeMs":0}"#
+        XCTAssertEqual(try JSONDecoder().decode(PlanCandidate.self, from: Data(old.utf8)).overheadMs, 0)
     }
 
     func testChoiceEqualsBruteForce() {
