@@ -84,9 +84,11 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let ctx = try options.context()
-        for i in StageRunner.allInstances(ctx.spec) {
+        let all = StageRunner.allInstances(ctx.spec)
+        let width = (all.map(\.description.count).max() ?? 0) + 2
+        for i in all {
             let state = try StageRunner.state(i, ctx)
-            var line = i.description.padding(toLength: 32, withPad: " ", startingAt: 0) + state.description
+            var line = i.description.padding(toLength: width, withPad: " ", startingAt: 0) + state.description
             if state == .done, let r = StageRunner.result(i, ctx) {
                 if let acc = r["test_accuracy"] as? Double { line += String(format: "  test %.2f%%", 100 * acc) }
                 if let s = r["stage_wall_seconds"] as? Double { line += String(format: "  %.0f s", s) }
