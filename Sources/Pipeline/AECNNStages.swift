@@ -283,6 +283,10 @@ public enum TrainRecoveryStage: StageDefinition {
                                    splitPoint: i.split!, modelID: "training", quantizer: q, codec: .raw)
             m.transmit = { link.straightThrough($0) }
             quantized = ["quantized_training_bits": bits, "quantized_training_ranges": coding.ranges.rawValue]
+            // The edge half learns these ranges: encode-features must quantise with them, not recalibrate.
+            try AtomicFile.write(try JSONSerialization.data(withJSONObject: LinkCalibration.json(calibration, kept: kept, images: coding.calibrationImages),
+                                                            options: [.sortedKeys, .prettyPrinted]),
+                                 to: directory.appendingPathComponent("quantizer.json"))
         }
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
@@ -294,6 +298,6 @@ public enum TrainRecoveryStage: StageDefinition {
         fields["recovery_parameters"] = (m.bridge?.parameterCount ?? 0)
         fields["recovery_flops"] = m.bridgeFLOPs(receivedShape: [kept.count] + Array(splitShape.dropFirst(2)))
         fields["device_flops"] = m.deviceFLOPs(inputShape: shape)
-        return (fields, ["model.safetensors"])
+        return (fields, quantized.isEmpty ? ["model.safetensors"] : ["model.safetensors", "quantizer.json"])
     }
 }

@@ -77,8 +77,16 @@ public enum EncodeFeaturesStage: StageDefinition {
         var test = try ctx.testImages()
         if let n = coding.testImages, n < test.count { test = test.subset(first: n) }
 
-        let calibration = try LinkCalibration.calibrate(m.device, images: try ctx.trainImages(), count: coding.calibrationImages,
+        // A recovery module trained with the quantiser in the loop learned its ranges: use exactly those.
+        let recovery = StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio)
+        let calibration: QuantizerCalibration
+        if StageRunner.result(recovery, ctx)?["quantized_training_bits"] != nil {
+            let trained = try LinkCalibration.ranges(fromJSON: StageRunner.directory(recovery, ctx).appendingPathComponent("quantizer.json"))
+            calibration = try QuantizerCalibration.fromRanges(trained.channelRanges)
+        } else {
+            calibration = try LinkCalibration.calibrate(m.device, images: try ctx.trainImages(), count: coding.calibrationImages,
                                                         normalization: norm, carried: kept.count)
+        }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: LinkCalibration.json(calibration, kept: kept, images: min(coding.calibrationImages, try ctx.trainImages().count)),
                                                         options: [.sortedKeys, .prettyPrinted]),
                              to: directory.appendingPathComponent("quantizer.json"))

@@ -127,6 +127,10 @@ final class EncodeFeaturesTests: XCTestCase {
         let r = StageRunner.result(StageInstance("train-recovery", split: "stem", ratio: 2), looped)!
         XCTAssertEqual(r["quantized_training_bits"] as? Int, 4)
         XCTAssertEqual(r["quantized_training_ranges"] as? String, "fixed-per-channel")
+        // encode-features quantises with the ranges the edge half was trained with, bit for bit.
+        let trained = try LinkCalibration.ranges(fromJSON: StageRunner.directory(StageInstance("train-recovery", split: "stem", ratio: 2), looped).appendingPathComponent("quantizer.json"))
+        let used = try LinkCalibration.ranges(fromJSON: StageRunner.directory(StageInstance("encode-features", split: "stem", ratio: 2), looped).appendingPathComponent("quantizer.json"))
+        XCTAssertEqual(trained.channelRanges.map { [$0.lo.bitPattern, $0.hi.bitPattern] }, used.channelRanges.map { [$0.lo.bitPattern, $0.hi.bitPattern] })
     }
 
     func testEncodeAndDecodeCommandsRoundTripFiles() throws {
