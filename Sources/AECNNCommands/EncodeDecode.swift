@@ -14,6 +14,7 @@ import Pipeline
 import PipelineSpec
 import FeatureCoding
 import Checkpoint
+import EdgeServer
 
 struct LinkOptions: ParsableArguments {
     @OptionGroup var pipeline: PipelineOptions
@@ -24,7 +25,7 @@ struct LinkOptions: ParsableArguments {
 
     /// The link of a trained model: its ranges from encode-features (`quantizer.json`), mode from `coding:`.
     func link(_ ctx: RunContext) throws -> (FeatureLink, CoInferenceModel) {
-        guard let coding = ctx.spec.coding else {
+        guard ctx.spec.coding != nil else {
             throw ValidationError("\(pipeline.pipeline) has no coding: section, so its features have no codec settings. Fix: add one (docs/pipeline.md)")
         }
         guard let c = CodingSettings.Codec(rawValue: codec) else {
@@ -39,25 +40,9 @@ struct LinkOptions: ParsableArguments {
         guard try StageRunner.state(stage, ctx) == .done else {
             throw ValidationError("\(stage) is not done, so the quantiser's calibrated ranges (\(quantizerFile.path)) are not there. Fix: aecnn stage encode-features --pipeline \(pipeline.pipeline) --split \(split) --ratio \(ratio)")
         }
-        let model = try EncodeFeaturesStage.loadModel(ctx, split: split, ratio: ratio)
-        let (kept, ranges, tensorRange) = try LinkCalibration.ranges(fromJSON: quantizerFile)
-        let calibration = try QuantizerCalibration.fromRanges(ranges)
-        _ = tensorRange
-        guard let channels = ((StageRunner.result(StageInstance(PruneStage.name, split: split, ratio: ratio), ctx))?["channels"] as? Int) else {
-            throw ValidationError("prune \(split) V=\(ratio) has no result. Fix: aecnn run --pipeline \(pipeline.pipeline)")
-        }
-        let q = try LinkCalibration.quantizer(bits: bits, mode: coding.ranges, calibration: calibration, kept: kept, channels: channels)
-        let test = try ctx.testImages()
-        let probe = GradMode.withoutGrad { model.device(Variable(Tensor(zeros: [1, test.channels, test.height, test.width]))).shape }
-        let codecValue: FeatureCodec
-        switch c {
-        case .arithContext: codecValue = .arithmeticContext
-        case .arithOrder0: codecValue = .arithmeticOrder0
-        case .zstd: codecValue = .zstd(level: coding.zstdLevel)
-        case .raw: codecValue = .raw
-        }
-        let link = FeatureLink(shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]), kept: kept, splitPoint: split,
-                               modelID: EncodeFeaturesStage.modelID(ctx, split: split, ratio: ratio), quantizer: q, codec: codecValue)
+        let deployed = try DeployedModel.load(ctx, split: split, ratio: ratio)
+        let link = try deployed.link(bits: bits, codec: c)
+        let model = deployed.model
         return (link, model)
     }
 }
@@ -146,17 +131,15 @@ struct Decode: ParsableCommand {
                 let x = Tensor(uninitialized: [1, l.kept.count, l.shape.height, l.shape.width])
                 for i in 0..<values.count { x.buffer[i] = values[i] }
                 let logits = GradMode.withoutGrad { model.edge(Variable(x)).value }.array
-                let m = logits.max()!
-                let e = logits.map { exp(Double($0 - m)) }
-                let z = e.reduce(0, +)
-                let best = logits.firstIndex(of: m)!
+                let p = softmax(logits)
+                let best = logits.firstIndex(of: logits.max()!)!
                 let name = best < names.count ? names[best] : "class \(best)"
                 if json {
-                    let obj: [String: Any] = ["file": path, "class": best, "label": name, "probability": e[best] / z,
+                    let obj: [String: Any] = ["file": path, "class": best, "label": name, "probability": p[best],
                                               "bytes": data.count, "codec": frame.header.codec.description, "bits": frame.header.bits]
                     print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
                 } else {
-                    print(String(format: "%@\t%d (%@)\tp=%.3f\t%d bytes, %@, %d bits", path, best, name, e[best] / z, data.count,
+                    print(String(format: "%@\t%d (%@)\tp=%.3f\t%d bytes, %@, %d bits", path, best, name, p[best], data.count,
                                  frame.header.codec.description, frame.header.bits))
                 }
             } catch {

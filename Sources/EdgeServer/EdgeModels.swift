@@ -55,10 +55,22 @@ public final class EdgeModel: @unchecked Sendable {
         lock.lock()
         let logits = model.edge(Variable(x)).value.array
         lock.unlock()
-        let m = logits.max() ?? 0
-        let e = logits.map { exp(Double($0 - m)) }
-        let z = e.reduce(0, +)
-        return e.map { $0 / z }
+        return softmax(logits)
+    }
+}
+
+/// Class probabilities from logits (max-subtracted, in Double).
+public func softmax(_ logits: [Float]) -> [Double] {
+    let m = logits.max() ?? 0
+    let e = logits.map { exp(Double($0 - m)) }
+    let z = e.reduce(0, +)
+    return e.map { $0 / z }
+}
+
+/// The `k` most probable classes, most probable first; a class without a name is named by its number.
+func topClasses(_ p: [Double], names: [String], k: Int = 5) -> [(label: Int, name: String, probability: Double)] {
+    p.enumerated().sorted { $0.element > $1.element }.prefix(k).map {
+        (label: $0.offset, name: $0.offset < names.count ? names[$0.offset] : "\($0.offset)", probability: $0.element)
     }
 }
 
@@ -76,7 +88,7 @@ public final class EdgeModels: @unchecked Sendable {
     public init(ctx: RunContext, only: [String] = []) throws {
         GradMode.disableForInferenceProcess()
         Parallel.threads = ctx.spec.threads
-        guard let coding = ctx.spec.coding else {
+        guard ctx.spec.coding != nil else {
             throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section: there is nothing to serve")
         }
         var models: [String: EdgeModel] = [:]
@@ -91,24 +103,10 @@ public final class EdgeModels: @unchecked Sendable {
                 continue
             }
             let split = inst.split!, ratio = inst.ratio!
-            let model = try EncodeFeaturesStage.loadModel(ctx, split: split, ratio: ratio)
-            let (kept, ranges, tensorRange) = try LinkCalibration.ranges(fromJSON: StageRunner.directory(inst, ctx).appendingPathComponent("quantizer.json"))
-            let channels = (StageRunner.result(StageInstance(PruneStage.name, split: split, ratio: ratio), ctx)?["channels"] as? Int) ?? 0
-            var fixed: QuantizationRanges?
-            switch coding.ranges {
-            case .fixedPerTensor: fixed = .fixedPerTensor(tensorRange)
-            case .fixedPerChannel:
-                var full = [QuantizerRange](repeating: QuantizerRange(lo: 0, hi: 1), count: channels)
-                for (k, c) in kept.enumerated() { full[c] = ranges[k] }
-                fixed = .fixedPerChannel(full)
-            case .perTensor, .perChannel: fixed = nil
-            }
-            let test = try ctx.testImages()
-            let probe = GradMode.withoutGrad { model.device(Variable(Tensor(zeros: [1, test.channels, test.height, test.width]))).shape }
-            let id = EncodeFeaturesStage.modelID(ctx, split: split, ratio: ratio)
+            let deployed = try DeployedModel.load(ctx, split: split, ratio: ratio)
             let rows = (StageRunner.result(inst, ctx)?["rows"] as? [[String: Any]]) ?? []
-            models[id] = EdgeModel(id: id, split: split, ratio: ratio, shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]),
-                                   kept: kept, fixed: fixed, rows: rows, model: model)
+            models[deployed.id] = EdgeModel(id: deployed.id, split: split, ratio: ratio, shape: deployed.shape, kept: deployed.kept,
+                                            fixed: try deployed.fixedRanges(), rows: rows, model: deployed.model)
         }
         guard !models.isEmpty else {
             throw StageError.missingInput(stage: "serve", path: ctx.root.path, runFirst: "encode-features --pipeline <file> (or aecnn run)")
@@ -140,11 +138,7 @@ public final class EdgeModels: @unchecked Sendable {
         let logits = base(Variable(x)).value.array
         baseLock.unlock()
         let t2 = DispatchTime.now().uptimeNanoseconds
-        let m = logits.max() ?? 0
-        let e = logits.map { exp(Double($0 - m)) }
-        let z = e.reduce(0, +)
-        let top = e.enumerated().sorted { $0.element > $1.element }.prefix(5).map { (label: $0.offset, name: $0.offset < classNames.count ? classNames[$0.offset] : "\($0.offset)", probability: $0.element / z) }
-        return InferenceResult(modelID: "base", top: Array(top), decodeMs: Double(t1 - t0) / 1e6, computeMs: Double(t2 - t1) / 1e6, bytes: bytes.count)
+        return InferenceResult(modelID: "base", top: topClasses(softmax(logits), names: classNames), decodeMs: Double(t1 - t0) / 1e6, computeMs: Double(t2 - t1) / 1e6, bytes: bytes.count)
     }
 
     /// Decodes one frame, routes it by its model id, runs the edge half.
@@ -161,7 +155,6 @@ public final class EdgeModels: @unchecked Sendable {
         let t1 = DispatchTime.now().uptimeNanoseconds
         let p = m.classify(values)
         let t2 = DispatchTime.now().uptimeNanoseconds
-        let top = p.enumerated().sorted { $0.element > $1.element }.prefix(5).map { (label: $0.offset, name: $0.offset < classNames.count ? classNames[$0.offset] : "\($0.offset)", probability: $0.element) }
-        return InferenceResult(modelID: m.id, top: Array(top), decodeMs: Double(t1 - t0) / 1e6, computeMs: Double(t2 - t1) / 1e6, bytes: bytes.count)
+        return InferenceResult(modelID: m.id, top: topClasses(p, names: classNames), decodeMs: Double(t1 - t0) / 1e6, computeMs: Double(t2 - t1) / 1e6, bytes: bytes.count)
     }
 }

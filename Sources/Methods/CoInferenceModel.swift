@@ -46,6 +46,14 @@ public final class CoInferenceModel: Module {
         return edge(transmit.map { $0(sent) } ?? sent)
     }
 
+    /// Shape of what the device half sends for one input of shape [C, H, W]: [1, C', H', W'].
+    public func splitShape(inputShape: [Int]) -> [Int] {
+        let was = isTraining
+        setTraining(false)
+        defer { setTraining(was) }
+        return GradMode.withoutGrad { device(Variable(Tensor(zeros: [1] + inputShape))).shape }
+    }
+
     /// FLOPs of the device half for one input of shape [C, H, W].
     public func deviceFLOPs(inputShape: [Int]) -> Int {
         let was = isTraining

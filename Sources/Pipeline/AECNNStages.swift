@@ -278,7 +278,7 @@ public enum TrainRecoveryStage: StageDefinition {
                                                             normalization: try ctx.normalization(), carried: kept.count)
             let q = try LinkCalibration.quantizer(bits: bits, mode: coding.ranges, calibration: calibration, kept: kept, channels: channels)
             let shape = try AECNNStageSupport.inputShape(ctx)
-            let split = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1] + shape))).shape }
+            let split = m.splitShape(inputShape: shape)
             let link = FeatureLink(shape: FeatureShape(channels: channels, height: split[2], width: split[3]), kept: kept,
                                    splitPoint: i.split!, modelID: "training", quantizer: q, codec: .raw)
             m.transmit = { link.straightThrough($0) }
@@ -293,7 +293,7 @@ public enum TrainRecoveryStage: StageDefinition {
         try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx)
         let (kept, _) = try PrunedModels.kept(ctx, i)
         let shape = try AECNNStageSupport.inputShape(ctx)
-        let splitShape = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1] + shape))).shape }
+        let splitShape = m.splitShape(inputShape: shape)
         var fields = outcome.fields.merging(quantized) { a, _ in a }
         fields["recovery_parameters"] = (m.bridge?.parameterCount ?? 0)
         fields["recovery_flops"] = m.bridgeFLOPs(receivedShape: [kept.count] + Array(splitShape.dropFirst(2)))

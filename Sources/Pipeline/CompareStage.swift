@@ -20,6 +20,7 @@ import PipelineSpec
 
 public enum CompareStage: StageDefinition {
     public static let name = "compare"
+    public static let folder = "report"
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] { [StageInstance(name)] }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {

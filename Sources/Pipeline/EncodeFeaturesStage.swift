@@ -37,7 +37,7 @@ public enum EncodeFeaturesStage: StageDefinition {
         return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, coding: c))
     }
 
-    static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec {
+    public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec {
         switch c {
         case .arithContext: return .arithmeticContext
         case .arithOrder0: return .arithmeticOrder0
@@ -90,14 +90,13 @@ public enum EncodeFeaturesStage: StageDefinition {
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: LinkCalibration.json(calibration, kept: kept, images: min(coding.calibrationImages, try ctx.trainImages().count)),
                                                         options: [.sortedKeys, .prettyPrinted]),
                              to: directory.appendingPathComponent("quantizer.json"))
-        let probe = GradMode.withoutGrad { m.device(Variable(Tensor(zeros: [1, test.channels, test.height, test.width]))).shape }
-        let shape = FeatureShape(channels: channels, height: probe[2], width: probe[3])
-        let id = modelID(ctx, split: split, ratio: ratio)
+        let probe = m.splitShape(inputShape: [test.channels, test.height, test.width])
+        let deployed = DeployedModel(model: m, split: split, ratio: ratio, id: modelID(ctx, split: split, ratio: ratio),
+                                     shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]), kept: kept,
+                                     calibration: calibration, coding: coding)
+        let shape = deployed.shape, id = deployed.id
         var configs: [(codec: CodingSettings.Codec, bits: Int, link: FeatureLink)] = []
-        for b in coding.bits { for c in coding.codecs {
-            let q = try LinkCalibration.quantizer(bits: b, mode: coding.ranges, calibration: calibration, kept: kept, channels: channels)
-            configs.append((c, b, FeatureLink(shape: shape, kept: kept, splitPoint: split, modelID: id, quantizer: q, codec: codec(c, coding))))
-        } }
+        for b in coding.bits { for c in coding.codecs { configs.append((c, b, try deployed.link(bits: b, codec: c))) } }
         var tallies = [Tally](repeating: Tally(), count: configs.count)
         var floatCorrect = 0
         var unused = RNG(seed: 0)
@@ -200,4 +199,49 @@ public enum EncodeFeaturesStage: StageDefinition {
         }
         return (md, csv)
     }
+}
+
+/// A trained (split, V) model as it is deployed: the AECNN weights of train-recovery and the quantiser ranges
+/// of its encode-features stage (`quantizer.json`), from which the link of any codec × width is built. What
+/// `aecnn encode`/`decode`, the profiler and the edge server load.
+public struct DeployedModel {
+    public let model: CoInferenceModel
+    public let split: String
+    public let ratio: Int
+    /// The model id frames carry.
+    public let id: String
+    /// The full split tensor.
+    public let shape: FeatureShape
+    /// Carried channels.
+    public let kept: [Int]
+    let calibration: QuantizerCalibration
+    let coding: CodingSettings
+
+    /// Loads a model whose encode-features instance is done.
+    public static func load(_ ctx: RunContext, split: String, ratio: Int) throws -> DeployedModel {
+        guard let coding = ctx.spec.coding else { throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section") }
+        let stage = StageInstance(EncodeFeaturesStage.name, split: split, ratio: ratio)
+        let file = StageRunner.directory(stage, ctx).appendingPathComponent("quantizer.json")
+        guard try StageRunner.state(stage, ctx) == .done else {
+            throw StageError.missingInput(stage: "\(split) V=\(ratio)", path: file.path,
+                                          runFirst: "encode-features --pipeline <file> --split \(split) --ratio \(ratio)")
+        }
+        let model = try EncodeFeaturesStage.loadModel(ctx, split: split, ratio: ratio)
+        let (kept, ranges, _) = try LinkCalibration.ranges(fromJSON: file)
+        let (_, channels) = try PrunedModels.kept(ctx, StageInstance(PruneStage.name, split: split, ratio: ratio))
+        let input = try AECNNStageSupport.inputShape(ctx)
+        let probe = model.splitShape(inputShape: input)
+        return DeployedModel(model: model, split: split, ratio: ratio, id: EncodeFeaturesStage.modelID(ctx, split: split, ratio: ratio),
+                             shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]), kept: kept,
+                             calibration: try QuantizerCalibration.fromRanges(ranges), coding: coding)
+    }
+
+    /// The link for a width and codec, with the pipeline's range mode.
+    public func link(bits: Int, codec: CodingSettings.Codec) throws -> FeatureLink {
+        let q = try LinkCalibration.quantizer(bits: bits, mode: coding.ranges, calibration: calibration, kept: kept, channels: shape.channels)
+        return FeatureLink(shape: shape, kept: kept, splitPoint: split, modelID: id, quantizer: q, codec: EncodeFeaturesStage.codec(codec, coding))
+    }
+
+    /// The calibrated ranges a decoder needs (nil for the min–max modes, whose frames carry their ranges).
+    public func fixedRanges() throws -> QuantizationRanges? { try link(bits: 8, codec: .raw).fixedRanges }
 }

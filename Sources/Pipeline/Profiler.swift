@@ -71,12 +71,9 @@ public enum Profiler {
 
         for inst in EncodeFeaturesStage.instances(ctx.spec) where try StageRunner.state(inst, ctx) == .done {
             let split = inst.split!, ratio = inst.ratio!
-            let model = try EncodeFeaturesStage.loadModel(ctx, split: split, ratio: ratio)
-            let dir = StageRunner.directory(inst, ctx)
-            let (kept, ranges, _) = try LinkCalibration.ranges(fromJSON: dir.appendingPathComponent("quantizer.json"))
-            let calibration = try QuantizerCalibration.fromRanges(ranges)
+            let deployed = try DeployedModel.load(ctx, split: split, ratio: ratio)
+            let model = deployed.model
             let rows = (StageRunner.result(inst, ctx)?["rows"] as? [[String: Any]]) ?? []
-            let channels = (StageRunner.result(StageInstance(PruneStage.name, split: split, ratio: ratio), ctx)?["channels"] as? Int) ?? 0
             _ = GradMode.withoutGrad { model.device(Variable(inputs[0])) }
             var features: [[Float]] = [], deviceMs: [Double] = []
             var featureShape: [Int] = []
@@ -94,10 +91,7 @@ public enum Profiler {
                 return ms { _ = GradMode.withoutGrad { model.edge(Variable(t)) } }
             }
             for bits in coding.bits { for c in coding.codecs {
-                let q = try LinkCalibration.quantizer(bits: bits, mode: coding.ranges, calibration: calibration, kept: kept, channels: channels)
-                let link = FeatureLink(shape: FeatureShape(channels: channels, height: featureShape[2], width: featureShape[3]), kept: kept,
-                                       splitPoint: split, modelID: EncodeFeaturesStage.modelID(ctx, split: split, ratio: ratio), quantizer: q,
-                                       codec: EncodeFeaturesStage.codec(c, coding))
+                let link = try deployed.link(bits: bits, codec: c)
                 var enc: [Double] = [], dec: [Double] = [], sizes: [Double] = []
                 for f in features {
                     var bytes: [UInt8] = []

@@ -28,9 +28,8 @@ public struct StageInstance: Hashable, CustomStringConvertible, Sendable {
         [stage, split, ratio.map { "V=\($0)" }, variant].compactMap { $0 }.joined(separator: " ")
     }
 
-    /// Folder parts below Checkpoints/<pipeline>/.
-    /// (`compare` writes to `report/`.)
-    var pathParts: [String] { [stage == "compare" ? "report" : stage] + [split, ratio.map(String.init), variant].compactMap { $0 } }
+    /// Folder parts below the stage's folder.
+    var pathParts: [String] { [split, ratio.map(String.init), variant].compactMap { $0 } }
 
     /// The command that runs this instance.
     public var command: String {
@@ -42,6 +41,8 @@ public struct StageInstance: Hashable, CustomStringConvertible, Sendable {
 /// What a stage is: its instances, inputs, deciding settings and work.
 public protocol StageDefinition {
     static var name: String { get }
+    /// The stage's folder below Checkpoints/<pipeline>/ (default: its name).
+    static var folder: String { get }
     static func instances(_ spec: PipelineSpec) -> [StageInstance]
     static func dependencies(_ instance: StageInstance, _ spec: PipelineSpec) -> [StageInstance]
     /// Canonical JSON of every setting that decides this instance's result.
@@ -51,6 +52,10 @@ public protocol StageDefinition {
     /// Do the work in `directory`; return result fields and the files whose content is the stage's output.
     static func execute(_ instance: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
         -> (result: [String: Any], outputs: [String])
+}
+
+extension StageDefinition {
+    public static var folder: String { name }
 }
 
 public struct StageOptions: Sendable {
@@ -86,7 +91,8 @@ public enum StageRunner {
     public static func definition(_ name: String) -> StageDefinition.Type? { stages.first { $0.name == name } }
 
     public static func directory(_ i: StageInstance, _ ctx: RunContext) -> URL {
-        i.pathParts.reduce(ctx.root) { $0.appendingPathComponent($1, isDirectory: true) }
+        let folder = ctx.root.appendingPathComponent(definition(i.stage)?.folder ?? i.stage, isDirectory: true)
+        return i.pathParts.reduce(folder) { $0.appendingPathComponent($1, isDirectory: true) }
     }
 
     static func resultURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("result.json") }

@@ -55,15 +55,7 @@ final class PlannerTests: XCTestCase {
         let root = makeTemporaryDirectory("profile")
         defer { try? FileManager.default.removeItem(at: root) }
         let data = try TinyDataset.write(to: root.appendingPathComponent("data"), train: 48, test: 24, side: 8)
-        let extra = """
-          train-attention: {epochs: 1, batch_size: 16}
-          fine-tune: {epochs: 1, batch_size: 16}
-          train-recovery: {epochs: 1, batch_size: 16}
-        splits: [stem]
-        ratios: [2]
-        aecnn: {recovery: {layers: 2, hidden: 4}, rank: {batch_size: 16, stability_batches: 2}}
-        coding: {codecs: [arith-context, zstd], bits: [8, 4], calibration_images: 32}
-        """
+        let extra = EncodeFeaturesTests.stages(coding: "codecs: [arith-context, zstd], bits: [8, 4], calibration_images: 32")
         let yaml = TinyDataset.pipelineYAML(name: "prof", dataDirectory: data, epochs: 1, extra: extra)
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "prof.yaml"), checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
         XCTAssertThrowsError(try Profiler.load(ctx)) { XCTAssertTrue("\($0)".contains("aecnn profile")) }
