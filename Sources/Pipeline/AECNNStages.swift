@@ -148,7 +148,12 @@ public enum RankChannelsStage: StageDefinition {
 
 public enum PruneStage: StageDefinition {
     public static let name = "prune"
-    struct Inputs: Encodable { var split: String; var ratio: Int; var from: String }
+    struct Inputs: Encodable {
+        var split: String; var ratio: Int; var from: String
+        /// 2: the shape probe no longer runs in training mode (version 1 moved the saved BatchNorm statistics),
+        /// so outputs made by version 1 are stale.
+        var version = 2
+    }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
@@ -172,7 +177,7 @@ public enum PruneStage: StageDefinition {
         let full = try CoInferenceModel(base: base, split: split, bridge: nil)
         let shape = try AECNNStageSupport.inputShape(ctx)
         let fullFLOPs = full.deviceFLOPs(inputShape: shape)
-        let splitShape = GradMode.withoutGrad { full.device(Variable(Tensor(zeros: [1] + shape))).shape }
+        let splitShape = full.splitShape(inputShape: shape)   // inference mode: a training-mode probe would move BN statistics
         try Pruning.prune(base, split: split, keep: kept)
         let pruned = try CoInferenceModel(base: base, split: split, bridge: ZeroFill(kept: kept, channels: channels))
         let eval = try Trainer.evaluate(pruned, try ctx.testImages(), try ctx.normalization(), batchSize: 500)

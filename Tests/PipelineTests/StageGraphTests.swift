@@ -65,6 +65,20 @@ final class StageGraphTests: XCTestCase {
         XCTAssertEqual(prune["kept"] as! [Int], Array(order.prefix(order.count / 4)).sorted())
         XCTAssertLessThan(prune["device_flops"] as! Int, prune["device_flops_unpruned"] as! Int)
 
+        // Pruning copies the kept channels' statistics untouched: no forward pass in training mode may move
+        // the running statistics it saves.
+        func tensors(_ instance: StageInstance) throws -> [String: [Float]] {
+            let url = StageRunner.directory(instance, ctx).appendingPathComponent("model.safetensors")
+            var out: [String: [Float]] = [:]
+            for t in try SafeTensors.read(from: url).tensors { if case .f32(let x) = t.payload { out[t.name] = x.array } }
+            return out
+        }
+        let baseTensors = try tensors(StageInstance("train-base")), pruned = try tensors(StageInstance("prune", split: "stem", ratio: 4))
+        let kept = prune["kept"] as! [Int]
+        for name in ["stem.bn.running_mean", "stem.bn.running_var", "stem.bn.weight", "stem.bn.bias"] {
+            XCTAssertEqual(pruned[name]!, kept.map { baseTensors[name]![$0] }, name)
+        }
+
         // Changing fine-tune's settings makes fine-tune, train-recovery and evaluate stale, nothing else.
         let changed = try context("graph", fineTuneLR: 0.03)
         let s = try states(changed)
