@@ -110,13 +110,13 @@ public enum EncodeFeaturesStage: StageDefinition {
                 for (p, y) in zip(argmaxRows(m.edge(Variable(f)).value), labels) where p == Int(y) { floatCorrect += 1 }
             }
             let src = f.array
+            let perImage = (0..<n).map { s in Array(src[(s * per)..<((s + 1) * per)]) }   // once, for every configuration
             for (k, cfg) in configs.enumerated() {
                 let received = Tensor(uninitialized: f.shape)
                 let dst = received.buffer
                 for s in 0..<n {
-                    let values = Array(src[(s * per)..<((s + 1) * per)])
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    let (bytes, symbols) = try cfg.link.encode(values)
+                    let (bytes, symbols) = try cfg.link.encode(perImage[s])
                     let t1 = DispatchTime.now().uptimeNanoseconds
                     let (decoded, frame) = try cfg.link.decode(bytes)
                     let t2 = DispatchTime.now().uptimeNanoseconds
