@@ -59,8 +59,15 @@ struct BenchCoders: ParsableCommand {
     @Argument(help: "A file written by `aecnn export-features` (its .json sidecar is read too).") var input: String
     @Option(help: "Best of this many repetitions (the least disturbed run on a shared machine).") var repeats = 3
     @Flag(help: "Print one JSON object instead of a table.") var json = false
+    @Option(name: .customLong("codec"), help: "Measure only this codec (repeatable): \(CoderBenchmark.codecs.map(\.name).joined(separator: ", ")).")
+    var only: [String] = []
 
     func run() throws {
+        let unknown = only.filter { n in !CoderBenchmark.codecs.contains { $0.name == n } }
+        guard unknown.isEmpty else {
+            throw ValidationError("unknown codec \(unknown.joined(separator: ", ")). Fix: choose from \(CoderBenchmark.codecs.map(\.name).joined(separator: ", "))")
+        }
+        let codecs = only.isEmpty ? CoderBenchmark.codecs : CoderBenchmark.codecs.filter { only.contains($0.name) }
         let metaURL = URL(fileURLWithPath: input + ".json")
         guard let metaData = FileManager.default.contents(atPath: metaURL.path),
               let meta = try? JSONSerialization.jsonObject(with: metaData) as? [String: Any],
@@ -71,10 +78,10 @@ struct BenchCoders: ParsableCommand {
         let fshape = FeatureShape(channels: shape[0], height: shape[1], width: shape[2])
         var best: [String: Any] = [:]
         for _ in 0..<max(1, repeats) {
-            let r = CoderBenchmark.run(symbols: [UInt8](bytes), shape: fshape, bits: 8)
+            let r = CoderBenchmark.run(symbols: [UInt8](bytes), shape: fshape, bits: 8, codecs: codecs)
             if let e = r["error"] { throw ValidationError("\(input): \(e)") }
             if best.isEmpty { best = r; continue }
-            for c in CoderBenchmark.codecs {
+            for c in codecs {
                 guard var b = best[c.name] as? [String: Any], let n = r[c.name] as? [String: Any] else { continue }
                 for k in ["encodeMBps", "decodeMBps", "encodeMBpsWall", "decodeMBpsWall"] {
                     b[k] = max(b[k] as? Double ?? 0, n[k] as? Double ?? 0)
@@ -89,11 +96,12 @@ struct BenchCoders: ParsableCommand {
         print("\(best["tensors"] ?? 0) tensors of \(shape.map(String.init).joined(separator: "×")), order-0 entropy "
               + String(format: "%.3f", best["order0Entropy"] as? Double ?? 0) + " bits/element; best of \(repeats), one core")
         print("codec            bits/elem  vs zstd-19  encode MB/s  decode MB/s")
-        for c in CoderBenchmark.codecs {
+        for c in codecs {
             guard let r = best[c.name] as? [String: Any] else { continue }
             print(c.name.padding(toLength: 16, withPad: " ", startingAt: 0)
-                  + String(format: " %9.3f  %10.3f  %11.1f  %11.1f", r["bitsPerElement"] as? Double ?? 0, r["vsZstd19"] as? Double ?? 0,
-                           r["encodeMBps"] as? Double ?? 0, r["decodeMBps"] as? Double ?? 0))
+                  + String(format: " %9.3f  ", r["bitsPerElement"] as? Double ?? 0)
+                  + ((r["vsZstd19"] as? Double).map { String(format: "%10.3f", $0) } ?? "       n/a")
+                  + String(format: "  %11.1f  %11.1f", r["encodeMBps"] as? Double ?? 0, r["decodeMBps"] as? Double ?? 0))
         }
     }
 }

@@ -15,7 +15,7 @@ public enum ArithmeticModel: Equatable, Hashable, Sendable {
     var tag: UInt8 {
         switch self {
         case .order0: return 1
-        case .context: return 2
+        case .context: return 3 // 2 was the first context model (every mantissa bit modelled); not decoded any more
         }
     }
 
@@ -73,7 +73,8 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
         guard bytes.count >= 2 else { throw FeatureCodingError.truncated(needed: 2, available: bytes.count) }
         let expectedHeader = model.tag << 4 | UInt8(bits)
         guard bytes[0] == expectedHeader else {
-            throw FeatureCodingError.headerMismatch("header byte 0x\(String(bytes[0], radix: 16)), expected 0x\(String(expectedHeader, radix: 16)) (\(name), \(bits) bits)")
+            let old = bytes[0] >> 4 == 2 ? "; tag 2 is the first context-model format, which this version no longer reads — re-encode the features" : ""
+            throw FeatureCodingError.headerMismatch("header byte 0x\(String(bytes[0], radix: 16)), expected 0x\(String(expectedHeader, radix: 16)) (\(name), \(bits) bits)\(old)")
         }
         var dec = RangeDecoder(Array(bytes[1...]))
         var out = [UInt8](repeating: 0, count: n)

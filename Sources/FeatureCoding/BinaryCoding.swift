@@ -10,6 +10,9 @@ protocol BinaryCoder {
     static var isEncoder: Bool { get }
     /// Codes `bit` (encoder) or decodes a bit (decoder) with `model`, adapts `model`, returns the bit.
     mutating func code(_ bit: Int, _ model: UnsafeMutablePointer<AdaptiveBit>, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) -> Int
+    /// Codes (or decodes) the `count` low bits of `value` (0 … 7 bits) at probability 2^-count each
+    /// pattern, with no model: one interval of width `⌊range / 2^count⌋` (the format's "bypass" bits).
+    mutating func bypass(_ value: Int, count: Int) -> Int
     /// Records that the decoded data is impossible (decoder only; no-op in the encoder).
     mutating func markInvalid()
 }
@@ -42,6 +45,16 @@ struct BitEncoder: BinaryCoder {
         adapt(model, bit, rates, rateLimit)
         return bit
     }
+
+    @inline(__always) @usableFromInline
+    mutating func bypass(_ value: Int, count: Int) -> Int {
+        // range ≥ 2^24 and count ≤ 7 keep r ≥ 2^17; one renormalisation step restores range ≥ 2^24.
+        let r = rc.range >> UInt32(truncatingIfNeeded: count)
+        rc.low &+= UInt64(r) &* UInt64(truncatingIfNeeded: value)
+        rc.range = r
+        rc.normalize()
+        return value
+    }
 }
 
 @usableFromInline
@@ -61,5 +74,17 @@ struct BitDecoder: BinaryCoder {
         rc.normalize()
         adapt(model, b, rates, rateLimit)
         return b
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func bypass(_ value: Int, count: Int) -> Int {
+        let r = rc.range >> UInt32(truncatingIfNeeded: count)
+        var v = rc.code / r
+        let top = UInt32(truncatingIfNeeded: (1 << count) - 1)
+        if v > top { rc.invalid = true; v = top } // only a damaged stream: code ≥ range
+        rc.code &-= r &* v
+        rc.range = r
+        rc.normalize()
+        return Int(v)
     }
 }

@@ -22,12 +22,14 @@ public enum CoderBenchmark {
     ///   - shape: the shape of one tensor (`C × H × W`).
     ///   - bits: symbol width, 1 … 8.
     ///   - minSeconds: each encode/decode pass is repeated until it has run this long (at least once).
+    ///   - codecs: the codecs to measure (default: all of `codecs`); `"vsZstd19"` needs zstd -19 among them.
     /// - Returns: `"elements"`, `"tensors"`, `"order0Entropy"` (bits/elem) and, per codec name,
     ///   a `[String: Any]` with `"bytes"`, `"bitsPerElement"`, `"encodeMBps"`, `"decodeMBps"`
     ///   (symbols per CPU second of the calling thread / 10^6, one byte per symbol), the same per wall-clock
     ///   second as `"encodeMBpsWall"`, `"decodeMBpsWall"`, `"vsZstd19"` (bytes ÷ zstd -19 bytes), and
     ///   `"roundTrip"` (Bool). On invalid arguments the dictionary holds only `"error"`.
-    public static func run(symbols: [UInt8], shape: FeatureShape, bits: Int, minSeconds: Double = 0.3) -> [String: Any] {
+    public static func run(symbols: [UInt8], shape: FeatureShape, bits: Int, minSeconds: Double = 0.3,
+                           codecs: [any SymbolCodec] = CoderBenchmark.codecs) -> [String: Any] {
         guard let per = shape.elementCount, per > 0, symbols.count % per == 0, !symbols.isEmpty else {
             return ["error": "symbols.count \(symbols.count) is not a non-zero multiple of \(shape) elements"]
         }

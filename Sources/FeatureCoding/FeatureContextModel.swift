@@ -18,7 +18,9 @@
 ///    at the first 0 or when i reaches `bits`. Context (A, P, E, i): 1,152 contexts, where `E` buckets the
 ///    classes already coded at the left, up and previous-channel positions (`kL + kU + kR`: 0 | < 3 | < 6 | ≥ 6;
 ///    a zero symbol counts as class 0) — residual "energy", which noise shared across channels makes informative.
-/// 4. If k ≥ 2: the k − 1 bits of `m` below its leading one, MSB first. Context (k, bit position): 72.
+/// 4. If k ≥ 2: the k − 1 bits of `m` below its leading one, MSB first: the first with context k (9), the
+///    other k − 2 (if any) as one bypass step (`BinaryCoder.bypass`) — they are close to uniform, and one
+///    step instead of k − 2 modelled decisions is most of the speed of wide symbols.
 /// 5. If m > 0 and both `p − m ≥ 1` and `p + m ≤ 2^bits − 1`: sign (1 = negative). Context (min(k, 3), P): 16.
 ///    When only one sign gives a valid symbol, it is implied and not coded.
 public struct FeatureContextModel: Sendable {
@@ -27,7 +29,7 @@ public struct FeatureContextModel: Sendable {
 
     static let zeroContexts = 32 * 4
     static let classContexts = 8 * 4 * 4 * 9
-    static let mantissaContexts = 9 * 8
+    static let mantissaContexts = 9
     static let signContexts = 4 * 4
     static var contextCount: Int { zeroContexts + classContexts + mantissaContexts + signContexts }
 
@@ -66,6 +68,11 @@ public struct FeatureContextModel: Sendable {
         let kPlane = UnsafeMutablePointer<UInt8>.allocate(capacity: kCount)
         kPlane.initialize(repeating: 0, count: kCount)
         defer { kPlane.deallocate() }
+        // bitLength(i) for i < 256, from a table: BSR, which the generic x86-64 target compiles
+        // `leadingZeroBitCount` to, is slow on some CPUs (AMD Zen).
+        let bitLength = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        defer { bitLength.deallocate() }
+        for i in 0..<256 { bitLength[i] = UInt8(Int.bitWidth - i.leadingZeroBitCount) }
         let zeroM = models
         let classM = zeroM + Self.zeroContexts
         let mantM = classM + Self.classContexts
@@ -77,53 +84,50 @@ public struct FeatureContextModel: Sendable {
                 let base = plane + (c + 1) * channelStride
                 for y in 0..<H {
                     let row = base + (y + 1) * stride + 1
-                    let up = row - stride
-                    let prow = row - channelStride
                     let krow = kPlane + (row - plane)
-                    let kup = krow - stride
-                    let kprev = krow - channelStride
                     for x in 0..<W {
-                        let a = Int(row[x - 1]), b = Int(up[x]), cc = Int(up[x - 1]), d = Int(up[x + 1])
-                        let r = Int(prow[x])
-                        // 1. zero flag
-                        let nz = (a != 0 ? 1 : 0) | (b != 0 ? 2 : 0) | (cc != 0 ? 4 : 0) | (d != 0 ? 8 : 0) | (r != 0 ? 16 : 0)
-                        let sum8 = (a + b + cc + d) << scale
-                        let sq = sum8 == 0 ? 0 : (sum8 < 16 ? 1 : (sum8 < 64 ? 2 : 3))
+                        let a = Int(row[x - 1]), b = Int(row[x - stride]), cc = Int(row[x - stride - 1]), d = Int(row[x - stride + 1])
+                        let r = Int(row[x - channelStride])
+                        // 1. zero flag (contexts computed without branches: the data decides nothing here)
+                        let nz = atLeast(a, 1) | atLeast(b, 1) &<< 1 | atLeast(cc, 1) &<< 2 | atLeast(d, 1) &<< 3 | atLeast(r, 1) &<< 4
+                        let sum8 = (a &+ b &+ cc &+ d) &<< scale
+                        let sq = atLeast(sum8, 1) &+ atLeast(sum8, 16) &+ atLeast(sum8, 64)
                         let v0 = Coder.isEncoder ? Int(row[x]) : 0
-                        let isNonZero = coder.code(v0 != 0 ? 1 : 0, zeroM + (nz << 2 | sq), rp, limit)
+                        let isNonZero = coder.code(atLeast(v0, 1), zeroM + (nz &<< 2 | sq), rp, limit)
                         if isNonZero == 0 {
                             if !Coder.isEncoder { row[x] = 0 }
                             continue
                         }
-                        // 2. prediction and buckets
+                        // 2. prediction (MED = a + b − cc clamped to [min(a, b), max(a, b)]) and buckets
                         let mx = max(a, b), mn = min(a, b)
-                        let p = max(cc >= mx ? mn : (cc <= mn ? mx : a + b - cc), 1)
-                        let res = v0 - p
+                        let p = max(max(mn, min(mx, a &+ b &- cc)), 1)
+                        let res = v0 &- p
                         let m0 = abs(res)
-                        let act8 = (abs(a - cc) + abs(b - cc) + abs(b - d)) << scale
-                        let actQ = min(Int.bitWidth - act8.leadingZeroBitCount, 7)
-                        let p8 = p << scale
-                        let pq = p8 < 8 ? 0 : (p8 < 32 ? 1 : (p8 < 96 ? 2 : 3))
+                        let act8 = (abs(a &- cc) &+ abs(b &- cc) &+ abs(b &- d)) &<< scale
+                        let actQ = Int(bitLength[min(act8, 64)]) // min(bitLength, 7) for ≤ 64
+                        let p8 = p &<< scale
+                        let pq = atLeast(p8, 8) &+ atLeast(p8, 32) &+ atLeast(p8, 96)
                         // 3. magnitude class, unary
-                        let eSum = Int(krow[x - 1]) + Int(kup[x]) + Int(kprev[x])
-                        let eq = eSum == 0 ? 0 : (eSum < 3 ? 1 : (eSum < 6 ? 2 : 3))
-                        let uCtx = classM + ((actQ * 4 + pq) * 4 + eq) * 9
-                        let kTrue = Int.bitWidth - m0.leadingZeroBitCount
+                        let eSum = Int(krow[x - 1]) &+ Int(krow[x - stride]) &+ Int(krow[x - channelStride])
+                        let eq = atLeast(eSum, 1) &+ atLeast(eSum, 3) &+ atLeast(eSum, 6)
+                        let uCtx = classM + ((actQ &* 4 &+ pq) &* 4 &+ eq) &* 9
+                        let kTrue = Int(bitLength[m0])
                         var k = 0
                         while k < bits {
                             if coder.code(kTrue > k ? 1 : 0, uCtx + k, rp, limit) == 0 { break }
-                            k += 1
+                            k &+= 1
                         }
                         krow[x] = UInt8(truncatingIfNeeded: k)
-                        // 4. bits of m below its leading one
+                        // 4. bits of m below its leading one: the first with a context, the rest bypass
                         var m = 0
                         if k > 0 {
                             m = 1 << (k - 1)
-                            var j = k - 1
-                            let mc = mantM + k * 8
-                            while j > 0 {
-                                j -= 1
-                                m |= coder.code((m0 >> j) & 1, mc + j, rp, limit) << j
+                            if k >= 2 {
+                                m |= coder.code((m0 >> (k - 2)) & 1, mantM + k, rp, limit) << (k - 2)
+                                if k >= 3 {
+                                    let low = k - 2
+                                    m |= coder.bypass(m0 & ((1 << low) - 1), count: low)
+                                }
                             }
                         }
                         // 5. sign, when both are possible
@@ -148,3 +152,7 @@ public struct FeatureContextModel: Sendable {
         }
     }
 }
+
+/// 1 when `x ≥ t`, else 0, without a branch (for |x|, |t| < 2^62).
+@inline(__always) @usableFromInline
+func atLeast(_ x: Int, _ t: Int) -> Int { ((t &- 1 &- x) >> 63) & 1 }

@@ -32,13 +32,16 @@ public struct RangeEncoder {
     @usableFromInline var cache: UInt8 = 0
     @usableFromInline var pendingFF: Int = 0
     @usableFromInline var skipFirst = true
+    /// Output bytes, in a buffer whose append is a store and a compare (an `Array` append calls into the
+    /// runtime, which makes the compiler keep the coder's state in memory across every decision).
+    @usableFromInline let sink: ByteSink
+
     /// Bytes written so far (without held-back bytes).
-    public private(set) var bytes: [UInt8]
+    public var bytes: [UInt8] { sink.array }
 
     /// - Parameter capacityHint: expected output size, to avoid regrowing.
     public init(capacityHint: Int = 0) {
-        bytes = []
-        bytes.reserveCapacity(max(0, capacityHint))
+        sink = ByteSink(capacity: max(64, capacityHint))
     }
 
     @inline(__always) @usableFromInline
@@ -48,10 +51,10 @@ public struct RangeEncoder {
             if skipFirst {
                 skipFirst = false // the always-zero leading byte; a carry into it cannot happen
             } else {
-                bytes.append(cache &+ carry)
+                sink.append(cache &+ carry)
             }
             while pendingFF > 0 {
-                bytes.append(0xFF &+ carry)
+                sink.append(0xFF &+ carry)
                 pendingFF -= 1
             }
             cache = UInt8(truncatingIfNeeded: low >> 24)
@@ -120,6 +123,40 @@ public struct RangeEncoder {
         low = (low &+ 0x00FF_FFFF) & ~UInt64(0x00FF_FFFF)
         shiftLow()
         shiftLow()
-        return bytes
+        return sink.array
     }
+}
+
+/// A growable byte buffer owned by one `RangeEncoder` (not shared: copies of an encoder share it, and an
+/// encoder is used by one owner from start to `finish`).
+@usableFromInline
+final class ByteSink {
+    @usableFromInline var base: UnsafeMutablePointer<UInt8>
+    @usableFromInline var count = 0
+    @usableFromInline var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always) @usableFromInline
+    func append(_ byte: UInt8) {
+        if count == capacity { grow() }
+        base[count] = byte
+        count &+= 1
+    }
+
+    @inline(never) @usableFromInline
+    func grow() {
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
+    }
+
+    var array: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
 }

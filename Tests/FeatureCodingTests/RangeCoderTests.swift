@@ -120,9 +120,35 @@ final class RangeCoderTests: XCTestCase {
         let context = try ArithmeticSymbolCodec(model: .context()).encode(symbols, shape: shape, bits: 8)
         let order0 = try ArithmeticSymbolCodec(model: .order0).encode(symbols, shape: shape, bits: 8)
         let small = try ArithmeticSymbolCodec(model: .context()).encode([1, 0, 2, 3, 3, 1], shape: FeatureShape(channels: 1, height: 2, width: 3), bits: 2)
-        XCTAssertEqual(hex(context), "285cf43e77d0357da7c1da1b6574d3ea7d5290")
+        XCTAssertEqual(hex(context), "385cf43cb2a074fb4f83b436cae9a875d869")
         XCTAssertEqual(hex(order0), "180003da68ba22fc031ad1197fc12ffefb447e35")
-        XCTAssertEqual(hex(small), "229cc638")
+        XCTAssertEqual(hex(small), "329cc638")
+    }
+
+    /// Residuals of every magnitude class at every width: the widest classes send up to six mantissa bits in
+    /// one bypass step, which must round-trip next to modelled decisions at extreme probabilities.
+    func testContextModelRoundTripsEveryResidualClass() throws {
+        var rng = TestRNG(seed: 11)
+        let codec = ArithmeticSymbolCodec(model: .context())
+        for bits in 1...8 {
+            let top = (1 << bits) - 1
+            let shape = FeatureShape(channels: 3, height: 9, width: 11)
+            // Checkerboard of 1 and the largest value (|residual| up to 2^bits − 2), then random, then constant.
+            let checker = (0..<(shape.height * shape.width)).map { UInt8(($0 / shape.width + $0) % 2 == 0 ? 1 : top) }
+            let random = (0..<(shape.height * shape.width)).map { _ in UInt8(rng.below(top + 1)) }
+            let constant = [UInt8](repeating: UInt8(top), count: shape.height * shape.width)
+            let symbols = checker + random + constant
+            let payload = try codec.encode(symbols, shape: shape, bits: bits)
+            XCTAssertEqual(try codec.decode(payload, shape: shape, bits: bits), symbols, "bits \(bits)")
+        }
+    }
+
+    func testFirstContextFormatIsRejectedWithAClearMessage() {
+        let shape = FeatureShape(channels: 1, height: 2, width: 3)
+        XCTAssertThrowsError(try ArithmeticSymbolCodec(model: .context()).decode([0x22, 0x9c, 0xc6, 0x38], shape: shape, bits: 2)) {
+            guard case .headerMismatch(let why) = $0 as? FeatureCodingError else { return XCTFail("\($0)") }
+            XCTAssertTrue(why.contains("first context-model format"), why)
+        }
     }
 
     func testOrder0Entropy() {
@@ -154,6 +180,10 @@ final class RangeCoderTests: XCTestCase {
             XCTAssertNotNil(c?["vsZstd19"] as? Double, name)
         }
         XCTAssertNotNil(CoderBenchmark.run(symbols: [1, 2, 3], shape: shape, bits: 8)["error"])
+        let only = CoderBenchmark.run(symbols: symbols, shape: shape, bits: 8, minSeconds: 0, codecs: [ZstdSymbolCodec(level: 1)])
+        XCTAssertNotNil(only["zstd-1"])
+        XCTAssertNil(only["arith-context"])
+        XCTAssertNil((only["zstd-1"] as? [String: Any])?["vsZstd19"], "no ratio without zstd -19 measured")
     }
 }
 
