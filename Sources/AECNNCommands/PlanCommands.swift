@@ -40,8 +40,9 @@ extension Profile {
     func measureServer(_ server: String, ctx: RunContext, candidates: inout [PlanCandidate]) throws {
         let test = try ctx.testImages().subset(first: requests)
         let norm = try ctx.normalization()
-        func measure(_ path: String, _ bodies: [[UInt8]]) throws -> (decode: Double, compute: Double, overhead: Double) {
-            var d: [Double] = [], c: [Double] = [], o: [Double] = []
+        let (host, port) = try LinkClient.endpoint(server)
+        func measure(_ path: String, _ bodies: [[UInt8]]) throws -> (decode: Double, compute: Double, overhead: Double, header: Double) {
+            var d: [Double] = [], c: [Double] = [], o: [Double] = [], h: [Double] = []
             for body in bodies {
                 let r = try LinkClient.request(server: server, method: "POST", path: path, body: body)
                 guard r.status == 200, let obj = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any],
@@ -49,9 +50,10 @@ extension Profile {
                     throw ValidationError("\(server)\(path) answered \(r.status): \(String(decoding: r.body, as: UTF8.self)). Fix: serve this pipeline (aecnn serve --pipeline …)")
                 }
                 d.append(sd); c.append(sc); o.append(r.seconds * 1000 - sd - sc)
+                h.append(Double(LinkClient.requestHead(method: "POST", path: path, host: host, port: port, bodyCount: body.count).count))
             }
             func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
-            return (median(d), median(c), median(o))
+            return (median(d), median(c), median(o), h.reduce(0, +) / Double(max(h.count, 1)))
         }
         for k in candidates.indices {
             switch candidates[k].kind {
@@ -62,6 +64,7 @@ extension Profile {
                 }
                 let m = try measure("/v1/infer-image", bodies)
                 candidates[k].decodeMs = m.decode; candidates[k].edgeMs = m.compute; candidates[k].overheadMs = m.overhead
+                candidates[k].headerBytes = m.header
             case .coInference:
                 let p = candidates[k].id.split(separator: "/").map(String.init)   // split/Vn/codec/Nb
                 let link = try LinkOptions.parse(["--pipeline", options.pipeline, "--checkpoints", options.checkpoints, "--split", p[0],
@@ -74,6 +77,7 @@ extension Profile {
                 }
                 let m = try measure("/v1/infer", bodies)
                 candidates[k].decodeMs = m.decode; candidates[k].edgeMs = m.compute; candidates[k].overheadMs = m.overhead
+                candidates[k].headerBytes = m.header
             }
         }
     }

@@ -62,6 +62,7 @@ struct Offload: ParsableCommand {
         var unused = RNG(seed: 0)
         var correct = 0
         var totals = [Double](repeating: 0, count: 5)   // device, encode, round trip, server decode, server compute
+        var overshoot = 0.0
         var bytesTotal = 0
         for k in 0..<test.count {
             let (x, labels) = try Batching.makeBatch(test, indices: k..<(k + 1), normalization: norm, augmentation: nil, rng: &unused)
@@ -80,6 +81,7 @@ struct Offload: ParsableCommand {
             let predicted = obj["class"] as? Int ?? -1
             if predicted == Int(labels[0]) { correct += 1 }
             totals[0] += device; totals[1] += encode; totals[2] += trip; totals[3] += sdec; totals[4] += scomp
+            overshoot += reply.emulationOvershootSeconds * 1000
             bytesTotal += bytes.count
             let e2e = device + encode + trip
             if json {
@@ -96,12 +98,13 @@ struct Offload: ParsableCommand {
                                       "device_ms_mean": totals[0] / n, "encode_ms_mean": totals[1] / n, "round_trip_ms_mean": totals[2] / n,
                                       "server_decode_ms_mean": totals[3] / n, "server_compute_ms_mean": totals[4] / n,
                                       "end_to_end_ms_mean": (totals[0] + totals[1] + totals[2]) / n,
+                                      "emulation_overshoot_ms_mean": overshoot / n,
                                       "uplink_mbps": uplinkMbps ?? 0, "rtt_ms": rttMs]
         if json { print(String(data: try JSONSerialization.data(withJSONObject: ["total": summary], options: [.sortedKeys]), encoding: .utf8)!) }
         else {
-            print(String(format: "%d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (server decode %.2f, compute %.2f), end to end %.2f ms",
+            print(String(format: "%d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (server decode %.2f, compute %.2f; link emulation late by %.2f), end to end %.2f ms",
                          test.count, 100 * Double(correct) / n, Double(bytesTotal) / n, totals[0] / n, totals[1] / n, totals[2] / n, totals[3] / n, totals[4] / n,
-                         (totals[0] + totals[1] + totals[2]) / n))
+                         overshoot / n, (totals[0] + totals[1] + totals[2]) / n))
         }
     }
 }
@@ -115,7 +118,7 @@ extension Offload {
         let norm = try ctx.normalization()
         var unused = RNG(seed: 0)
         var correct = 0, bytesTotal = 0
-        var totalDevice = 0.0, totalEncode = 0.0, totalTrip = 0.0
+        var totalDevice = 0.0, totalEncode = 0.0, totalTrip = 0.0, overshoot = 0.0
         for k in 0..<test.count {
             let label = Int(test.labels[k])
             var predicted = -1, device = 0.0, encode = 0.0, trip = 0.0, bytes = 0
@@ -137,6 +140,7 @@ extension Offload {
                     throw ValidationError("the server answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
                 }
                 trip = reply.seconds * 1000
+                overshoot += reply.emulationOvershootSeconds * 1000
                 predicted = obj["class"] as? Int ?? -1
             }
             if predicted == label { correct += 1 }
@@ -150,12 +154,13 @@ extension Offload {
         let n = Double(max(test.count, 1))
         let summary: [String: Any] = ["mode": mode, "images": test.count, "accuracy": Double(correct) / n, "bytes_mean": Double(bytesTotal) / n,
                                       "device_ms_mean": totalDevice / n, "encode_ms_mean": totalEncode / n, "round_trip_ms_mean": totalTrip / n,
-                                      "end_to_end_ms_mean": (totalDevice + totalEncode + totalTrip) / n, "uplink_mbps": uplinkMbps ?? 0, "rtt_ms": rttMs]
+                                      "end_to_end_ms_mean": (totalDevice + totalEncode + totalTrip) / n, "emulation_overshoot_ms_mean": overshoot / n,
+                                      "uplink_mbps": uplinkMbps ?? 0, "rtt_ms": rttMs]
         if json { print(String(data: try JSONSerialization.data(withJSONObject: ["total": summary], options: [.sortedKeys]), encoding: .utf8)!) }
         else {
-            print(String(format: "%@, %d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms, end to end %.2f ms",
+            print(String(format: "%@, %d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (link emulation late by %.2f), end to end %.2f ms",
                          mode, test.count, 100 * Double(correct) / n, Double(bytesTotal) / n, totalDevice / n, totalEncode / n, totalTrip / n,
-                         (totalDevice + totalEncode + totalTrip) / n))
+                         overshoot / n, (totalDevice + totalEncode + totalTrip) / n))
         }
     }
 }

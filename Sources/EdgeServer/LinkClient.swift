@@ -1,7 +1,11 @@
-// A small blocking HTTP/1.1 client over a TCP socket for the device side, with link emulation: the request
-// is written in 1,460-byte segments paced so that bytes leave no faster than `uplinkMbps` would carry them,
-// after `rttMs / 2` of one-way delay (and the reply gets the other half). Loopback only shows the pacing's
-// effect, which is the point: the measured time then includes a transfer at the emulated rate.
+// A small blocking HTTP/1.1 client over a TCP socket for the device side, with link emulation. With
+// `uplinkMbps` and `rttMs`, byte i of the request is due at the server at t0 + rtt/2 + 8·(i+1)/rate: the
+// request goes out in 1,460-byte segments, each written at the moment its last byte would have arrived, so
+// the server starts work when a real link would have delivered the whole request; the reply is held back
+// rtt/2 after it arrives. Every wait is a sleep until an absolute deadline (clock_nanosleep, TIMER_ABSTIME),
+// so oversleeping does not accumulate over segments; what overshoot remains is measured and reported
+// (`HTTPReply.emulationOvershootSeconds`). Loopback adds its own small cost, which `aecnn profile --server`
+// measures as protocol overhead.
 
 import Foundation
 #if canImport(Glibc)
@@ -19,6 +23,8 @@ public struct HTTPReply: Sendable {
     public var body: [UInt8]
     /// Seconds from the first byte written to the last byte read.
     public var seconds: Double
+    /// Total time the emulation's waits ended later than their deadlines (scheduler wake-up latency).
+    public var emulationOvershootSeconds: Double = 0
 }
 
 public enum LinkClientError: Error, CustomStringConvertible {
@@ -61,22 +67,32 @@ public enum LinkClient {
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard ok == 0 else { throw LinkClientError.connect("\(server): \(String(cString: strerror(errno)))") }
 
-        let head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        let payload = Array(head.utf8) + body
-        let start = DispatchTime.now().uptimeNanoseconds
-        if link.rttMs > 0 { usleep(useconds_t(link.rttMs / 2 * 1000)) }
+        let payload = requestHead(method: method, path: path, host: host, port: port, bodyCount: body.count) + body
+        let start = monotonicNanoseconds()
+        var overshoot: UInt64 = 0
+        func wait(until deadline: UInt64) {
+            guard deadline > monotonicNanoseconds() else { return }
+            var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
+            let now = monotonicNanoseconds()
+            if now > deadline { overshoot += now - deadline }
+        }
+        let oneWay = UInt64(max(0, link.rttMs) / 2 * 1e6)
         var sent = 0
         while sent < payload.count {
             let n = min(1460, payload.count - sent)
+            // This segment's last byte arrives after the one-way delay and the transfer of everything up to it.
+            let transfer = link.uplinkMbps.map { UInt64(8 * Double(sent + n) / ($0 * 1e6) * 1e9) } ?? 0
+            wait(until: start + oneWay + transfer)
             let w = payload[sent..<(sent + n)].withUnsafeBytes { send(fd, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
             guard w > 0 else { throw LinkClientError.io("send: \(String(cString: strerror(errno)))") }
             sent += w
-            if let rate = link.uplinkMbps {
-                // Pace: by now, `sent` bytes should have taken 8·sent/rate seconds (plus the one-way delay).
-                let due = Double(start) + (link.rttMs / 2) * 1e6 + 8 * Double(sent) / (rate * 1e6) * 1e9
-                let now = Double(DispatchTime.now().uptimeNanoseconds)
-                if due > now { usleep(useconds_t((due - now) / 1000)) }
-            }
+        }
+        func finish(_ status: Int, _ body: [UInt8]) -> HTTPReply {
+            wait(until: monotonicNanoseconds() + oneWay)
+            let end = monotonicNanoseconds()
+            return HTTPReply(status: status, body: body, seconds: Double(end - start) / 1e9,
+                             emulationOvershootSeconds: Double(overshoot) / 1e9)
         }
         var reply: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 16384)
@@ -85,14 +101,21 @@ public enum LinkClient {
             if r == 0 { break }
             guard r > 0 else { throw LinkClientError.io("recv: \(String(cString: strerror(errno)))") }
             reply += buf[0..<r]
-            if let (status, body) = parse(reply) { 
-                if link.rttMs > 0 { usleep(useconds_t(link.rttMs / 2 * 1000)) }
-                return HTTPReply(status: status, body: body, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            }
+            if let (status, body) = parse(reply) { return finish(status, body) }
         }
         guard let (status, body) = parse(reply, final: true) else { throw LinkClientError.protocolError("\(reply.count) bytes without a complete response") }
-        if link.rttMs > 0 { usleep(useconds_t(link.rttMs / 2 * 1000)) }
-        return HTTPReply(status: status, body: body, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        return finish(status, body)
+    }
+
+    /// The request head this client sends before a body of `bodyCount` bytes (it crosses the link too).
+    public static func requestHead(method: String, path: String, host: String, port: UInt16, bodyCount: Int) -> [UInt8] {
+        Array("\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: application/octet-stream\r\nContent-Length: \(bodyCount)\r\nConnection: close\r\n\r\n".utf8)
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// A complete response (status line, headers, Content-Length body), or nil while incomplete.

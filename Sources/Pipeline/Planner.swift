@@ -25,26 +25,31 @@ public struct PlanCandidate: Codable, Equatable, Sendable {
     /// Per-request cost of the protocol that eq. 1–4 leave out (connection, HTTP, the server's queueing),
     /// measured against a running server by `aecnn profile --server`; 0 when not measured.
     public var overheadMs: Double
+    /// Bytes each request sends besides the payload (the HTTP request head), which cross the uplink too;
+    /// measured by `aecnn profile --server`, 0 when not measured.
+    public var headerBytes: Double
 
     public init(kind: Kind, id: String, accuracy: Double, deviceMs: Double, encodeMs: Double, bytes: Double, bytesP99: Double,
-                decodeMs: Double, edgeMs: Double, overheadMs: Double = 0) {
+                decodeMs: Double, edgeMs: Double, overheadMs: Double = 0, headerBytes: Double = 0) {
         self.kind = kind; self.id = id; self.accuracy = accuracy; self.deviceMs = deviceMs; self.encodeMs = encodeMs
         self.bytes = bytes; self.bytesP99 = bytesP99; self.decodeMs = decodeMs; self.edgeMs = edgeMs; self.overheadMs = overheadMs
+        self.headerBytes = headerBytes
     }
 
-    enum CodingKeys: String, CodingKey { case kind, id, accuracy, deviceMs, encodeMs, bytes, bytesP99, decodeMs, edgeMs, overheadMs }
+    enum CodingKeys: String, CodingKey { case kind, id, accuracy, deviceMs, encodeMs, bytes, bytesP99, decodeMs, edgeMs, overheadMs, headerBytes }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(kind: try c.decode(Kind.self, forKey: .kind), id: try c.decode(String.self, forKey: .id),
                   accuracy: try c.decode(Double.self, forKey: .accuracy), deviceMs: try c.decode(Double.self, forKey: .deviceMs),
                   encodeMs: try c.decode(Double.self, forKey: .encodeMs), bytes: try c.decode(Double.self, forKey: .bytes),
                   bytesP99: try c.decode(Double.self, forKey: .bytesP99), decodeMs: try c.decode(Double.self, forKey: .decodeMs),
-                  edgeMs: try c.decode(Double.self, forKey: .edgeMs), overheadMs: try c.decodeIfPresent(Double.self, forKey: .overheadMs) ?? 0)
+                  edgeMs: try c.decode(Double.self, forKey: .edgeMs), overheadMs: try c.decodeIfPresent(Double.self, forKey: .overheadMs) ?? 0,
+                  headerBytes: try c.decodeIfPresent(Double.self, forKey: .headerBytes) ?? 0)
     }
 
     /// Predicted completion time in ms (eq. 1–4) at `uplinkMbps` with `rttMs`; nothing is sent by local computing.
     public func completionMs(uplinkMbps: Double, rttMs: Double, useP99: Bool = false) -> Double {
-        let sent = useP99 ? bytesP99 : bytes
+        let sent = (useP99 ? bytesP99 : bytes) + headerBytes
         let transfer = kind == .local ? 0 : 8 * sent / (uplinkMbps * 1e6) * 1e3 + rttMs + overheadMs
         return deviceMs + encodeMs + transfer + decodeMs + edgeMs
     }
