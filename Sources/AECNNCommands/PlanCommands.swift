@@ -52,7 +52,6 @@ extension Profile {
                 d.append(sd); c.append(sc); o.append(r.seconds * 1000 - sd - sc)
                 h.append(Double(LinkClient.requestHead(method: "POST", path: path, host: host, port: port, bodyCount: body.count).count))
             }
-            func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
             return (median(d), median(c), median(o), h.reduce(0, +) / Double(max(h.count, 1)))
         }
         for k in candidates.indices {

@@ -63,6 +63,7 @@ struct Offload: ParsableCommand {
         var correct = 0
         var totals = [Double](repeating: 0, count: 5)   // device, encode, round trip, server decode, server compute
         var overshoot = 0.0
+        var endToEnd: [Double] = []
         var bytesTotal = 0
         for k in 0..<test.count {
             let (x, labels) = try Batching.makeBatch(test, indices: k..<(k + 1), normalization: norm, augmentation: nil, rng: &unused)
@@ -84,6 +85,7 @@ struct Offload: ParsableCommand {
             overshoot += reply.emulationOvershootSeconds * 1000
             bytesTotal += bytes.count
             let e2e = device + encode + trip
+            endToEnd.append(e2e)
             if json {
                 let line: [String: Any] = ["image": k, "label": Int(labels[0]), "class": predicted, "bytes": bytes.count, "device_ms": device,
                                            "encode_ms": encode, "round_trip_ms": trip, "server_decode_ms": sdec, "server_compute_ms": scomp, "end_to_end_ms": e2e]
@@ -98,13 +100,13 @@ struct Offload: ParsableCommand {
                                       "device_ms_mean": totals[0] / n, "encode_ms_mean": totals[1] / n, "round_trip_ms_mean": totals[2] / n,
                                       "server_decode_ms_mean": totals[3] / n, "server_compute_ms_mean": totals[4] / n,
                                       "end_to_end_ms_mean": (totals[0] + totals[1] + totals[2]) / n,
-                                      "emulation_overshoot_ms_mean": overshoot / n,
+                                      "end_to_end_ms_median": median(endToEnd), "emulation_overshoot_ms_mean": overshoot / n,
                                       "uplink_mbps": uplinkMbps ?? 0, "rtt_ms": rttMs]
         if json { print(String(data: try JSONSerialization.data(withJSONObject: ["total": summary], options: [.sortedKeys]), encoding: .utf8)!) }
         else {
-            print(String(format: "%d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (server decode %.2f, compute %.2f; link emulation late by %.2f), end to end %.2f ms",
+            print(String(format: "%d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (server decode %.2f, compute %.2f; link emulation late by %.2f), end to end %.2f ms (median %.2f)",
                          test.count, 100 * Double(correct) / n, Double(bytesTotal) / n, totals[0] / n, totals[1] / n, totals[2] / n, totals[3] / n, totals[4] / n,
-                         overshoot / n, (totals[0] + totals[1] + totals[2]) / n))
+                         overshoot / n, (totals[0] + totals[1] + totals[2]) / n, median(endToEnd)))
         }
     }
 }
@@ -119,6 +121,7 @@ extension Offload {
         var unused = RNG(seed: 0)
         var correct = 0, bytesTotal = 0
         var totalDevice = 0.0, totalEncode = 0.0, totalTrip = 0.0, overshoot = 0.0
+        var endToEnd: [Double] = []
         for k in 0..<test.count {
             let label = Int(test.labels[k])
             var predicted = -1, device = 0.0, encode = 0.0, trip = 0.0, bytes = 0
@@ -145,6 +148,7 @@ extension Offload {
             }
             if predicted == label { correct += 1 }
             totalDevice += device; totalEncode += encode; totalTrip += trip; bytesTotal += bytes
+            endToEnd.append(device + encode + trip)
             if json {
                 let line: [String: Any] = ["image": k, "label": label, "class": predicted, "bytes": bytes, "device_ms": device, "encode_ms": encode,
                                            "round_trip_ms": trip, "end_to_end_ms": device + encode + trip]
@@ -154,13 +158,14 @@ extension Offload {
         let n = Double(max(test.count, 1))
         let summary: [String: Any] = ["mode": mode, "images": test.count, "accuracy": Double(correct) / n, "bytes_mean": Double(bytesTotal) / n,
                                       "device_ms_mean": totalDevice / n, "encode_ms_mean": totalEncode / n, "round_trip_ms_mean": totalTrip / n,
-                                      "end_to_end_ms_mean": (totalDevice + totalEncode + totalTrip) / n, "emulation_overshoot_ms_mean": overshoot / n,
+                                      "end_to_end_ms_mean": (totalDevice + totalEncode + totalTrip) / n, "end_to_end_ms_median": median(endToEnd),
+                                      "emulation_overshoot_ms_mean": overshoot / n,
                                       "uplink_mbps": uplinkMbps ?? 0, "rtt_ms": rttMs]
         if json { print(String(data: try JSONSerialization.data(withJSONObject: ["total": summary], options: [.sortedKeys]), encoding: .utf8)!) }
         else {
-            print(String(format: "%@, %d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (link emulation late by %.2f), end to end %.2f ms",
+            print(String(format: "%@, %d images: accuracy %.2f %%, %.1f bytes each; mean device %.2f ms, encode %.2f ms, round trip %.2f ms (link emulation late by %.2f), end to end %.2f ms (median %.2f)",
                          mode, test.count, 100 * Double(correct) / n, Double(bytesTotal) / n, totalDevice / n, totalEncode / n, totalTrip / n,
-                         overshoot / n, (totalDevice + totalEncode + totalTrip) / n))
+                         overshoot / n, (totalDevice + totalEncode + totalTrip) / n, median(endToEnd)))
         }
     }
 }
