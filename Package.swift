@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),
         .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "AECNNCommands", "EdgeServer", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Autograd", "AECNNCommands", "EdgeServer", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

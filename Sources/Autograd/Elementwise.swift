@@ -167,3 +167,20 @@ public func straightThrough(_ x: Variable, _ forward: (Tensor) -> Tensor) -> Var
     precondition(y.shape == x.shape, "straightThrough: the forward function changed the shape")
     return Variable(op: y, parents: [x]) { gy in x.accumulate(gy) }
 }
+
+/// Straight-through with a gate: the gradient passes unchanged where `pass(x)` is 1 and is stopped where it
+/// is 0 — for a quantiser, the values its forward clamps to the range (the "clipped" straight-through
+/// estimator). Without the gate, nothing holds the features inside the range: training can drive them past
+/// it, where the clamped forward no longer changes and the float features stop meaning what the edge learnt.
+/// - Parameter pass: 0/1 of `x`'s shape, from `x`'s value.
+public func straightThrough(_ x: Variable, passing pass: (Tensor) -> Tensor, _ forward: (Tensor) -> Tensor) -> Variable {
+    let y = forward(x.value)
+    precondition(y.shape == x.shape, "straightThrough: the forward function changed the shape")
+    let gate = pass(x.value)
+    precondition(gate.shape == x.shape, "straightThrough: the gate has another shape")
+    return Variable(op: y, parents: [x]) { gy in
+        let g = Tensor(uninitialized: gy.shape)
+        for i in 0..<gy.count { g[i] = gy[i] * gate[i] }
+        x.accumulate(g)
+    }
+}

@@ -252,6 +252,9 @@ public enum TrainRecoveryStage: StageDefinition {
         var split: String; var ratio: Int; var threads: Int; var layers: Int; var hidden: Int; var training: TrainingSettings
         /// Quantiser in the loop (`coding.recovery_training_bits`); absent from the hash when off.
         var quantizeBits: Int?; var quantizeRanges: String?; var calibrationImages: Int?
+        /// 2: the straight-through gradient stops where the quantiser clamps (1, unclipped, let training push
+        /// the features past the calibrated range). Absent when the quantiser is not in the loop.
+        var quantizeVersion: Int?
     }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
@@ -264,7 +267,8 @@ public enum TrainRecoveryStage: StageDefinition {
         return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, layers: spec.aecnn.recoveryLayers,
                                             hidden: spec.aecnn.recoveryHidden, training: training(spec)!, quantizeBits: bits,
                                             quantizeRanges: bits == nil ? nil : spec.coding!.ranges.rawValue,
-                                            calibrationImages: bits == nil ? nil : spec.coding!.calibrationImages))
+                                            calibrationImages: bits == nil ? nil : spec.coding!.calibrationImages,
+                                            quantizeVersion: bits == nil ? nil : 2))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws

@@ -86,9 +86,30 @@ public struct FeatureLink {
         return out
     }
 
-    /// The link as a differentiable op: forward is `roundTrip`, backward the identity (straight-through).
+    /// The link as a differentiable op: forward is `roundTrip`; backward the identity inside the quantiser's
+    /// range and 0 where the forward clamps (clipped straight-through), so that training with fixed ranges
+    /// cannot push the features out of them. The min–max modes never clamp.
     public func straightThrough(_ x: Variable) -> Variable {
-        Autograd.straightThrough(x) { t in (try? self.roundTrip(t)) ?? t }
+        Autograd.straightThrough(x, passing: { self.insideRange($0) }) { t in (try? self.roundTrip(t)) ?? t }
+    }
+
+    /// 1 where a value of the batch `[N, K, H, W]` lies inside its channel's quantiser range, else 0.
+    public func insideRange(_ batch: Tensor) -> Tensor {
+        let gate = Tensor(uninitialized: batch.shape)
+        let plane = shape.height * shape.width, per = carriedCount
+        let ranges: [QuantizerRange]?
+        switch quantizer.ranges {
+        case .fixedPerChannel(let rs): ranges = kept.map { rs[$0] }
+        case .fixedPerTensor(let r): ranges = Array(repeating: r, count: kept.count)
+        case .perTensor, .perChannel: ranges = nil
+        }
+        for i in 0..<batch.count {
+            guard let rs = ranges else { gate[i] = 1; continue }
+            let r = rs[(i % max(per, 1)) / max(plane, 1)]
+            let v = batch[i]
+            gate[i] = v >= r.lo && v <= r.hi ? 1 : 0
+        }
+        return gate
     }
 }
 

@@ -122,4 +122,14 @@ final class GradientCheckTests: XCTestCase {
         sum(y * 3).backward()
         XCTAssertEqual(x.grad?.array, [3, 3, 3, 3])
     }
+
+    func testGatedStraightThroughStopsTheGradientWhereTheForwardClamps() {
+        let x = Variable(Tensor(shape: [4], values: [-2, 0.25, 0.75, 3]), requiresGrad: true)
+        let clamp: (Tensor) -> Tensor = { t in let q = Tensor(uninitialized: t.shape); for i in 0..<t.count { q[i] = min(max(t[i], 0), 1) }; return q }
+        let inside: (Tensor) -> Tensor = { t in let g = Tensor(uninitialized: t.shape); for i in 0..<t.count { g[i] = t[i] >= 0 && t[i] <= 1 ? 1 : 0 }; return g }
+        let y = straightThrough(x, passing: inside, clamp)
+        XCTAssertEqual(y.value.array, [0, 0.25, 0.75, 1])
+        sum(y * 3).backward()
+        XCTAssertEqual(x.grad?.array, [0, 3, 3, 0])
+    }
 }

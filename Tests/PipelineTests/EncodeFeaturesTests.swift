@@ -9,6 +9,7 @@ import TensorCore
 import Checkpoint
 import FeatureCoding
 import Pipeline
+import Autograd
 import PipelineSpec
 import _TestSupport
 
@@ -113,6 +114,31 @@ final class EncodeFeaturesTests: XCTestCase {
         XCTAssertThrowsError(try b.decode(bytes)) { XCTAssertTrue("\($0)".contains("model id")) }
         let c = FeatureLink(shape: shape, kept: [0, 1, 5], splitPoint: "stem", modelID: "a", quantizer: q, codec: .raw)
         XCTAssertThrowsError(try c.decode(bytes)) { XCTAssertTrue("\($0)".contains("carried channels")) }
+    }
+
+    /// Training through the link: the gradient passes where the value lies inside its channel's calibrated
+    /// range and stops where the quantiser clamps; the min–max modes never clamp, so everything passes.
+    func testStraightThroughStopsWhereTheFixedRangesClamp() throws {
+        let shape = FeatureShape(channels: 4, height: 1, width: 2)
+        let kept = [1, 3]
+        // Calibrated ranges: channel 1 [0, 1], channel 3 [0, 2].
+        let calibration = try QuantizerCalibration.fromRanges([QuantizerRange(lo: 0, hi: 1), QuantizerRange(lo: 0, hi: 2)])
+        let values: [Float] = [0.5, 1.5,   -0.1, 2.0,    // image 0: channel 1 (x2), channel 3 (x2)
+                               1.0, 0.0,   2.5, 1.0]     // image 1
+        let expected: [Float] = [1, 0, 0, 1, 1, 1, 0, 1]
+        for mode in CodingSettings.RangeMode.allCases {
+            let q = try LinkCalibration.quantizer(bits: 4, mode: mode, calibration: calibration, kept: kept, channels: 4)
+            let link = FeatureLink(shape: shape, kept: kept, splitPoint: "stem", modelID: "m", quantizer: q, codec: .raw)
+            let x = Variable(Tensor(shape: [2, 2, 1, 2], values: values), requiresGrad: true)
+            sum(link.straightThrough(x)).backward()
+            let want: [Float]
+            switch mode {
+            case .fixedPerChannel: want = expected
+            case .fixedPerTensor: want = values.map { $0 >= 0 && $0 <= 2 ? 1 : 0 }   // one range [0, 2]
+            case .perTensor, .perChannel: want = Array(repeating: 1, count: values.count)
+            }
+            XCTAssertEqual(x.grad?.array, want, "\(mode)")
+        }
     }
 
     func testQuantiserInTheLoopIsASettingOfTrainRecovery() throws {
