@@ -60,6 +60,11 @@ struct Offload: ParsableCommand {
         let test = try ctx.testImages().subset(first: count)
         let norm = try ctx.normalization()
         var unused = RNG(seed: 0)
+        // Untimed warm-up, as `aecnn profile` does (see `warmUp`).
+        if test.count > 0 {
+            let (x, _) = try Batching.makeBatch(test, indices: 0..<1, normalization: norm, augmentation: nil, rng: &unused)
+            try warmUp { _ = try link.encode(GradMode.withoutGrad { model.device(Variable(x)).value.array }) }
+        }
         var correct = 0
         var totals = [Double](repeating: 0, count: 5)   // device, encode, round trip, server decode, server compute
         var overshoot = 0.0
@@ -119,6 +124,10 @@ extension Offload {
         let test = try ctx.testImages().subset(first: count)
         let norm = try ctx.normalization()
         var unused = RNG(seed: 0)
+        if mode == "local", test.count > 0 {   // untimed warm-up, as `aecnn profile` does
+            let (x, _) = try Batching.makeBatch(test, indices: 0..<1, normalization: norm, augmentation: nil, rng: &unused)
+            warmUp { _ = GradMode.withoutGrad { base(Variable(x)) } }
+        }
         var correct = 0, bytesTotal = 0
         var totalDevice = 0.0, totalEncode = 0.0, totalTrip = 0.0, overshoot = 0.0
         var endToEnd: [Double] = []

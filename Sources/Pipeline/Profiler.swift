@@ -51,8 +51,13 @@ public enum Profiler {
         let base = try TrainBaseStage.loadModel(ctx)
         base.setTraining(false)
         let baseAccuracy = StageRunner.result(TrainBaseStage.instance, ctx)?["test_accuracy"] as? Double ?? .nan
-        _ = GradMode.withoutGrad { base(Variable(inputs[0])) }   // warm-up
-        let full = inputs.map { x in ms { _ = GradMode.withoutGrad { base(Variable(x)) } } }
+        warmUp { _ = GradMode.withoutGrad { base(Variable(inputs[0])) } }
+        // Each input is made just before it runs, as the device client does (`aecnn offload`), so that both
+        // measure the same loop.
+        let full = try (0..<test.count).map { k -> Double in
+            let x = try Batching.makeBatch(test, indices: k..<(k + 1), normalization: norm, augmentation: nil, rng: &unused).x
+            return ms { _ = GradMode.withoutGrad { base(Variable(x)) } }
+        }
         Parallel.threads = edgeThreads
         let fullEdge = inputs.map { x in ms { _ = GradMode.withoutGrad { base(Variable(x)) } } }
         Parallel.threads = 1
@@ -74,7 +79,7 @@ public enum Profiler {
             let deployed = try DeployedModel.load(ctx, split: split, ratio: ratio)
             let model = deployed.model
             let rows = (StageRunner.result(inst, ctx)?["rows"] as? [[String: Any]]) ?? []
-            _ = GradMode.withoutGrad { model.device(Variable(inputs[0])) }
+            warmUp { _ = GradMode.withoutGrad { model.device(Variable(inputs[0])) } }
             var features: [[Float]] = [], deviceMs: [Double] = []
             var featureShape: [Int] = []
             for x in inputs {
@@ -127,5 +132,18 @@ public enum Profiler {
         }
         do { return try JSONDecoder().decode(File.self, from: data).candidates }
         catch { throw StageError.invalidSettings("\(url(ctx).path) is not a profile (\(error)). Fix: rerun aecnn profile --pipeline <file>") }
+    }
+}
+
+/// Runs `body` untimed for at least `seconds` (and at least 3 times) before a latency measurement. Seen on
+/// a 2-core VM: one process's batch-1 latency of ResNet-20 went from ~3.1 ms over its first ~0.3 s to ~2.1
+/// ms after, so one warm-up pass does not reach the steady state a running device or server is in.
+/// (Separately, whole processes there land at ~1.8 or ~2.9 ms, whichever vCPU or address layout they get.)
+public func warmUp(seconds: Double = 1.0, _ body: () throws -> Void) rethrows {
+    let start = DispatchTime.now().uptimeNanoseconds
+    var runs = 0
+    while runs < 3 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < seconds {
+        try body()
+        runs += 1
     }
 }
