@@ -2,9 +2,12 @@
 // Swift code runs, so the only way to change it is to re-execute the process with a new environment.
 //
 // Policy (AECNN_BLAS_CORE):
-//   auto (default)  on a CPU with AVX-512 (avx512f in /proc/cpuinfo) whose environment forces an older
-//                   kernel family (e.g. OPENBLAS_CORETYPE=Haswell), re-exec once with SkylakeX kernels;
-//                   otherwise leave the environment alone.
+//   auto (default)  on a CPU with AVX-512 (avx512f in /proc/cpuinfo), re-exec once with SkylakeX kernels
+//                   when the environment forces an older family (e.g. OPENBLAS_CORETYPE=Haswell) or when
+//                   OpenBLAS's own detection settled on one. The second case is real: Debian's OpenBLAS
+//                   0.3.21 does not know Xeon model 207 (Emerald Rapids) and falls back to Prescott (SSE3)
+//                   kernels, which train ResNet-20 2.7x slower than SkylakeX on that CPU (114 vs 306
+//                   img/s, `aecnn bench --threads 2`). Otherwise leave the environment alone.
 //   keep            never touch OPENBLAS_CORETYPE.
 //   <name>          re-exec with OPENBLAS_CORETYPE=<name> (e.g. Haswell to reproduce the forced setting;
 //                   naming an AVX-512 family on a CPU without AVX-512 is refused rather than dying of SIGILL).
@@ -12,6 +15,7 @@
 // thread count.
 
 import Foundation
+import TensorCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,26 +28,38 @@ enum BLASCoreSelection {
         return s.contains(" avx512f")
     }
 
+    /// What the process should re-execute with, or nil to carry on. Pure, so the policy is testable.
+    /// - policy: AECNN_BLAS_CORE (nil = auto); current: OPENBLAS_CORETYPE (nil = unset);
+    ///   detected: the family OpenBLAS loaded; hasAVX512: the CPU's flag.
+    static func decide(policy rawPolicy: String?, current: String?, detected: String, hasAVX512: Bool) -> (core: String?, warning: String?) {
+        let policy = (rawPolicy ?? "auto").lowercased()
+        switch policy {
+        case "keep":
+            return (nil, nil)
+        case "auto":
+            guard hasAVX512 else { return (nil, nil) }
+            let inUse = current ?? detected
+            guard !avx512Families.contains(inUse.lowercased()) else { return (nil, nil) }
+            return ("SkylakeX", nil)
+        default:
+            if avx512Families.contains(policy) && !hasAVX512 {
+                return (nil, "aecnn: AECNN_BLAS_CORE=\(policy) needs AVX-512, which this CPU lacks; keeping \(current ?? "OpenBLAS's own choice (\(detected))")")
+            }
+            let wanted = rawPolicy!
+            return (wanted == current ? nil : wanted, nil)
+        }
+    }
+
     static func applyBeforeAnyWork() {
         let env = ProcessInfo.processInfo.environment
         if env["AECNN_BLAS_REEXEC"] != nil { return }   // already re-executed once
-        let policy = (env["AECNN_BLAS_CORE"] ?? "auto").lowercased()
+        if env["AECNN_BLAS_CORE"]?.lowercased() == "keep" { return }
         let current = env["OPENBLAS_CORETYPE"]
-        var wanted: String?
-        switch policy {
-        case "keep":
-            return
-        case "auto":
-            guard cpuHasAVX512(), let c = current, !avx512Families.contains(c.lowercased()) else { return }
-            wanted = "SkylakeX"
-        default:
-            if avx512Families.contains(policy) && !cpuHasAVX512() {
-                FileHandle.standardError.write(Data("aecnn: AECNN_BLAS_CORE=\(policy) needs AVX-512, which this CPU lacks; keeping \(current ?? "OpenBLAS's own choice")\n".utf8))
-                return
-            }
-            wanted = env["AECNN_BLAS_CORE"]
-        }
-        guard let wanted, wanted != current else { return }
+        let decision = decide(policy: env["AECNN_BLAS_CORE"], current: current,
+                              detected: BLAS.coreName,   // OpenBLAS has already loaded and chosen by now
+                              hasAVX512: cpuHasAVX512())
+        if let w = decision.warning { FileHandle.standardError.write(Data((w + "\n").utf8)) }
+        guard let wanted = decision.core else { return }
         setenv("OPENBLAS_CORETYPE", wanted, 1)
         setenv("AECNN_BLAS_REEXEC", "1", 1)
         let args = CommandLine.arguments
