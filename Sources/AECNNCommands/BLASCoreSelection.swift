@@ -45,7 +45,7 @@ enum BLASCoreSelection {
             if avx512Families.contains(policy) && !hasAVX512 {
                 return (nil, "aecnn: AECNN_BLAS_CORE=\(policy) needs AVX-512, which this CPU lacks; keeping \(current ?? "OpenBLAS's own choice (\(detected))")")
             }
-            let wanted = rawPolicy!
+            let wanted = rawPolicy ?? policy   // the name as the user spelled it
             return (wanted == current ? nil : wanted, nil)
         }
     }
@@ -53,7 +53,6 @@ enum BLASCoreSelection {
     static func applyBeforeAnyWork() {
         let env = ProcessInfo.processInfo.environment
         if env["AECNN_BLAS_REEXEC"] != nil { return }   // already re-executed once
-        if env["AECNN_BLAS_CORE"]?.lowercased() == "keep" { return }
         let current = env["OPENBLAS_CORETYPE"]
         let decision = decide(policy: env["AECNN_BLAS_CORE"], current: current,
                               detected: BLAS.coreName,   // OpenBLAS has already loaded and chosen by now
