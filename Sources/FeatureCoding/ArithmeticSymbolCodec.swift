@@ -10,12 +10,15 @@ public enum ArithmeticModel: Equatable, Hashable, Sendable {
     /// `FeatureContextModel`: zero flag / exponent / mantissa decisions with neighbour contexts.
     /// `rateLimit` is the binary models' steady-state adaptation (see `AdaptiveBit`); default 30.
     case context(rateLimit: Int = 30)
+    /// `FeatureContextModel4`: one 16-symbol adaptive CDF per context for zero / class / first mantissa bit.
+    case context4(rateLimit: Int = 6)
 
     /// The header tag (high nibble of byte 0).
     var tag: UInt8 {
         switch self {
         case .order0: return 1
         case .context: return 3 // 2 was the first context model (every mantissa bit modelled); not decoded any more
+        case .context4: return 4
         }
     }
 
@@ -23,6 +26,7 @@ public enum ArithmeticModel: Equatable, Hashable, Sendable {
         switch self {
         case .order0: return "order0"
         case .context(let l): return l == 30 ? "context" : "context-r\(l)"
+        case .context4(let l): return l == 6 ? "context4" : "context4-s\(l)"
         }
     }
 }
@@ -39,6 +43,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
     /// - Throws: `.invalidBits`, `.invalidShape`, `.countMismatch`, `.symbolOutOfRange`.
     public func encode(_ symbols: [UInt8], shape: FeatureShape, bits: Int) throws -> [UInt8] {
         let n = try validateSymbols(symbols, shape: shape, bits: bits)
+        var out: [UInt8] = [model.tag << 4 | UInt8(bits)]
         var enc = RangeEncoder(capacityHint: n / 2 + 16)
         switch model {
         case .order0:
@@ -51,13 +56,33 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
         case .context(let rateLimit):
             guard n > 0 else { break }
             let m = FeatureContextModel(rateLimit: rateLimit)
-            let plane = try paddedPlane(symbols, shape: shape)
+            let plane = paddedPlane(symbols, shape: shape, count: FeatureContextModel.paddedCount(shape), index: FeatureContextModel.paddedIndex)
             defer { plane.deallocate() }
             var coder = BitEncoder(rc: enc)
             m.run(&coder, plane: plane, shape: shape, bits: bits)
             enc = coder.rc
+        case .context4(let shift):
+            // LEB128 lengths of the two range-coded streams, the streams, then the raw-bit stream.
+            enc = RangeEncoder(capacityHint: n / 4 + 16)
+            var second = RangeEncoder(capacityHint: n / 4 + 16)
+            var raw = RawBitWriter(maxFields: n)
+            if n > 0 {
+                let m = FeatureContextModel4(cdfShift: shift)
+                let plane = paddedPlane(symbols, shape: shape, count: FeatureContextModel4.paddedCount(shape), index: FeatureContextModel4.paddedIndex)
+                defer { plane.deallocate() }
+                var a = BitEncoder(rc: enc), b = BitEncoder(rc: second)
+                m.run(&a, &b, raw: &raw, plane: plane, shape: shape, bits: bits)
+                enc = a.rc
+                second = b.rc
+            }
+            let firstBytes = enc.finish(), secondBytes = second.finish()
+            appendLEB128(firstBytes.count, to: &out)
+            appendLEB128(secondBytes.count, to: &out)
+            out.append(contentsOf: firstBytes)
+            out.append(contentsOf: secondBytes)
+            out.append(contentsOf: raw.finish())
+            return out
         }
-        var out: [UInt8] = [model.tag << 4 | UInt8(bits)]
         out.append(contentsOf: enc.finish())
         return out
     }
@@ -76,10 +101,10 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             let old = bytes[0] >> 4 == 2 ? "; tag 2 is the first context-model format, which this version no longer reads — re-encode the features" : ""
             throw FeatureCodingError.headerMismatch("header byte 0x\(String(bytes[0], radix: 16)), expected 0x\(String(expectedHeader, radix: 16)) (\(name), \(bits) bits)\(old)")
         }
-        var dec = RangeDecoder(Array(bytes[1...]))
         var out = [UInt8](repeating: 0, count: n)
         switch model {
         case .order0:
+            var dec = RangeDecoder(Array(bytes[1...]))
             var table = try AdaptiveFrequencyTable(symbolCount: 1 << bits)
             for i in 0..<n {
                 let t = dec.decodeTarget(total: table.total)
@@ -88,31 +113,59 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
                 table.update(s)
                 out[i] = UInt8(truncatingIfNeeded: s)
             }
+            try dec.finish()
         case .context(let rateLimit):
-            guard n > 0 else { break } // a 0-element shape may still have huge dimensions: allocate nothing
-            let m = FeatureContextModel(rateLimit: rateLimit)
-            let count = FeatureContextModel.paddedCount(shape)
-            let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
-            plane.initialize(repeating: 0, count: count)
-            defer { plane.deallocate() }
-            var coder = BitDecoder(rc: dec)
-            m.run(&coder, plane: plane, shape: shape, bits: bits)
-            dec = coder.rc
-            copyOut(plane, to: &out, shape: shape)
+            var dec = RangeDecoder(Array(bytes[1...]))
+            if n > 0 { // a 0-element shape may still have huge dimensions: allocate nothing
+                let m = FeatureContextModel(rateLimit: rateLimit)
+                let count = FeatureContextModel.paddedCount(shape)
+                let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+                plane.initialize(repeating: 0, count: count)
+                defer { plane.deallocate() }
+                var coder = BitDecoder(rc: dec)
+                m.run(&coder, plane: plane, shape: shape, bits: bits)
+                dec = coder.rc
+                copyOut(plane, to: &out, shape: shape, index: FeatureContextModel.paddedIndex)
+            }
+            try dec.finish()
+        case .context4(let shift):
+            let (firstCount, afterFirst) = try readLEB128(bytes, at: 1)
+            let (secondCount, start) = try readLEB128(bytes, at: afterFirst)
+            guard firstCount <= bytes.count - start, secondCount <= bytes.count - start - firstCount else {
+                throw FeatureCodingError.truncated(needed: start + firstCount + secondCount, available: bytes.count)
+            }
+            let rawStart = start + firstCount + secondCount
+            var decA = RangeDecoder(Array(bytes[start..<(start + firstCount)]))
+            var decB = RangeDecoder(Array(bytes[(start + firstCount)..<rawStart]))
+            var raw = RawBitReader(bytes[rawStart...])
+            if n > 0 {
+                let m = FeatureContextModel4(cdfShift: shift)
+                let count = FeatureContextModel4.paddedCount(shape)
+                let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+                plane.initialize(repeating: 0, count: count)
+                defer { plane.deallocate() }
+                var a = BitDecoder(rc: decA), b = BitDecoder(rc: decB)
+                m.run(&a, &b, raw: &raw, plane: plane, shape: shape, bits: bits)
+                decA = a.rc
+                decB = b.rc
+                copyOut(plane, to: &out, shape: shape, index: FeatureContextModel4.paddedIndex)
+            }
+            try raw.finish()
+            try decA.finish()
+            try decB.finish()
         }
-        try dec.finish()
         return out
     }
 
-    private func paddedPlane(_ symbols: [UInt8], shape: FeatureShape) throws -> UnsafeMutablePointer<UInt8> {
-        let count = FeatureContextModel.paddedCount(shape)
+    private func paddedPlane(_ symbols: [UInt8], shape: FeatureShape, count: Int,
+                             index: (FeatureShape, Int, Int, Int) -> Int) -> UnsafeMutablePointer<UInt8> {
         let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
         plane.initialize(repeating: 0, count: count)
         let H = shape.height, W = shape.width
         symbols.withUnsafeBufferPointer { src in
             for c in 0..<shape.channels {
                 for y in 0..<H {
-                    let dst = plane + FeatureContextModel.paddedIndex(shape, c: c, y: y, x: 0)
+                    let dst = plane + index(shape, c, y, 0)
                     let s = src.baseAddress! + (c * H + y) * W
                     dst.update(from: s, count: W)
                 }
@@ -121,16 +174,46 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
         return plane
     }
 
-    private func copyOut(_ plane: UnsafeMutablePointer<UInt8>, to out: inout [UInt8], shape: FeatureShape) {
+    private func copyOut(_ plane: UnsafeMutablePointer<UInt8>, to out: inout [UInt8], shape: FeatureShape,
+                         index: (FeatureShape, Int, Int, Int) -> Int) {
         let H = shape.height, W = shape.width
         guard W > 0 else { return }
         out.withUnsafeMutableBufferPointer { dst in
             for c in 0..<shape.channels {
                 for y in 0..<H {
-                    let src = plane + FeatureContextModel.paddedIndex(shape, c: c, y: y, x: 0)
+                    let src = plane + index(shape, c, y, 0)
                     (dst.baseAddress! + (c * H + y) * W).update(from: src, count: W)
                 }
             }
         }
+    }
+}
+
+/// Appends `value` (≥ 0) as unsigned LEB128: 7 bits per byte, least significant first, high bit = more.
+func appendLEB128(_ value: Int, to out: inout [UInt8]) {
+    var v = UInt64(value)
+    repeat {
+        let byte = UInt8(v & 0x7F)
+        v >>= 7
+        out.append(v == 0 ? byte : byte | 0x80)
+    } while v != 0
+}
+
+/// Reads an unsigned LEB128 number at `offset`: at most 4 bytes (values < 2^28), the last without its high
+/// bit. Returns the value and the offset after it.
+/// - Throws: `.truncated` when the bytes end inside it, `.corrupt` for a fifth byte or a non-minimal form.
+func readLEB128(_ bytes: [UInt8], at offset: Int) throws -> (Int, Int) {
+    var value = 0, shift = 0, i = offset
+    while true {
+        guard i < bytes.count else { throw FeatureCodingError.truncated(needed: i + 1, available: bytes.count) }
+        let byte = bytes[i]
+        i += 1
+        value |= Int(byte & 0x7F) << shift
+        if byte & 0x80 == 0 {
+            if byte == 0 && i - offset > 1 { throw FeatureCodingError.corrupt("stream length at byte \(offset) is not in its shortest form") }
+            return (value, i)
+        }
+        shift += 7
+        guard shift < 28 else { throw FeatureCodingError.corrupt("stream length at byte \(offset) longer than 4 bytes") }
     }
 }

@@ -3,7 +3,7 @@
 // model's traversal is written once (FeatureContextModel.run) and cannot drift between the two sides.
 
 /// Codes one binary decision with an adaptive model, then updates the model (the `AdaptiveBit` rule).
-@usableFromInline
+
 protocol BinaryCoder {
     /// True when the coder writes (the `bit` argument is the value to code); false when it reads (the
     /// argument is ignored and the decoded bit returned).
@@ -15,9 +15,12 @@ protocol BinaryCoder {
     mutating func bypass(_ value: Int, count: Int) -> Int
     /// Records that the decoded data is impossible (decoder only; no-op in the encoder).
     mutating func markInvalid()
+    /// Codes (or decodes) one symbol 0 … 15 with a 16-symbol adaptive CDF (AdaptiveCDF.swift), without
+    /// adapting it; returns the symbol.
+    mutating func codeSymbol(_ symbol: Int, _ cdf: UnsafeMutablePointer<UInt16>) -> Int
 }
 
-@inline(__always) @usableFromInline
+@inline(__always)
 func adapt(_ m: UnsafeMutablePointer<AdaptiveBit>, _ bit: Int, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) {
     let n = m.pointee.n
     let k = rates[Int(n)]
@@ -28,13 +31,13 @@ func adapt(_ m: UnsafeMutablePointer<AdaptiveBit>, _ bit: Int, _ rates: UnsafePo
     m.pointee.n = n < rateLimit ? n &+ 1 : n
 }
 
-@usableFromInline
-struct BitEncoder: BinaryCoder {
-    @usableFromInline var rc: RangeEncoder
-    @usableFromInline static var isEncoder: Bool { true }
-    @inline(__always) @usableFromInline mutating func markInvalid() {}
 
-    @inline(__always) @usableFromInline
+struct BitEncoder: BinaryCoder {
+    var rc: RangeEncoder
+    static var isEncoder: Bool { true }
+    @inline(__always) mutating func markInvalid() {}
+
+    @inline(__always)
     mutating func code(_ bit: Int, _ model: UnsafeMutablePointer<AdaptiveBit>, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) -> Int {
         // p0 of an AdaptiveBit is always within 1…65535, so the clamping variant is not needed.
         let bound = (rc.range >> 16) &* UInt32(model.pointee.p0)
@@ -46,7 +49,7 @@ struct BitEncoder: BinaryCoder {
         return bit
     }
 
-    @inline(__always) @usableFromInline
+    @inline(__always)
     mutating func bypass(_ value: Int, count: Int) -> Int {
         // range ≥ 2^24 and count ≤ 7 keep r ≥ 2^17; one renormalisation step restores range ≥ 2^24.
         let r = rc.range >> UInt32(truncatingIfNeeded: count)
@@ -57,13 +60,13 @@ struct BitEncoder: BinaryCoder {
     }
 }
 
-@usableFromInline
-struct BitDecoder: BinaryCoder {
-    @usableFromInline var rc: RangeDecoder
-    @usableFromInline static var isEncoder: Bool { false }
-    @inline(__always) @usableFromInline mutating func markInvalid() { rc.invalid = true }
 
-    @inline(__always) @usableFromInline
+struct BitDecoder: BinaryCoder {
+    var rc: RangeDecoder
+    static var isEncoder: Bool { false }
+    @inline(__always) mutating func markInvalid() { rc.invalid = true }
+
+    @inline(__always)
     mutating func code(_ bit: Int, _ model: UnsafeMutablePointer<AdaptiveBit>, _ rates: UnsafePointer<UInt32>, _ rateLimit: UInt16) -> Int {
         let bound = (rc.range >> 16) &* UInt32(model.pointee.p0)
         let one = rc.code >= bound
@@ -76,7 +79,7 @@ struct BitDecoder: BinaryCoder {
         return b
     }
 
-    @inline(__always) @usableFromInline
+    @inline(__always)
     mutating func bypass(_ value: Int, count: Int) -> Int {
         let r = rc.range >> UInt32(truncatingIfNeeded: count)
         var v = rc.code / r
@@ -86,5 +89,41 @@ struct BitDecoder: BinaryCoder {
         rc.range = r
         rc.normalize()
         return Int(v)
+    }
+}
+
+extension BitEncoder {
+    /// Codes `symbol` (0 … 15) with the adaptive CDF at `cdf` (layout in AdaptiveCDF.swift; not adapted here):
+    /// `r = range >> 15`, `low += r · U_{s−1}`, `range = r · (U_s − U_{s−1})`.
+    @_transparent
+    mutating func codeSymbol(_ symbol: Int, _ cdf: UnsafeMutablePointer<UInt16>) -> Int {
+        let r = rc.range >> AdaptiveCDF.scaleBits
+        let lo = UInt32(cdf[symbol]), hi = UInt32(cdf[symbol &+ 1])
+        rc.low &+= UInt64(r &* lo)
+        rc.range = r &* (hi &- lo)
+        rc.normalize()
+        return symbol
+    }
+}
+
+extension BitDecoder {
+    /// Decodes a symbol coded by `BitEncoder.codeSymbol`: `t = ⌊code / r⌋` (a damaged stream can give
+    /// `t ≥ 2^15`: marked invalid and clamped), the symbol is the number of `U_j ≤ t`.
+    @_transparent
+    mutating func codeSymbol(_ symbol: Int, _ cdf: UnsafeMutablePointer<UInt16>) -> Int {
+        let r = rc.range >> AdaptiveCDF.scaleBits
+        var t = rc.code / r
+        if t >= 1 << 15 { rc.invalid = true; t = (1 << 15) - 1 }
+        let u = UnsafeRawPointer(cdf + 1).loadUnaligned(as: SIMD16<UInt16>.self)
+        let ones = SIMD16<UInt16>(repeating: 0).replacing(with: 1, where: u .<= SIMD16<UInt16>(repeating: UInt16(truncatingIfNeeded: t)))
+        // Sum of the 16 lanes: add the four 64-bit words, then the four 16-bit fields with one multiply
+        // (`wrappedSum` is an out-of-line call here).
+        let q = unsafeBitCast(ones, to: SIMD4<UInt64>.self)
+        let s = Int(truncatingIfNeeded: ((q[0] &+ q[1] &+ q[2] &+ q[3]) &* 0x0001_0001_0001_0001) >> 48)
+        let lo = UInt32(cdf[s]), hi = UInt32(cdf[s &+ 1])
+        rc.code &-= r &* lo
+        rc.range = r &* (hi &- lo)
+        rc.normalize()
+        return s
     }
 }
