@@ -62,24 +62,19 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             m.run(&coder, plane: plane, shape: shape, bits: bits)
             enc = coder.rc
         case .context4(let shift):
-            // LEB128 lengths of the two range-coded streams, the streams, then the raw-bit stream.
-            enc = RangeEncoder(capacityHint: n / 4 + 16)
-            var second = RangeEncoder(capacityHint: n / 4 + 16)
+            // The LEB128 length of the range-coded stream, the stream, then the raw-bit stream.
             var raw = RawBitWriter(maxFields: n)
             if n > 0 {
                 let m = FeatureContextModel4(cdfShift: shift)
-                let plane = paddedPlane(symbols, shape: shape, count: FeatureContextModel4.paddedCount(shape), index: FeatureContextModel4.paddedIndex)
+                let plane = paddedPlane(symbols, shape: shape, count: FeatureContextModel.paddedCount(shape), index: FeatureContextModel.paddedIndex)
                 defer { plane.deallocate() }
-                var a = BitEncoder(rc: enc), b = BitEncoder(rc: second)
-                m.run(&a, &b, raw: &raw, plane: plane, shape: shape, bits: bits)
-                enc = a.rc
-                second = b.rc
+                var coder = BitEncoder(rc: enc)
+                m.run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits)
+                enc = coder.rc
             }
-            let firstBytes = enc.finish(), secondBytes = second.finish()
-            appendLEB128(firstBytes.count, to: &out)
-            appendLEB128(secondBytes.count, to: &out)
-            out.append(contentsOf: firstBytes)
-            out.append(contentsOf: secondBytes)
+            let coded = enc.finish()
+            appendLEB128(coded.count, to: &out)
+            out.append(contentsOf: coded)
             out.append(contentsOf: raw.finish())
             return out
         }
@@ -104,7 +99,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
         var out = [UInt8](repeating: 0, count: n)
         switch model {
         case .order0:
-            var dec = RangeDecoder(Array(bytes[1...]))
+            var dec = RangeDecoder(bytes[1...])
             var table = try AdaptiveFrequencyTable(symbolCount: 1 << bits)
             for i in 0..<n {
                 let t = dec.decodeTarget(total: table.total)
@@ -115,7 +110,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             }
             try dec.finish()
         case .context(let rateLimit):
-            var dec = RangeDecoder(Array(bytes[1...]))
+            var dec = RangeDecoder(bytes[1...])
             if n > 0 { // a 0-element shape may still have huge dimensions: allocate nothing
                 let m = FeatureContextModel(rateLimit: rateLimit)
                 let count = FeatureContextModel.paddedCount(shape)
@@ -129,30 +124,25 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             }
             try dec.finish()
         case .context4(let shift):
-            let (firstCount, afterFirst) = try readLEB128(bytes, at: 1)
-            let (secondCount, start) = try readLEB128(bytes, at: afterFirst)
-            guard firstCount <= bytes.count - start, secondCount <= bytes.count - start - firstCount else {
-                throw FeatureCodingError.truncated(needed: start + firstCount + secondCount, available: bytes.count)
+            let (codedCount, start) = try readLEB128(bytes, at: 1)
+            guard codedCount <= bytes.count - start else {
+                throw FeatureCodingError.truncated(needed: start + codedCount, available: bytes.count)
             }
-            let rawStart = start + firstCount + secondCount
-            var decA = RangeDecoder(Array(bytes[start..<(start + firstCount)]))
-            var decB = RangeDecoder(Array(bytes[(start + firstCount)..<rawStart]))
-            var raw = RawBitReader(bytes[rawStart...])
+            var dec = RangeDecoder(bytes[start..<(start + codedCount)])
+            var raw = RawBitReader(bytes[(start + codedCount)...])
             if n > 0 {
                 let m = FeatureContextModel4(cdfShift: shift)
-                let count = FeatureContextModel4.paddedCount(shape)
+                let count = FeatureContextModel.paddedCount(shape)
                 let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
                 plane.initialize(repeating: 0, count: count)
                 defer { plane.deallocate() }
-                var a = BitDecoder(rc: decA), b = BitDecoder(rc: decB)
-                m.run(&a, &b, raw: &raw, plane: plane, shape: shape, bits: bits)
-                decA = a.rc
-                decB = b.rc
-                copyOut(plane, to: &out, shape: shape, index: FeatureContextModel4.paddedIndex)
+                var coder = BitDecoder(rc: dec)
+                m.run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits)
+                dec = coder.rc
+                copyOut(plane, to: &out, shape: shape, index: FeatureContextModel.paddedIndex)
             }
             try raw.finish()
-            try decA.finish()
-            try decB.finish()
+            try dec.finish()
         }
         return out
     }

@@ -46,63 +46,64 @@ public struct FeatureContextModel4: Sendable {
     /// Per class symbol: bits 0–3 the class (7 stands for 7 or 8), bit 4 set for a negative residual.
     static let symbolInfo: [UInt8] = [0, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23, 7]
 
-    /// Channels coded by the first of the two streams: `⌈C / 2⌉`.
-    static func firstHalf(_ channels: Int) -> Int { (channels + 1) / 2 }
-
-    /// Size of the padded plane: `C + 2` channel slots of `(H + 1) · (W + 2)`.
-    static func paddedCount(_ shape: FeatureShape) -> Int {
-        (shape.channels + 2) * (shape.height + 1) * (shape.width + 2)
-    }
-
-    /// Index of (c, y, x) in the padded plane: channel c of the first stream in slot c + 1, of the second in
-    /// slot c + 2; slots 0 and ⌈C/2⌉ + 1, row 0 and columns 0 and W + 1 of every slot, are 0 — so each
-    /// stream's first channel sees `r = 0`, as the two streams are decoded side by side.
-    static func paddedIndex(_ shape: FeatureShape, c: Int, y: Int, x: Int) -> Int {
-        let slot = c < firstHalf(shape.channels) ? c + 1 : c + 2
-        return (slot * (shape.height + 1) + y + 1) * (shape.width + 2) + x + 1
-    }
-
-    /// Codes (or decodes into) `plane` (layout: `paddedIndex`) with two coders: `first` takes channels
-    /// 0 ..< ⌈C/2⌉, `second` the rest, interleaved element by element (element i of the first stream, then
-    /// element i of the second) and sharing every model, so the processor can overlap the two serial
-    /// dependency chains.
-    /// `raw` receives (or supplies) the mantissa fields of both streams in that same interleaved order.
-    func run<Coder: BinaryCoder, Raw: RawBitCoder>(_ first: inout Coder, _ second: inout Coder, raw rawInOut: inout Raw,
+    /// Codes (or decodes into) `plane`, the zero-padded layout of `FeatureContextModel.run` (`paddedIndex`),
+    /// with `coder` for the decisions and class symbols and `raw` for the mantissa fields.
+    func run<Coder: BinaryCoder, Raw: RawBitCoder>(_ coderInOut: inout Coder, raw rawInOut: inout Raw,
                                                   plane: UnsafeMutablePointer<UInt8>, shape: FeatureShape, bits: Int) {
         let C = shape.channels, H = shape.height, W = shape.width
-        let half = Self.firstHalf(C)
         // Local copies: the optimiser keeps their state in registers (inout memory could alias the planes
         // and models as far as it can tell).
-        var coderA = first, coderB = second, raw = rawInOut
-        defer { first = coderA; second = coderB; rawInOut = raw }
+        var coder = coderInOut, raw = rawInOut
+        defer { coderInOut = coder; rawInOut = raw }
         let state = State(self, shape: shape, bits: bits)
         defer { state.deallocate() }
         let channelStride = state.channelStride, stride = state.stride
-        for c in 0..<half {
-            let hasSecond = half + c < C
-            let baseA = plane + (c + 1) * channelStride
-            let baseB = plane + (half + c + 2) * channelStride
+        for c in 0..<C {
+            let base = plane + (c + 1) * channelStride
             for y in 0..<H {
-                let rowA = baseA + (y + 1) * stride + 1
-                let rowB = baseB + (y + 1) * stride + 1
+                let row = base + (y + 1) * stride + 1
                 for x in 0..<W {
-                    state.step(&coderA, &raw, row: rowA, plane: plane, x: x)
-                    if hasSecond { state.step(&coderB, &raw, row: rowB, plane: plane, x: x) }
+                    state.step(&coder, &raw, row: row, plane: plane, x: x)
                 }
             }
         }
     }
 
-    /// Models, tables and the class plane of one `run`.
+    /// Models, tables and the class plane of one `run`. Models and tables live in one allocation at
+    /// constant offsets, so the hot loop addresses all of them from one register (with a pointer per table
+    /// the loop ran out of registers and spilled about a quarter of its instructions to the stack).
     struct State {
         let stride: Int, channelStride: Int, scale: Int, maxValue: Int, bits: Int
         let limit: UInt16, maxCount: UInt16
-        let rates: UnsafeMutablePointer<UInt32>, shifts: UnsafeMutablePointer<UInt8>
-        let flatM: UnsafeMutablePointer<AdaptiveBit>, zeroM: UnsafeMutablePointer<AdaptiveBit>
-        let cdfs: UnsafeMutablePointer<UInt16>
+        let arena: UnsafeMutableRawPointer
         /// Magnitude class of every coded symbol (0 for zeros and exact predictions), at the plane's offsets.
         let kPlane: UnsafeMutablePointer<UInt8>
-        let bitLength: UnsafeMutablePointer<UInt8>, info: UnsafeMutablePointer<UInt8>
+
+        // Arena layout (bytes).
+        static let cdfOffset = 0 // classContexts × 64
+        static let flatOffset = 8192 // flatContexts × 4
+        static let zeroOffset = 8224 // zeroContexts × 4
+        static let rateOffset = 8736 // up to 1023 × 4
+        static let bitLengthOffset = 12832 // 256
+        static let infoOffset = 13088 // 16
+        static let sumOffset = 13104 // 1024: sumBucket[a + b + cc + d]
+        static let predictionOffset = 14128 // 256: predictionBucket[p]
+        static let energyOffset = 14384 // 32: energyBucket[kL + kU + kR]
+        static let symbolOffset = 14416 // 511: the encoder's class symbol of res, at res + 255
+        static let shiftOffset = 14928 // up to 2^14 − 1
+        static let arenaBytes = 14928 + (1 << 14)
+
+        @inline(__always) var cdfs: UnsafeMutablePointer<UInt16> { (arena + Self.cdfOffset).assumingMemoryBound(to: UInt16.self) }
+        @inline(__always) var flatM: UnsafeMutablePointer<AdaptiveBit> { (arena + Self.flatOffset).assumingMemoryBound(to: AdaptiveBit.self) }
+        @inline(__always) var zeroM: UnsafeMutablePointer<AdaptiveBit> { (arena + Self.zeroOffset).assumingMemoryBound(to: AdaptiveBit.self) }
+        @inline(__always) var rates: UnsafeMutablePointer<UInt32> { (arena + Self.rateOffset).assumingMemoryBound(to: UInt32.self) }
+        @inline(__always) var shifts: UnsafeMutablePointer<UInt8> { (arena + Self.shiftOffset).assumingMemoryBound(to: UInt8.self) }
+        @inline(__always) var bitLength: UnsafeMutablePointer<UInt8> { (arena + Self.bitLengthOffset).assumingMemoryBound(to: UInt8.self) }
+        @inline(__always) var info: UnsafeMutablePointer<UInt8> { (arena + Self.infoOffset).assumingMemoryBound(to: UInt8.self) }
+        @inline(__always) var sumBucket: UnsafeMutablePointer<UInt8> { (arena + Self.sumOffset).assumingMemoryBound(to: UInt8.self) }
+        @inline(__always) var predictionBucket: UnsafeMutablePointer<UInt8> { (arena + Self.predictionOffset).assumingMemoryBound(to: UInt8.self) }
+        @inline(__always) var energyBucket: UnsafeMutablePointer<UInt8> { (arena + Self.energyOffset).assumingMemoryBound(to: UInt8.self) }
+        @inline(__always) var symbolOf: UnsafeMutablePointer<UInt8> { (arena + Self.symbolOffset).assumingMemoryBound(to: UInt8.self) }
 
         init(_ model: FeatureContextModel4, shape: FeatureShape, bits: Int) {
             stride = shape.width + 2
@@ -110,36 +111,38 @@ public struct FeatureContextModel4: Sendable {
             scale = 8 - bits
             maxValue = (1 << bits) - 1
             self.bits = bits
+            arena = .allocate(byteCount: Self.arenaBytes, alignment: 64)
             let r = AdaptationRates(rateLimit: model.rateLimit)
             limit = UInt16(r.rateLimit)
-            rates = .allocate(capacity: r.table.count)
-            rates.initialize(from: r.table, count: r.table.count)
-            let sh = AdaptiveCDF.shiftTable(maxShift: model.cdfShift)
-            maxCount = UInt16(sh.count - 1)
-            shifts = .allocate(capacity: sh.count)
-            shifts.initialize(from: sh, count: sh.count)
-            let binaryCount = FeatureContextModel4.flatContexts + FeatureContextModel4.zeroContexts
-            flatM = .allocate(capacity: binaryCount)
-            flatM.initialize(repeating: AdaptiveBit(), count: binaryCount)
-            zeroM = flatM + FeatureContextModel4.flatContexts
+            let rateTable = r.table
+            let shiftTable = AdaptiveCDF.shiftTable(maxShift: model.cdfShift)
+            maxCount = UInt16(shiftTable.count - 1)
+            let kCount = FeatureContextModel.paddedCount(shape)
+            kPlane = .allocate(capacity: kCount)
+            kPlane.initialize(repeating: 0, count: kCount)
             let classes = FeatureContextModel4.classContexts
-            cdfs = .allocate(capacity: classes * AdaptiveCDF.words)
             for i in 0..<classes {
                 AdaptiveCDF.initialize(cdfs + i * AdaptiveCDF.words)
                 cdfs[i * AdaptiveCDF.words + AdaptiveCDF.countWord] = FeatureContextModel4.initialCount
             }
-            let kCount = FeatureContextModel4.paddedCount(shape)
-            kPlane = .allocate(capacity: kCount)
-            kPlane.initialize(repeating: 0, count: kCount)
-            bitLength = .allocate(capacity: 256)
+            flatM.initialize(repeating: AdaptiveBit(), count: FeatureContextModel4.flatContexts + FeatureContextModel4.zeroContexts)
+            rates.initialize(from: rateTable, count: rateTable.count)
+            shifts.initialize(from: shiftTable, count: shiftTable.count)
             for i in 0..<256 { bitLength[i] = UInt8(Int.bitWidth - i.leadingZeroBitCount) }
-            info = .allocate(capacity: 16)
             info.initialize(from: FeatureContextModel4.symbolInfo, count: 16)
+            let sc = 8 - bits
+            for t in 0..<1024 { sumBucket[t] = UInt8(atLeast(t << sc, 1) + atLeast(t << sc, 16) + atLeast(t << sc, 64)) }
+            for t in 0..<256 { predictionBucket[t] = UInt8(atLeast(t << sc, 8) + atLeast(t << sc, 32) + atLeast(t << sc, 96)) }
+            for t in 0..<32 { energyBucket[t] = UInt8(atLeast(t, 1) + atLeast(t, 3) + atLeast(t, 6)) }
+            for res in -255...255 {
+                let k = Int.bitWidth - abs(res).leadingZeroBitCount
+                symbolOf[res + 255] = UInt8(k == 0 ? 0 : 2 * min(k, 7) - (res > 0 ? 1 : 0))
+            }
         }
 
         func deallocate() {
-            rates.deallocate(); shifts.deallocate(); flatM.deallocate(); cdfs.deallocate()
-            kPlane.deallocate(); bitLength.deallocate(); info.deallocate()
+            arena.deallocate()
+            kPlane.deallocate()
         }
 
         /// Codes the element at `row[x]` (steps 1–4 of the type's description).
@@ -163,8 +166,7 @@ public struct FeatureContextModel4: Sendable {
             // 2. zero flag
             if !zeroImplied {
                 let nz = atLeast(a, 1) | atLeast(b, 1) &<< 1 | atLeast(cc, 1) &<< 2 | atLeast(d, 1) &<< 3 | atLeast(r, 1) &<< 4
-                let sum8 = (a &+ b &+ cc &+ d) &<< scale
-                let sq = atLeast(sum8, 1) &+ atLeast(sum8, 16) &+ atLeast(sum8, 64)
+                let sq = Int(sumBucket[a &+ b &+ cc &+ d])
                 if coder.code(atLeast(v0, 1), zeroM + (nz &<< 2 | sq), rates, limit) == 0 {
                     krow[x] = 0
                     if !Coder.isEncoder { row[x] = 0 }
@@ -176,17 +178,15 @@ public struct FeatureContextModel4: Sendable {
             let p = max(max(mn, min(mx, a &+ b &- cc)), 1)
             let act8 = (abs(a &- cc) &+ abs(b &- cc) &+ abs(b &- d)) &<< scale
             let actQ = Int(bitLength[min(act8, 64)])
-            let p8 = p &<< scale
-            let pq = atLeast(p8, 8) &+ atLeast(p8, 32) &+ atLeast(p8, 96)
+            let pq = Int(predictionBucket[p])
             let eSum = Int(krow[x - 1]) &+ Int(krow[x - stride]) &+ Int(krow[x - channelStride])
-            let eq = atLeast(eSum, 1) &+ atLeast(eSum, 3) &+ atLeast(eSum, 6)
+            let eq = Int(energyBucket[eSum])
             let model = cdfs + ((actQ &* 4 &+ pq) &* 4 &+ eq) &* AdaptiveCDF.words
             var s = 0, m0 = 0
             if Coder.isEncoder {
                 let res = v0 &- p
                 m0 = abs(res)
-                let k = Int(bitLength[m0])
-                s = k == 0 ? 0 : 2 &* min(k, 7) &- (res > 0 ? 1 : 0)
+                s = Int(symbolOf[res &+ 255])
             }
             s = coder.codeSymbol(s, model)
             AdaptiveCDF.update(model, s, shifts, maxCount)

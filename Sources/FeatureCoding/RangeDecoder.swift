@@ -11,7 +11,11 @@
 /// decoder checks it at every renormalisation and in `finish()`.
 /// End of stream: a valid stream makes the decoder read exactly 3 bytes past the end (implicit zeros).
 public struct RangeDecoder {
-    @usableFromInline let input: [UInt8]
+    /// Owns a copy of the input; `base` and `count` below are cached from it so that reading a byte is a
+    /// compare and a load (an `Array` access also reloads the array's count and storage every time).
+    @usableFromInline let source: ByteSource
+    @usableFromInline let base: UnsafePointer<UInt8>
+    @usableFromInline let count: Int
     @usableFromInline var position = 0
     @usableFromInline var overrun = 0
     @usableFromInline var range: UInt32 = 0xFFFF_FFFF
@@ -20,17 +24,19 @@ public struct RangeDecoder {
     @usableFromInline var r: UInt32 = 1
 
     /// Starts decoding `bytes` (reads the first 4).
-    public init(_ bytes: [UInt8]) {
-        input = bytes
+    public init<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        source = ByteSource(bytes)
+        base = UnsafePointer(source.base)
+        count = source.count
         for _ in 0..<4 { code = (code << 8) | UInt32(nextByte()) }
     }
 
     @inline(__always) @usableFromInline
     mutating func nextByte() -> UInt8 {
         let p = position
-        if p < input.count {
+        if p < count {
             position = p &+ 1
-            return input[p]
+            return base[p]
         }
         overrun &+= 1
         return 0
@@ -99,10 +105,25 @@ public struct RangeDecoder {
             throw FeatureCodingError.corrupt("range decoder left its valid state (code ≥ range)")
         }
         if overrun > 3 {
-            throw FeatureCodingError.truncated(needed: input.count + overrun - 3, available: input.count)
+            throw FeatureCodingError.truncated(needed: count + overrun - 3, available: count)
         }
-        if overrun < 3 || position != input.count {
-            throw FeatureCodingError.corrupt("\(input.count - position + 3 - overrun) unexpected bytes after the end of the range-coded stream")
+        if overrun < 3 || position != count {
+            throw FeatureCodingError.corrupt("\(count - position + 3 - overrun) unexpected bytes after the end of the range-coded stream")
         }
     }
+}
+
+/// A private copy of a decoder's input bytes, freed with the last decoder that uses it.
+@usableFromInline
+final class ByteSource {
+    @usableFromInline let base: UnsafeMutablePointer<UInt8>
+    @usableFromInline let count: Int
+
+    init<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        count = bytes.count
+        base = .allocate(capacity: max(count, 1))
+        _ = UnsafeMutableBufferPointer(start: base, count: count).initialize(from: bytes)
+    }
+
+    deinit { base.deallocate() }
 }

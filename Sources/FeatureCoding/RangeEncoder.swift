@@ -31,13 +31,12 @@ public struct RangeEncoder {
     @usableFromInline var range: UInt32 = 0xFFFF_FFFF
     @usableFromInline var cache: UInt8 = 0
     @usableFromInline var pendingFF: Int = 0
-    @usableFromInline var skipFirst = true
     /// Output bytes, in a buffer whose append is a store and a compare (an `Array` append calls into the
     /// runtime, which makes the compiler keep the coder's state in memory across every decision).
     @usableFromInline let sink: ByteSink
 
     /// Bytes written so far (without held-back bytes).
-    public var bytes: [UInt8] { sink.array }
+    public var bytes: [UInt8] { sink.array(droppingFirst: true) }
 
     /// - Parameter capacityHint: expected output size, to avoid regrowing.
     public init(capacityHint: Int = 0) {
@@ -48,11 +47,9 @@ public struct RangeEncoder {
     mutating func shiftLow() {
         if low < 0xFF00_0000 || low >= 0x1_0000_0000 {
             let carry = UInt8(truncatingIfNeeded: low >> 32)
-            if skipFirst {
-                skipFirst = false // the always-zero leading byte; a carry into it cannot happen
-            } else {
-                sink.append(cache &+ carry)
-            }
+            // The first byte appended is the always-zero leading byte (a carry into it cannot happen); it is
+            // dropped when the bytes are read out, which keeps a branch out of this path.
+            sink.append(cache &+ carry)
             while pendingFF > 0 {
                 sink.append(0xFF &+ carry)
                 pendingFF -= 1
@@ -123,7 +120,7 @@ public struct RangeEncoder {
         low = (low &+ 0x00FF_FFFF) & ~UInt64(0x00FF_FFFF)
         shiftLow()
         shiftLow()
-        return sink.array
+        return sink.array(droppingFirst: true)
     }
 }
 
@@ -158,5 +155,9 @@ final class ByteSink {
         capacity *= 2
     }
 
-    var array: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    /// The bytes, without the first when `droppingFirst` (and there is one).
+    func array(droppingFirst: Bool) -> [UInt8] {
+        let skip = droppingFirst && count > 0 ? 1 : 0
+        return Array(UnsafeBufferPointer(start: base + skip, count: count - skip))
+    }
 }
