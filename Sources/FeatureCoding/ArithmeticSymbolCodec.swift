@@ -1,32 +1,34 @@
 // `SymbolCodec` over our own range coder, with a choice of probability model: adaptive order-0 (one
-// multi-symbol frequency table) or the feature-map context model. Payload = one header byte + the range
-// coder's bytes (layout in docs/coders.md). The header only confirms what the caller passes anyway (model,
-// bits): shape and bits are arguments, never read from the payload.
+// multi-symbol frequency table) or one of the two feature-map context models. Payload = one header byte +
+// the coded streams (layouts in docs/coders.md). The header only confirms what the caller passes anyway
+// (model, bits): shape and bits are arguments, never read from the payload.
 
 /// Which probability model an `ArithmeticSymbolCodec` uses. Encoder and decoder must use the same one.
 public enum ArithmeticModel: Equatable, Hashable, Sendable {
     /// One adaptive frequency table over the 2^bits symbols (increment 24, halving above 2^16). No context.
     case order0
-    /// `FeatureContextModel`: zero flag / exponent / mantissa decisions with neighbour contexts.
-    /// `rateLimit` is the binary models' steady-state adaptation (see `AdaptiveBit`); default 30.
-    case context(rateLimit: Int = 30)
-    /// `FeatureContextModel4`: one 16-symbol adaptive CDF per context for zero / class / first mantissa bit.
-    case context4(rateLimit: Int = 6)
+    /// `FeatureContextModel4` (payload tag 4, the default): flat-run and zero decisions, one adaptive-CDF
+    /// symbol for the residual's class and sign, raw mantissa bits. `cdfShift` is the class CDFs'
+    /// steady-state adaptation shift (1 … 14); default 6.
+    case context(cdfShift: Int = 6)
+    /// `FeatureContextModel` (payload tag 3, the previous format): zero flag / unary class / mantissa / sign
+    /// binary decisions. `rateLimit` is the binary models' steady-state adaptation (see `AdaptiveBit`); default 30.
+    case context3(rateLimit: Int = 30)
 
     /// The header tag (high nibble of byte 0).
     var tag: UInt8 {
         switch self {
         case .order0: return 1
-        case .context: return 3 // 2 was the first context model (every mantissa bit modelled); not decoded any more
-        case .context4: return 4
+        case .context3: return 3 // 2 was the first context model (every mantissa bit modelled); not decoded any more
+        case .context: return 4
         }
     }
 
     var name: String {
         switch self {
         case .order0: return "order0"
-        case .context(let l): return l == 30 ? "context" : "context-r\(l)"
-        case .context4(let l): return l == 6 ? "context4" : "context4-s\(l)"
+        case .context(let s): return s == 6 ? "context" : "context-s\(s)"
+        case .context3(let l): return l == 30 ? "context3" : "context3-r\(l)"
         }
     }
 }
@@ -53,7 +55,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
                 enc.encodeUnchecked(cumulative: table.cumulative(v), frequency: table.frequency(v), total: table.total)
                 table.update(v)
             }
-        case .context(let rateLimit):
+        case .context3(let rateLimit):
             guard n > 0 else { break }
             let m = FeatureContextModel(rateLimit: rateLimit)
             let plane = paddedPlane(symbols, shape: shape, count: FeatureContextModel.paddedCount(shape), index: FeatureContextModel.paddedIndex)
@@ -61,7 +63,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             var coder = BitEncoder(rc: enc)
             m.run(&coder, plane: plane, shape: shape, bits: bits)
             enc = coder.rc
-        case .context4(let shift):
+        case .context(let shift):
             // The LEB128 length of the range-coded stream, the stream, then the raw-bit stream.
             var raw = RawBitWriter(maxFields: n)
             if n > 0 {
@@ -109,7 +111,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
                 out[i] = UInt8(truncatingIfNeeded: s)
             }
             try dec.finish()
-        case .context(let rateLimit):
+        case .context3(let rateLimit):
             var dec = RangeDecoder(bytes[1...])
             if n > 0 { // a 0-element shape may still have huge dimensions: allocate nothing
                 let m = FeatureContextModel(rateLimit: rateLimit)
@@ -123,13 +125,13 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
                 copyOut(plane, to: &out, shape: shape, index: FeatureContextModel.paddedIndex)
             }
             try dec.finish()
-        case .context4(let shift):
+        case .context(let shift):
             let (codedCount, start) = try readLEB128(bytes, at: 1)
             guard codedCount <= bytes.count - start else {
                 throw FeatureCodingError.truncated(needed: start + codedCount, available: bytes.count)
             }
             var dec = RangeDecoder(bytes[start..<(start + codedCount)])
-            var raw = RawBitReader(bytes[(start + codedCount)...])
+            var raw = RawBitReader(bytes[(start + codedCount)...], maxFields: n)
             if n > 0 {
                 let m = FeatureContextModel4(cdfShift: shift)
                 let count = FeatureContextModel.paddedCount(shape)

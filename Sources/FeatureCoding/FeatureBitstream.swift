@@ -17,11 +17,15 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
     case zstd(level: Int)
     /// Id 2: `ArithmeticSymbolCodec(model: .order0)` (docs/coders.md).
     case arithmeticOrder0
-    /// Id 3: `ArithmeticSymbolCodec(model: .context(rateLimit:))`; `rateLimit` ∈ 1…1022 is needed to decode.
-    case arithmeticContext(rateLimit: Int)
+    /// Id 3: `ArithmeticSymbolCodec(model: .context3(rateLimit:))`, the previous context model; `rateLimit`
+    /// ∈ 1…1022 is needed to decode.
+    case arithmeticContext3(rateLimit: Int)
+    /// Id 4: `ArithmeticSymbolCodec(model: .context(cdfShift:))`, the context model; `cdfShift` ∈ 1…14 is
+    /// needed to decode.
+    case arithmeticContext(cdfShift: Int)
 
-    /// The context coder with its default adaptation (rate limit 30).
-    public static var arithmeticContext: FeatureCodec { .arithmeticContext(rateLimit: 30) }
+    /// The context coder with its default adaptation (CDF shift 6).
+    public static var arithmeticContext: FeatureCodec { .arithmeticContext(cdfShift: 6) }
 
     /// The codec id byte.
     public var id: UInt8 {
@@ -29,7 +33,8 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case .raw: return 0
         case .zstd: return 1
         case .arithmeticOrder0: return 2
-        case .arithmeticContext: return 3
+        case .arithmeticContext3: return 3
+        case .arithmeticContext: return 4
         }
     }
 
@@ -38,7 +43,8 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case .raw: return "raw"
         case .zstd(let l): return "zstd-\(l)"
         case .arithmeticOrder0: return "arith-order0"
-        case .arithmeticContext(let r): return r == 30 ? "arith-context" : "arith-context-r\(r)"
+        case .arithmeticContext3(let r): return r == 30 ? "arith-context3" : "arith-context3-r\(r)"
+        case .arithmeticContext(let s): return s == 6 ? "arith-context" : "arith-context-s\(s)"
         }
     }
 
@@ -47,7 +53,8 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         switch self {
         case .raw, .arithmeticOrder0: return 0
         case .zstd(let l): return Int16(exactly: l).map { UInt16(bitPattern: $0) }
-        case .arithmeticContext(let r): return (1...1022).contains(r) ? UInt16(r) : nil
+        case .arithmeticContext3(let r): return (1...1022).contains(r) ? UInt16(r) : nil
+        case .arithmeticContext(let s): return (1...14).contains(s) ? UInt16(s) : nil
         }
     }
 
@@ -62,9 +69,14 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case 1: return .zstd(level: Int(Int16(bitPattern: parameter)))
         case 3:
             guard (1...1022).contains(parameter) else {
-                throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "rate limit 1…1022 for the context coder", found: "\(parameter)")
+                throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "rate limit 1…1022 for the tag-3 context coder", found: "\(parameter)")
             }
-            return .arithmeticContext(rateLimit: Int(parameter))
+            return .arithmeticContext3(rateLimit: Int(parameter))
+        case 4:
+            guard (1...14).contains(parameter) else {
+                throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "CDF shift 1…14 for the context coder", found: "\(parameter)")
+            }
+            return .arithmeticContext(cdfShift: Int(parameter))
         default: throw FeatureBitstreamError.unknownCodec(id)
         }
     }
@@ -75,7 +87,8 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case .raw: return nil
         case .zstd(let l): return ZstdSymbolCodec(level: l)
         case .arithmeticOrder0: return ArithmeticSymbolCodec(model: .order0)
-        case .arithmeticContext(let r): return ArithmeticSymbolCodec(model: .context(rateLimit: r))
+        case .arithmeticContext3(let r): return ArithmeticSymbolCodec(model: .context3(rateLimit: r))
+        case .arithmeticContext(let s): return ArithmeticSymbolCodec(model: .context(cdfShift: s))
         }
     }
 }
@@ -319,7 +332,7 @@ public enum FeatureBitstream {
                 throw FeatureBitstreamError.invalidField(field: "payload symbol \(i)", expected: "< 2^\(header.bits)", found: "\(payload[i])")
             }
             symbols = payload
-        case .zstd, .arithmeticOrder0, .arithmeticContext:
+        case .zstd, .arithmeticOrder0, .arithmeticContext3, .arithmeticContext:
             if case .zstd = header.codec {
                 let declared = payload.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
                 if declared < UInt64.max - 1, declared != UInt64(n) { // not "unknown" (−1) or "error" (−2)
@@ -440,7 +453,7 @@ public enum FeatureBitstream {
             }
         }
         guard h.codec.parameter != nil else {
-            throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "zstd level −32768…32767 or context rate limit 1…1022", found: "\(h.codec)")
+            throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "zstd level −32768…32767, context CDF shift 1…14 or tag-3 rate limit 1…1022", found: "\(h.codec)")
         }
         return total / h.shape.channels * k
     }

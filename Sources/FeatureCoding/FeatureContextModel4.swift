@@ -123,7 +123,7 @@ public struct FeatureContextModel4: Sendable {
             let classes = FeatureContextModel4.classContexts
             for i in 0..<classes {
                 AdaptiveCDF.initialize(cdfs + i * AdaptiveCDF.words)
-                cdfs[i * AdaptiveCDF.words + AdaptiveCDF.countWord] = FeatureContextModel4.initialCount
+                cdfs[i * AdaptiveCDF.words + AdaptiveCDF.countWord] = min(FeatureContextModel4.initialCount, maxCount)
             }
             flatM.initialize(repeating: AdaptiveBit(), count: FeatureContextModel4.flatContexts + FeatureContextModel4.zeroContexts)
             rates.initialize(from: rateTable, count: rateTable.count)

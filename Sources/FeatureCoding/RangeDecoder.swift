@@ -7,8 +7,11 @@
 ///
 /// State: `code` = (encoded value − `low`) scaled like the encoder's `range`; the decoder mirrors the
 /// encoder's `range` exactly, renormalising (and reading one byte) at the same moments.
-/// Invariant for a valid stream: `code < range` at every step. Once violated it stays violated, so the
-/// decoder checks it at every renormalisation and in `finish()`.
+/// Invariant for a valid stream: `code < range` at every step. Reading a byte in renormalisation keeps it
+/// (`code ≤ range − 1` gives `code·256 + byte < range·256`), and so does every decoding step whose decoded
+/// value lies in the coded table; the steps check exactly that (a target past the table, a bypass value
+/// out of range) and set `invalid`. So the invariant is checked once after the first four bytes, by the
+/// steps, and in `finish()` — not on every renormalisation.
 /// End of stream: a valid stream makes the decoder read exactly 3 bytes past the end (implicit zeros).
 public struct RangeDecoder {
     /// Owns a copy of the input; `base` and `count` below are cached from it so that reading a byte is a
@@ -29,6 +32,7 @@ public struct RangeDecoder {
         base = UnsafePointer(source.base)
         count = source.count
         for _ in 0..<4 { code = (code << 8) | UInt32(nextByte()) }
+        if code >= range { invalid = true }
     }
 
     @inline(__always) @usableFromInline
@@ -45,7 +49,6 @@ public struct RangeDecoder {
     @inline(__always) @usableFromInline
     mutating func normalize() {
         while range < (1 << 24) {
-            if code >= range { invalid = true }
             range <<= 8
             code = (code << 8) | UInt32(nextByte())
         }

@@ -43,31 +43,30 @@ struct RawBitWriter: RawBitCoder {
     }
 }
 
-/// Reads raw bit fields from an untrusted byte range: reads past the end see zero bits (the buffer is padded),
-/// and `finish` reports whether exactly the stored bytes were used.
+/// Reads raw bit fields from an untrusted byte range: reads past the end see zero bits (the buffer is padded
+/// to cover every field the caller can ask for), and `finish` reports whether exactly the stored bytes were used.
 struct RawBitReader: RawBitCoder {
     let base: UnsafeMutablePointer<UInt8>
     let count: Int // stored bytes
     var position = 0 // in bits
-    var limit: Int // bits that may be read before the padding is exhausted
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    /// - Parameters: `bytes` the stored stream; `maxFields` the most fields that will be read (each ≤ 8 bits),
+    ///   which sizes the zero padding so that no read leaves the buffer, whatever the stream holds.
+    init(_ bytes: ArraySlice<UInt8>, maxFields: Int) {
         let n = bytes.count
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: n + 16)
-        buffer.initialize(repeating: 0, count: n + 16)
+        let capacity = max(n, maxFields) + 16
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        buffer.initialize(repeating: 0, count: capacity)
         bytes.withUnsafeBufferPointer { if let b = $0.baseAddress { buffer.update(from: b, count: n) } }
         count = n
         base = buffer
-        limit = n * 8 + 64
     }
 
     @inline(__always)
     mutating func field(_ value: Int, count: Int) -> Int {
-        // Past `limit` (only a damaged stream gets there) the position stops advancing, so reads stay
-        // inside the buffer; `finish` then fails.
         let word = UInt64(littleEndian: UnsafeRawPointer(base + (position >> 3)).loadUnaligned(as: UInt64.self))
         let v = Int(truncatingIfNeeded: (word >> UInt64(position & 7)) & ((1 << UInt64(count)) &- 1))
-        position = min(position &+ count, limit)
+        position &+= count
         return v
     }
 

@@ -22,7 +22,7 @@ func resealed(_ frame: [UInt8]) -> [UInt8] {
     return f
 }
 
-let frameCodecs: [FeatureCodec] = [.raw, .zstd(level: 3), .arithmeticOrder0, .arithmeticContext]
+let frameCodecs: [FeatureCodec] = [.raw, .zstd(level: 3), .arithmeticOrder0, .arithmeticContext3(rateLimit: 30), .arithmeticContext]
 
 final class FeatureBitstreamTests: XCTestCase {
     /// Every codec × mode × bit width × shape × channel subset: the header survives, the symbols survive,
@@ -81,7 +81,7 @@ final class FeatureBitstreamTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(count, 5 * 4 * 4 * 4)
+        XCTAssertEqual(count, cases.count * 4 * 4 * frameCodecs.count)
     }
 
     func testConstantTensorFrames() throws {
@@ -260,20 +260,24 @@ final class FeatureBitstreamTests: XCTestCase {
         rejects({ $0.header.ranges = [.init(lo: 2, hi: 1)] }, "lo > hi")
         rejects({ $0.header.modelID = String(repeating: "x", count: 256) }, "long model id")
         rejects({ $0.header.version = 2 }, "version")
-        rejects({ $0.header.codec = .arithmeticContext(rateLimit: 2000) }, "rate limit")
+        rejects({ $0.header.codec = .arithmeticContext3(rateLimit: 2000) }, "rate limit")
+        rejects({ $0.header.codec = .arithmeticContext(cdfShift: 15) }, "CDF shift")
         rejects({ $0.header.codec = .zstd(level: 40000) }, "zstd level")
         rejects({ $0.header.shape = FeatureShape(channels: 3, height: 0, width: 1) }, "H = 0")
     }
 
-    /// Golden frames: the exact bytes of three small frames. A change here is a format change: bump
+    /// Golden frames: the exact bytes of four small frames. A change here is a format change: bump
     /// `FeatureBitstream.version`, update docs/bitstream.md, then regenerate on purpose. (No zstd frame: its
     /// bytes depend on the libzstd version.)
     func testGoldenFrames() throws {
         // 1. The worked example of docs/bitstream.md §7: raw, per-tensor, 4 bits, 1×2×3.
         let a = try FeatureBitstream.encode(values: [0, 0.5, 1, 1.5, 2, 3], shape: FeatureShape(channels: 1, height: 2, width: 3),
                                             modelID: "demo@01", splitPoint: "stem", quantizer: try Quantizer(bits: 4, ranges: .perTensor), codec: .raw)
-        // 2. Per-channel ranges, channels 0 and 2 of 3×2×2, 8 bits, context coder.
+        // 2. Per-channel ranges, channels 0 and 2 of 3×2×2, 8 bits, tag-3 context coder (codec id 3).
         let b = try FeatureBitstream.encode(values: [0, 0.25, 0.5, 1, -1, 0, 2, 4], shape: FeatureShape(channels: 3, height: 2, width: 2), channels: [0, 2],
+                                            modelID: "r20@9f", splitPoint: "layer1", quantizer: try Quantizer(bits: 8, ranges: .perChannel), codec: .arithmeticContext3(rateLimit: 30))
+        // 4. The same with the context coder (codec id 4).
+        let d = try FeatureBitstream.encode(values: [0, 0.25, 0.5, 1, -1, 0, 2, 4], shape: FeatureShape(channels: 3, height: 2, width: 2), channels: [0, 2],
                                             modelID: "r20@9f", splitPoint: "layer1", quantizer: try Quantizer(bits: 8, ranges: .perChannel), codec: .arithmeticContext)
         // 3. Fixed per-channel ranges (nothing sent), 2 bits, order-0 coder, 2×1×3.
         let c = try FeatureBitstream.encode(values: [0, 1, 2, 0, 0.5, 1], shape: FeatureShape(channels: 2, height: 1, width: 3), modelID: "m", splitPoint: "s",
@@ -282,6 +286,7 @@ final class FeatureBitstreamTests: XCTestCase {
         XCTAssertEqual(hex(a), goldenA)
         XCTAssertEqual(hex(b), goldenB)
         XCTAssertEqual(hex(c), goldenC)
+        XCTAssertEqual(hex(d), goldenD)
         // The committed bytes decode to the frames they were made from.
         let fa = try FeatureBitstream.decode(bytesFromHex(goldenA))
         XCTAssertEqual(fa.header, FeatureFrameHeader(modelID: "demo@01", splitPoint: "stem", shape: FeatureShape(channels: 1, height: 2, width: 3),
@@ -291,8 +296,11 @@ final class FeatureBitstreamTests: XCTestCase {
         let fb = try FeatureBitstream.decode(bytesFromHex(goldenB))
         XCTAssertEqual(fb.header.channels, [0, 2])
         XCTAssertEqual(fb.header.ranges, [.init(lo: 0, hi: 1), .init(lo: -1, hi: 4)])
-        XCTAssertEqual(fb.header.codec, .arithmeticContext(rateLimit: 30))
+        XCTAssertEqual(fb.header.codec, .arithmeticContext3(rateLimit: 30))
         XCTAssertEqual(fb.symbols, [0, 64, 128, 255, 0, 51, 153, 255])
+        let fd = try FeatureBitstream.decode(bytesFromHex(goldenD))
+        XCTAssertEqual(fd.header.codec, .arithmeticContext(cdfShift: 6))
+        XCTAssertEqual(fd.symbols, fb.symbols)
         let fc = try FeatureBitstream.decode(bytesFromHex(goldenC))
         XCTAssertEqual(fc.header.quantizerMode, .fixedPerChannel)
         XCTAssertEqual(fc.symbols, [0, 1, 2, 0, 2, 3])
@@ -303,3 +311,4 @@ private let goldenA = "41454643" + "01" + "41000000" + "07" + "64656d6f403031" +
     + "01000000" + "04" + "00" + "00000000" + "00004040" + "00" + "0000" + "06000000" + "000305080a0f" + "31b93f09"
 private let goldenB = "41454643015800000006723230403966066c61796572310300000002000000020000000200000000000000020000000801000000000000803f000080bf00008040031e000c000000387fbf5efefdf4f22b01686ba6151662"
 private let goldenC = "41454643012e000000016d017302000000010000000300000002000000020302000004000000123b5ade99f9c266"
+private let goldenD = "41454643015700000006723230403966066c61796572310300000002000000020000000200000000000000020000000801000000000000803f000080bf000080400406000b000000480477ddf7dfdfef97314c82b09598"

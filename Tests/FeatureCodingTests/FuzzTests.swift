@@ -1,5 +1,5 @@
 // Robustness of every decoder on hostile input: at least 100,000 mutated or random payloads per decoder
-// (zstd, arithmetic order-0, arithmetic context). Each decode must throw a FeatureCodingError or return
+// (zstd, arithmetic order-0, both arithmetic context models). Each decode must throw a FeatureCodingError or return
 // exactly C·H·W symbols below 2^bits — never crash, hang, or over-allocate. Shapes are tiny so the debug
 // build runs this in a few seconds.
 
@@ -57,4 +57,5 @@ final class FuzzTests: XCTestCase {
     func testZstdDecoder() throws { try fuzz(ZstdSymbolCodec(level: 3)) }
     func testArithmeticOrder0Decoder() throws { try fuzz(ArithmeticSymbolCodec(model: .order0)) }
     func testArithmeticContextDecoder() throws { try fuzz(ArithmeticSymbolCodec(model: .context())) }
+    func testArithmeticContext3Decoder() throws { try fuzz(ArithmeticSymbolCodec(model: .context3())) }
 }

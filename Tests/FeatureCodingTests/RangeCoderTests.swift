@@ -112,24 +112,32 @@ final class RangeCoderTests: XCTestCase {
         }
     }
 
-    /// Pins the payload format. Regenerate only on purpose, and then bump the format tag and docs/coders.md.
+    /// Pins the payload formats. Regenerate only on purpose, and then bump the format tag and docs/coders.md.
     func testGoldenBytes() throws {
         let shape = FeatureShape(channels: 2, height: 3, width: 4)
         let symbols: [UInt8] = [0, 0, 3, 9, 0, 7, 12, 10, 0, 0, 255, 128,
                                 1, 0, 0, 2, 40, 41, 0, 0, 0, 200, 201, 0]
-        let context = try ArithmeticSymbolCodec(model: .context()).encode(symbols, shape: shape, bits: 8)
+        let smallShape = FeatureShape(channels: 1, height: 2, width: 3)
+        let context3 = try ArithmeticSymbolCodec(model: .context3()).encode(symbols, shape: shape, bits: 8)
         let order0 = try ArithmeticSymbolCodec(model: .order0).encode(symbols, shape: shape, bits: 8)
-        let small = try ArithmeticSymbolCodec(model: .context()).encode([1, 0, 2, 3, 3, 1], shape: FeatureShape(channels: 1, height: 2, width: 3), bits: 2)
-        XCTAssertEqual(hex(context), "385cf43cb2a074fb4f83b436cae9a875d869")
+        let small3 = try ArithmeticSymbolCodec(model: .context3()).encode([1, 0, 2, 3, 3, 1], shape: smallShape, bits: 2)
+        XCTAssertEqual(hex(context3), "385cf43cb2a074fb4f83b436cae9a875d869")
         XCTAssertEqual(hex(order0), "180003da68ba22fc031ad1197fc12ffefb447e35")
-        XCTAssertEqual(hex(small), "329cc638")
+        XCTAssertEqual(hex(small3), "329cc638")
+        // Tag 4: every part of the payload (flat runs, zero flags, class symbols of both signs, class 8's
+        // flag, raw mantissa bits) is exercised by `symbols`; the expected bytes are in docs/coders.md §6.
+        let context = try ArithmeticSymbolCodec(model: .context()).encode(symbols, shape: shape, bits: 8)
+        let small = try ArithmeticSymbolCodec(model: .context()).encode([1, 0, 2, 3, 3, 1], shape: smallShape, bits: 2)
+        XCTAssertEqual(hex(context), goldenContext)
+        XCTAssertEqual(hex(small), goldenContextSmall)
+        XCTAssertEqual(try ArithmeticSymbolCodec(model: .context()).decode(bytesFromHex(goldenContext), shape: shape, bits: 8), symbols)
     }
 
     /// Residuals of every magnitude class at every width: the widest classes send up to six mantissa bits in
     /// one bypass step, which must round-trip next to modelled decisions at extreme probabilities.
     func testContextModelRoundTripsEveryResidualClass() throws {
         var rng = TestRNG(seed: 11)
-        let codec = ArithmeticSymbolCodec(model: .context())
+        for codec in [ArithmeticSymbolCodec(model: .context()), ArithmeticSymbolCodec(model: .context3())] {
         for bits in 1...8 {
             let top = (1 << bits) - 1
             let shape = FeatureShape(channels: 3, height: 9, width: 11)
@@ -139,13 +147,14 @@ final class RangeCoderTests: XCTestCase {
             let constant = [UInt8](repeating: UInt8(top), count: shape.height * shape.width)
             let symbols = checker + random + constant
             let payload = try codec.encode(symbols, shape: shape, bits: bits)
-            XCTAssertEqual(try codec.decode(payload, shape: shape, bits: bits), symbols, "bits \(bits)")
+            XCTAssertEqual(try codec.decode(payload, shape: shape, bits: bits), symbols, "\(codec.name) bits \(bits)")
+        }
         }
     }
 
     func testFirstContextFormatIsRejectedWithAClearMessage() {
         let shape = FeatureShape(channels: 1, height: 2, width: 3)
-        XCTAssertThrowsError(try ArithmeticSymbolCodec(model: .context()).decode([0x22, 0x9c, 0xc6, 0x38], shape: shape, bits: 2)) {
+        XCTAssertThrowsError(try ArithmeticSymbolCodec(model: .context3()).decode([0x22, 0x9c, 0xc6, 0x38], shape: shape, bits: 2)) {
             guard case .headerMismatch(let why) = $0 as? FeatureCodingError else { return XCTFail("\($0)") }
             XCTAssertTrue(why.contains("first context-model format"), why)
         }
@@ -164,9 +173,11 @@ final class RangeCoderTests: XCTestCase {
         let symbols = smoothFeatures(shape: shape, bits: 8, seed: 1)
         let zstd = try ZstdSymbolCodec(level: 19).encode(symbols, shape: shape, bits: 8).count
         let order0 = try ArithmeticSymbolCodec(model: .order0).encode(symbols, shape: shape, bits: 8).count
-        let context = try ArithmeticSymbolCodec(model: .context()).encode(symbols, shape: shape, bits: 8).count
-        XCTAssertLessThan(context, zstd)
-        XCTAssertLessThan(context, order0)
+        for model in [ArithmeticModel.context(), .context3()] {
+            let context = try ArithmeticSymbolCodec(model: model).encode(symbols, shape: shape, bits: 8).count
+            XCTAssertLessThan(context, zstd, "\(model)")
+            XCTAssertLessThan(context, order0, "\(model)")
+        }
     }
 
     func testBenchmarkReportsEveryCodec() {
@@ -174,7 +185,7 @@ final class RangeCoderTests: XCTestCase {
         let symbols = smoothFeatures(shape: shape, bits: 8, seed: 2) + smoothFeatures(shape: shape, bits: 8, seed: 3)
         let r = CoderBenchmark.run(symbols: symbols, shape: shape, bits: 8, minSeconds: 0)
         XCTAssertEqual(r["tensors"] as? Int, 2)
-        for name in ["zstd-1", "zstd-19", "arith-order0", "arith-context"] {
+        for name in ["zstd-1", "zstd-19", "arith-order0", "arith-context3", "arith-context"] {
             let c = r[name] as? [String: Any]
             XCTAssertEqual(c?["roundTrip"] as? Bool, true, name)
             XCTAssertNotNil(c?["vsZstd19"] as? Double, name)
@@ -190,3 +201,6 @@ final class RangeCoderTests: XCTestCase {
 func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
 }
+
+private let goldenContext = "480b53aa6db42b9820abc5df2f34f5fae35101"
+private let goldenContextSmall = "420481a31d8e00"

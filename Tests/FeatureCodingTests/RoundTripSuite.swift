@@ -63,7 +63,10 @@ final class RoundTripSuiteTests: XCTestCase {
     func testZstdLevel19() { runRoundTripSuite(allCodecs[1]) }
     func testArithmeticOrder0() { runRoundTripSuite(allCodecs[2]) }
     func testArithmeticContext() { runRoundTripSuite(allCodecs[3]) }
-    func testArithmeticContextFastAdaptation() { runRoundTripSuite(allCodecs[4]) }
+    func testArithmeticContextFastestAdaptation() { runRoundTripSuite(allCodecs[4]) }
+    func testArithmeticContextSlowestAdaptation() { runRoundTripSuite(allCodecs[5]) }
+    func testArithmeticContext3() { runRoundTripSuite(allCodecs[6]) }
+    func testArithmeticContext3FastAdaptation() { runRoundTripSuite(allCodecs[7]) }
 
     func testArgumentErrorsAreTyped() {
         let shape = FeatureShape(channels: 2, height: 2, width: 2)

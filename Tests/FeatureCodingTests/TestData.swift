@@ -55,5 +55,6 @@ func smoothFeatures(shape: FeatureShape, bits: Int, seed: UInt64) -> [UInt8] {
 let allCodecs: [any SymbolCodec] = [
     ZstdSymbolCodec(level: 1), ZstdSymbolCodec(level: 19),
     ArithmeticSymbolCodec(model: .order0), ArithmeticSymbolCodec(model: .context()),
-    ArithmeticSymbolCodec(model: .context(rateLimit: 5)),
+    ArithmeticSymbolCodec(model: .context(cdfShift: 1)), ArithmeticSymbolCodec(model: .context(cdfShift: 14)),
+    ArithmeticSymbolCodec(model: .context3()), ArithmeticSymbolCodec(model: .context3(rateLimit: 5)),
 ]
