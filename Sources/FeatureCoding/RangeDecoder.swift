@@ -1,5 +1,5 @@
-// The range decoder matching RangeEncoder.swift. It reads untrusted bytes: every read is bounds-checked
-// explicitly (the module is built with -Ounchecked in release), reads past the end yield zero bytes and are
+// The range decoder matching RangeEncoder.swift. It reads untrusted bytes: every read is clamped to a
+// zero byte kept after the input (the module is built with -Ounchecked in release), reads past the end are
 // counted, and `finish()` reports truncation, trailing bytes and impossible states as typed errors. It never
 // allocates from anything in the payload.
 
@@ -14,17 +14,22 @@
 /// steps, and in `finish()` — not on every renormalisation.
 /// End of stream: a valid stream makes the decoder read exactly 3 bytes past the end (implicit zeros).
 public struct RangeDecoder {
-    /// Owns a copy of the input; `base` and `count` below are cached from it so that reading a byte is a
-    /// compare and a load (an `Array` access also reloads the array's count and storage every time).
+    /// Owns a copy of the input (and the `invalid` flag); `base` and `count` are cached from it so that
+    /// reading a byte is a clamp and a load. Copies of a decoder share it: a decoder is used by one owner.
     @usableFromInline let source: ByteSource
     @usableFromInline let base: UnsafePointer<UInt8>
     @usableFromInline let count: Int
+    /// Bytes read so far, including the zero bytes read past the end.
     @usableFromInline var position = 0
-    @usableFromInline var overrun = 0
     @usableFromInline var range: UInt32 = 0xFFFF_FFFF
     @usableFromInline var code: UInt32 = 0
-    @usableFromInline var invalid = false
     @usableFromInline var r: UInt32 = 1
+    /// Set when the decoder met an impossible state (sticky). Kept in `source`, not in the struct: a flag
+    /// that is almost never written then costs the decoding loops no register.
+    @usableFromInline var invalid: Bool {
+        @inline(__always) get { source.invalid }
+        @inline(__always) nonmutating set { source.invalid = newValue }
+    }
 
     /// Starts decoding `bytes` (reads the first 4).
     public init<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
@@ -35,15 +40,12 @@ public struct RangeDecoder {
         if code >= range { invalid = true }
     }
 
+    /// The next input byte, or 0 past the end (`base[count]` is 0).
     @inline(__always) @usableFromInline
     mutating func nextByte() -> UInt8 {
         let p = position
-        if p < count {
-            position = p &+ 1
-            return base[p]
-        }
-        overrun &+= 1
-        return 0
+        position = p &+ 1
+        return base[min(p, count)]
     }
 
     @inline(__always) @usableFromInline
@@ -107,25 +109,29 @@ public struct RangeDecoder {
         if invalid || code >= range {
             throw FeatureCodingError.corrupt("range decoder left its valid state (code ≥ range)")
         }
-        if overrun > 3 {
-            throw FeatureCodingError.truncated(needed: count + overrun - 3, available: count)
+        let pastEnd = position - count
+        if pastEnd > 3 {
+            throw FeatureCodingError.truncated(needed: count + pastEnd - 3, available: count)
         }
-        if overrun < 3 || position != count {
-            throw FeatureCodingError.corrupt("\(count - position + 3 - overrun) unexpected bytes after the end of the range-coded stream")
+        if pastEnd < 3 {
+            throw FeatureCodingError.corrupt("\(3 - pastEnd) unexpected bytes after the end of the range-coded stream")
         }
     }
 }
 
-/// A private copy of a decoder's input bytes, freed with the last decoder that uses it.
+/// A private copy of a decoder's input bytes followed by one zero byte, and the decoder's `invalid` flag;
+/// freed with the last decoder that uses it.
 @usableFromInline
 final class ByteSource {
     @usableFromInline let base: UnsafeMutablePointer<UInt8>
     @usableFromInline let count: Int
+    @usableFromInline var invalid = false
 
     init<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         count = bytes.count
-        base = .allocate(capacity: max(count, 1))
+        base = .allocate(capacity: count + 1)
         _ = UnsafeMutableBufferPointer(start: base, count: count).initialize(from: bytes)
+        base[count] = 0
     }
 
     deinit { base.deallocate() }
