@@ -8,8 +8,8 @@ public enum ArithmeticModel: Equatable, Hashable, Sendable {
     /// One adaptive frequency table over the 2^bits symbols (increment 24, halving above 2^16). No context.
     case order0
     /// `FeatureContextModel4` (payload tag 4, the default): flat-run and zero decisions, one adaptive-CDF
-    /// symbol for the residual's class and sign, raw mantissa bits. `cdfShift` is the class CDFs'
-    /// steady-state adaptation shift (1 … 14); default 6.
+    /// symbol for the residual's magnitude class, raw mantissa bits, a sign decision. `cdfShift` is the class
+    /// CDFs' steady-state adaptation shift (1 … 14); default 6.
     case context(cdfShift: Int = 6)
     /// `FeatureContextModel` (payload tag 3, the previous format): zero flag / unary class / mantissa / sign
     /// binary decisions. `rateLimit` is the binary models' steady-state adaptation (see `AdaptiveBit`); default 30.

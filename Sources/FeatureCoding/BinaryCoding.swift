@@ -15,7 +15,7 @@ protocol BinaryCoder {
     mutating func bypass(_ value: Int, count: Int) -> Int
     /// Records that the decoded data is impossible (decoder only; no-op in the encoder).
     mutating func markInvalid()
-    /// Codes (or decodes) one symbol 0 … 15 with a 16-symbol adaptive CDF (AdaptiveCDF.swift), without
+    /// Codes (or decodes) one symbol 0 … 7 with an 8-symbol adaptive CDF (AdaptiveCDF.swift), without
     /// adapting it; returns the symbol.
     mutating func codeSymbol(_ symbol: Int, _ cdf: UnsafeMutablePointer<UInt16>) -> Int
 }
@@ -93,7 +93,7 @@ struct BitDecoder: BinaryCoder {
 }
 
 extension BitEncoder {
-    /// Codes `symbol` (0 … 15) with the adaptive CDF at `cdf` (layout in AdaptiveCDF.swift; not adapted here):
+    /// Codes `symbol` (0 … 7) with the adaptive CDF at `cdf` (layout in AdaptiveCDF.swift; not adapted here):
     /// `r = range >> 15`, `low += r · U_{s−1}`, `range = r · (U_s − U_{s−1})`.
     @_transparent
     mutating func codeSymbol(_ symbol: Int, _ cdf: UnsafeMutablePointer<UInt16>) -> Int {
@@ -114,12 +114,12 @@ extension BitDecoder {
         let r = rc.range >> AdaptiveCDF.scaleBits
         var t = rc.code / r
         if t >= 1 << 15 { rc.invalid = true; t = (1 << 15) - 1 }
-        let u = UnsafeRawPointer(cdf + 1).loadUnaligned(as: SIMD16<UInt16>.self)
-        let ones = SIMD16<UInt16>(repeating: 0).replacing(with: 1, where: u .<= SIMD16<UInt16>(repeating: UInt16(truncatingIfNeeded: t)))
-        // Sum of the 16 lanes: add the four 64-bit words, then the four 16-bit fields with one multiply
+        let u = UnsafeRawPointer(cdf + 1).loadUnaligned(as: SIMD8<UInt16>.self)
+        let ones = SIMD8<UInt16>(repeating: 0).replacing(with: 1, where: u .<= SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: t)))
+        // Sum of the 8 lanes: add the two 64-bit words, then the four 16-bit fields with one multiply
         // (`wrappedSum` is an out-of-line call here).
-        let q = unsafeBitCast(ones, to: SIMD4<UInt64>.self)
-        let s = Int(truncatingIfNeeded: ((q[0] &+ q[1] &+ q[2] &+ q[3]) &* 0x0001_0001_0001_0001) >> 48)
+        let q = unsafeBitCast(ones, to: SIMD2<UInt64>.self)
+        let s = Int(truncatingIfNeeded: ((q[0] &+ q[1]) &* 0x0001_0001_0001_0001) >> 48)
         let lo = UInt32(cdf[s]), hi = UInt32(cdf[s &+ 1])
         rc.code &-= r &* lo
         rc.range = r &* (hi &- lo)

@@ -29,8 +29,6 @@ public struct RangeEncoder {
 
     @usableFromInline var low: UInt64 = 0
     @usableFromInline var range: UInt32 = 0xFFFF_FFFF
-    @usableFromInline var cache: UInt8 = 0
-    @usableFromInline var pendingFF: Int = 0
     /// Output bytes, in a buffer whose append is a store and a compare (an `Array` append calls into the
     /// runtime, which makes the compiler keep the coder's state in memory across every decision).
     @usableFromInline let sink: ByteSink
@@ -49,14 +47,14 @@ public struct RangeEncoder {
             let carry = UInt8(truncatingIfNeeded: low >> 32)
             // The first byte appended is the always-zero leading byte (a carry into it cannot happen); it is
             // dropped when the bytes are read out, which keeps a branch out of this path.
-            sink.append(cache &+ carry)
-            while pendingFF > 0 {
+            sink.append(sink.cache &+ carry)
+            while sink.pendingFF > 0 {
                 sink.append(0xFF &+ carry)
-                pendingFF -= 1
+                sink.pendingFF -= 1
             }
-            cache = UInt8(truncatingIfNeeded: low >> 24)
+            sink.cache = UInt8(truncatingIfNeeded: low >> 24)
         } else {
-            pendingFF += 1
+            sink.pendingFF += 1
         }
         low = (low & 0x00FF_FFFF) << 8
     }
@@ -125,9 +123,13 @@ public struct RangeEncoder {
 }
 
 /// A growable byte buffer owned by one `RangeEncoder` (not shared: copies of an encoder share it, and an
-/// encoder is used by one owner from start to `finish`).
+/// encoder is used by one owner from start to `finish`). It also holds the encoder's held-back byte and
+/// 0xFF count, which change once per output byte: kept here rather than in the encoder's struct, they cost
+/// the coding loops no register.
 @usableFromInline
 final class ByteSink {
+    @usableFromInline var cache: UInt8 = 0
+    @usableFromInline var pendingFF = 0
     @usableFromInline var base: UnsafeMutablePointer<UInt8>
     @usableFromInline var count = 0
     @usableFromInline var capacity: Int

@@ -21,7 +21,9 @@ import PipelineSpec
 
 public enum EncodeFeaturesStage: StageDefinition {
     public static let name = "encode-features"
-    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings }
+    /// `codecFormats` names each codec's frame format (codec id and parameters), so that results made with an
+    /// older format under the same codec name are out of date (arith-context moved from payload tag 3 to 4).
+    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings; var codecFormats: [String] }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
         spec.coding == nil ? [] : AECNNStageSupport.ratioInstances(name, spec)
@@ -34,7 +36,8 @@ public enum EncodeFeaturesStage: StageDefinition {
         guard let coding = spec.coding else { throw StageError.invalidSettings("the pipeline has no coding: section") }
         var c = coding
         c.recoveryTrainingBits = nil   // decided by train-recovery, whose output hash already covers it
-        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, coding: c))
+        let formats = c.codecs.map { let f = codec($0, c); return "\(f.id) \(f)" }
+        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, coding: c, codecFormats: formats))
     }
 
     public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec {

@@ -8,8 +8,8 @@ import XCTest
 final class ContextModel4Tests: XCTestCase {
     /// The update rule of docs/coders.md §6, one lane at a time.
     func referenceUpdate(_ u: [Int], symbol: Int, shift: Int) -> [Int] {
-        let total = (1 << 15) - 16
-        return (0..<16).map { j in
+        let total = (1 << 15) - 8
+        return (0..<8).map { j in
             let f = u[j] - (j + 1)
             let g = j < symbol ? f - (f >> shift) : f + ((total - f) >> shift)
             return g + j + 1
@@ -24,23 +24,27 @@ final class ContextModel4Tests: XCTestCase {
         XCTAssertEqual(shifts.last, 6)
         let m = UnsafeMutablePointer<UInt16>.allocate(capacity: AdaptiveCDF.words)
         defer { m.deallocate() }
-        AdaptiveCDF.initialize(m)
+        AdaptiveCDF.initialize(m, used: 8, count: 4)
+        XCTAssertEqual(Int(m[AdaptiveCDF.countWord]), 4)
+        AdaptiveCDF.initialize(m, used: 5, count: 0)
         XCTAssertEqual(m[0], 0)
-        XCTAssertEqual(m[16], 1 << 15)
+        XCTAssertEqual(m[8], 1 << 15)
+        // Uniform over the first 5 symbols, frequency 1 for the other 3.
+        XCTAssertEqual((1...8).map { Int(m[$0]) }, [6553, 13106, 19659, 26212, 32765, 32766, 32767, 32768])
         shifts.withUnsafeBufferPointer { sp in
             for step in 0..<5000 {
                 // Mostly skewed symbols (the distribution sharpens), sometimes any symbol.
-                let symbol = step % 7 == 0 ? rng.below(16) : min(rng.below(3) * rng.below(6), 15)
-                let before = (1...16).map { Int(m[$0]) }
+                let symbol = step % 7 == 0 ? rng.below(8) : min(rng.below(3) * rng.below(4), 7)
+                let before = (1...8).map { Int(m[$0]) }
                 let n = Int(m[AdaptiveCDF.countWord])
                 AdaptiveCDF.update(m, symbol, sp.baseAddress!, UInt16(shifts.count - 1))
-                let after = (1...16).map { Int(m[$0]) }
+                let after = (1...8).map { Int(m[$0]) }
                 XCTAssertEqual(after, referenceUpdate(before, symbol: symbol, shift: Int(shifts[n])), "step \(step)")
                 XCTAssertEqual(Int(m[AdaptiveCDF.countWord]), min(n + 1, shifts.count - 1))
                 // Every symbol keeps a frequency ≥ 1 and the top stays at 2^15.
-                XCTAssertEqual(after[15], 1 << 15)
+                XCTAssertEqual(after[7], 1 << 15)
                 XCTAssertTrue(zip([0] + after, after).allSatisfy { $0 < $1 }, "step \(step): \(after)")
-                if step % 997 == 0 { for j in 17..<AdaptiveCDF.words where j != AdaptiveCDF.countWord { XCTAssertEqual(m[j], 0) } }
+                if step % 997 == 0 { for j in 10..<AdaptiveCDF.words { XCTAssertEqual(m[j], 0) } }
             }
         }
     }
@@ -52,14 +56,14 @@ final class ContextModel4Tests: XCTestCase {
         let m = UnsafeMutablePointer<UInt16>.allocate(capacity: AdaptiveCDF.words)
         defer { m.deallocate() }
         for trial in 0..<200 {
-            // A random strictly increasing U_0 < … < U_15 = 2^15.
+            // A random strictly increasing U_0 < … < U_7 = 2^15.
             var cuts = Set<Int>()
-            while cuts.count < 15 { cuts.insert(1 + rng.below((1 << 15) - 1)) }
+            while cuts.count < 7 { cuts.insert(1 + rng.below((1 << 15) - 1)) }
             let u = cuts.sorted() + [1 << 15]
             m.initialize(repeating: 0, count: AdaptiveCDF.words)
-            for j in 0..<16 { m[1 + j] = UInt16(u[j]) }
+            for j in 0..<8 { m[1 + j] = UInt16(u[j]) }
             for _ in 0..<50 {
-                let symbol = rng.below(16)
+                let symbol = rng.below(8)
                 var enc = BitEncoder(rc: RangeEncoder())
                 _ = enc.codeSymbol(symbol, m)
                 let bytes = enc.rc.finish()

@@ -202,5 +202,5 @@ func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
 }
 
-private let goldenContext = "480b53aa6db42b9820abc5df2f34f5fae35101"
-private let goldenContextSmall = "420481a31d8e00"
+private let goldenContext = "480a556f048467526c6430b434f5fae35101"
+private let goldenContextSmall = "4203913a4b00"
