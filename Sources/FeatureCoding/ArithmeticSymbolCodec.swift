@@ -58,7 +58,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
         case .context3(let rateLimit):
             guard n > 0 else { break }
             let m = FeatureContextModel(rateLimit: rateLimit)
-            let plane = paddedPlane(symbols, shape: shape, count: FeatureContextModel.paddedCount(shape), index: FeatureContextModel.paddedIndex)
+            let plane = paddedPlane(symbols, shape: shape)
             defer { plane.deallocate() }
             var coder = BitEncoder(rc: enc)
             m.run(&coder, plane: plane, shape: shape, bits: bits)
@@ -68,7 +68,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             var raw = RawBitWriter(maxFields: n)
             if n > 0 {
                 let m = FeatureContextModel4(cdfShift: shift)
-                let plane = paddedPlane(symbols, shape: shape, count: FeatureContextModel.paddedCount(shape), index: FeatureContextModel.paddedIndex)
+                let plane = paddedPlane(symbols, shape: shape)
                 defer { plane.deallocate() }
                 var coder = BitEncoder(rc: enc)
                 m.run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits)
@@ -115,14 +115,11 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             var dec = RangeDecoder(bytes[1...])
             if n > 0 { // a 0-element shape may still have huge dimensions: allocate nothing
                 let m = FeatureContextModel(rateLimit: rateLimit)
-                let count = FeatureContextModel.paddedCount(shape)
-                let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
-                plane.initialize(repeating: 0, count: count)
-                defer { plane.deallocate() }
-                var coder = BitDecoder(rc: dec)
-                m.run(&coder, plane: plane, shape: shape, bits: bits)
-                dec = coder.rc
-                copyOut(plane, to: &out, shape: shape, index: FeatureContextModel.paddedIndex)
+                decodePlane(shape, into: &out) { plane in
+                    var coder = BitDecoder(rc: dec)
+                    m.run(&coder, plane: plane, shape: shape, bits: bits)
+                    dec = coder.rc
+                }
             }
             try dec.finish()
         case .context(let shift):
@@ -134,14 +131,11 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             var raw = RawBitReader(bytes[(start + codedCount)...], maxFields: n)
             if n > 0 {
                 let m = FeatureContextModel4(cdfShift: shift)
-                let count = FeatureContextModel.paddedCount(shape)
-                let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
-                plane.initialize(repeating: 0, count: count)
-                defer { plane.deallocate() }
-                var coder = BitDecoder(rc: dec)
-                m.run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits)
-                dec = coder.rc
-                copyOut(plane, to: &out, shape: shape, index: FeatureContextModel.paddedIndex)
+                decodePlane(shape, into: &out) { plane in
+                    var coder = BitDecoder(rc: dec)
+                    m.run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits)
+                    dec = coder.rc
+                }
             }
             try raw.finish()
             try dec.finish()
@@ -149,15 +143,16 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
         return out
     }
 
-    private func paddedPlane(_ symbols: [UInt8], shape: FeatureShape, count: Int,
-                             index: (FeatureShape, Int, Int, Int) -> Int) -> UnsafeMutablePointer<UInt8> {
+    /// A zero-padded copy of `symbols` in the layout of `FeatureContextModel.paddedIndex` (caller deallocates).
+    private func paddedPlane(_ symbols: [UInt8], shape: FeatureShape) -> UnsafeMutablePointer<UInt8> {
+        let count = FeatureContextModel.paddedCount(shape)
         let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
         plane.initialize(repeating: 0, count: count)
         let H = shape.height, W = shape.width
         symbols.withUnsafeBufferPointer { src in
             for c in 0..<shape.channels {
                 for y in 0..<H {
-                    let dst = plane + index(shape, c, y, 0)
+                    let dst = plane + FeatureContextModel.paddedIndex(shape, c: c, y: y, x: 0)
                     let s = src.baseAddress! + (c * H + y) * W
                     dst.update(from: s, count: W)
                 }
@@ -166,14 +161,20 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
         return plane
     }
 
-    private func copyOut(_ plane: UnsafeMutablePointer<UInt8>, to out: inout [UInt8], shape: FeatureShape,
-                         index: (FeatureShape, Int, Int, Int) -> Int) {
+    /// Runs `decode` on a zeroed padded plane (layout of `FeatureContextModel.paddedIndex`), then copies the
+    /// decoded map into `out` (channel-major).
+    private func decodePlane(_ shape: FeatureShape, into out: inout [UInt8], _ decode: (UnsafeMutablePointer<UInt8>) -> Void) {
+        let count = FeatureContextModel.paddedCount(shape)
+        let plane = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+        plane.initialize(repeating: 0, count: count)
+        defer { plane.deallocate() }
+        decode(plane)
         let H = shape.height, W = shape.width
         guard W > 0 else { return }
         out.withUnsafeMutableBufferPointer { dst in
             for c in 0..<shape.channels {
                 for y in 0..<H {
-                    let src = plane + index(shape, c, y, 0)
+                    let src = plane + FeatureContextModel.paddedIndex(shape, c: c, y: y, x: 0)
                     (dst.baseAddress! + (c * H + y) * W).update(from: src, count: W)
                 }
             }
