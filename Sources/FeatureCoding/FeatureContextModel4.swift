@@ -151,7 +151,7 @@ public struct FeatureContextModel4: Sendable {
             if a == b && a == cc && a == d {
                 let fctx = atLeast(a, 1) | (r == a ? 2 : 0) | (krow[x - channelStride] == 0 ? 4 : 0)
                 if coder.code(v0 == a ? 0 : 1, flatM + fctx, rates, limit) == 0 {
-                    krow[x] = 0
+                    // (the class plane, like the decoder's plane, starts zeroed: class 0 needs no store)
                     if !Coder.isEncoder { row[x] = UInt8(truncatingIfNeeded: a) }
                     return
                 }
@@ -162,9 +162,7 @@ public struct FeatureContextModel4: Sendable {
                 let nz = atLeast(a, 1) | atLeast(b, 1) &<< 1 | atLeast(cc, 1) &<< 2 | atLeast(d, 1) &<< 3 | atLeast(r, 1) &<< 4
                 let sq = Int(sumBucket[a &+ b &+ cc &+ d])
                 if coder.code(atLeast(v0, 1), zeroM + (nz &<< 2 | sq), rates, limit) == 0 {
-                    krow[x] = 0
-                    if !Coder.isEncoder { row[x] = 0 }
-                    return
+                    return // v = 0, class 0: both planes already hold 0 here
                 }
             }
             // 3. class symbol
