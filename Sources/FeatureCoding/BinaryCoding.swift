@@ -114,12 +114,14 @@ extension BitDecoder {
         let r = rc.range >> AdaptiveCDF.scaleBits
         var t = rc.code / r
         if t >= 1 << 15 { rc.invalid = true; t = (1 << 15) - 1 }
-        let u = UnsafeRawPointer(cdf + 1).loadUnaligned(as: SIMD8<UInt16>.self)
-        let ones = SIMD8<UInt16>(repeating: 0).replacing(with: 1, where: u .<= SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: t)))
-        // Sum of the 8 lanes: add the two 64-bit words, then the four 16-bit fields with one multiply
-        // (`wrappedSum` is an out-of-line call here).
-        let q = unsafeBitCast(ones, to: SIMD2<UInt64>.self)
-        let s = Int(truncatingIfNeeded: ((q[0] &+ q[1]) &* 0x0001_0001_0001_0001) >> 48)
+        // s = #{j : U_j ≤ t}, as seven independent compares (U_7 = 2^15 > t): the table loads do not wait
+        // for t, so only a compare and an add tree follow the division.
+        let t32 = UInt32(t)
+        let c0 = (UInt32(cdf[1]) &- 1 &- t32) >> 31, c1 = (UInt32(cdf[2]) &- 1 &- t32) >> 31
+        let c2 = (UInt32(cdf[3]) &- 1 &- t32) >> 31, c3 = (UInt32(cdf[4]) &- 1 &- t32) >> 31
+        let c4 = (UInt32(cdf[5]) &- 1 &- t32) >> 31, c5 = (UInt32(cdf[6]) &- 1 &- t32) >> 31
+        let c6 = (UInt32(cdf[7]) &- 1 &- t32) >> 31
+        let s = Int(truncatingIfNeeded: ((c0 &+ c1) &+ (c2 &+ c3)) &+ ((c4 &+ c5) &+ c6))
         let lo = UInt32(cdf[s]), hi = UInt32(cdf[s &+ 1])
         rc.code &-= r &* lo
         rc.range = r &* (hi &- lo)
