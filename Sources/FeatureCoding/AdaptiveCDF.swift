@@ -1,6 +1,6 @@
 // An 8-symbol adaptive cumulative distribution with a power-of-two total (2^15), for the context model of
 // payload tag 4 (FeatureContextModel4.swift). One call codes a whole symbol (a residual's magnitude class)
-// with one division and one vector compare, instead of the tag-3 model's chain of unary binary decisions.
+// with one division and seven compares, instead of the tag-3 model's chain of unary binary decisions.
 // Integer arithmetic only; the exact rule is in docs/coders.md, section 4 ("Adaptive 8-symbol CDF").
 
 /// Storage of one adaptive CDF: 16 `UInt16` words (32 bytes), laid out as

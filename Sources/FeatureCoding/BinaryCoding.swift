@@ -3,7 +3,6 @@
 // model's traversal is written once (FeatureContextModel.run) and cannot drift between the two sides.
 
 /// Codes one binary decision with an adaptive model, then updates the model (the `AdaptiveBit` rule).
-
 protocol BinaryCoder {
     /// True when the coder writes (the `bit` argument is the value to code); false when it reads (the
     /// argument is ignored and the decoded bit returned).
@@ -30,7 +29,6 @@ func adapt(_ m: UnsafeMutablePointer<AdaptiveBit>, _ bit: Int, _ rates: UnsafePo
     m.pointee.p0 = UInt16(truncatingIfNeeded: bit == 0 ? up : down)
     m.pointee.n = n < rateLimit ? n &+ 1 : n
 }
-
 
 struct BitEncoder: BinaryCoder {
     var rc: RangeEncoder
@@ -59,7 +57,6 @@ struct BitEncoder: BinaryCoder {
         return value
     }
 }
-
 
 struct BitDecoder: BinaryCoder {
     var rc: RangeDecoder

@@ -89,27 +89,23 @@ public struct FeatureContextModel: Sendable {
                         let a = Int(row[x - 1]), b = Int(row[x - stride]), cc = Int(row[x - stride - 1]), d = Int(row[x - stride + 1])
                         let r = Int(row[x - channelStride])
                         // 1. zero flag (contexts computed without branches: the data decides nothing here)
-                        let nz = atLeast(a, 1) | atLeast(b, 1) &<< 1 | atLeast(cc, 1) &<< 2 | atLeast(d, 1) &<< 3 | atLeast(r, 1) &<< 4
-                        let sum8 = (a &+ b &+ cc &+ d) &<< scale
-                        let sq = atLeast(sum8, 1) &+ atLeast(sum8, 16) &+ atLeast(sum8, 64)
+                        let sq = Self.sumBucket((a &+ b &+ cc &+ d) &<< scale)
                         let v0 = Coder.isEncoder ? Int(row[x]) : 0
-                        let isNonZero = coder.code(atLeast(v0, 1), zeroM + (nz &<< 2 | sq), rp, limit)
+                        let isNonZero = coder.code(atLeast(v0, 1), zeroM + Self.zeroContext(a, b, cc, d, r, sumBucket: sq), rp, limit)
                         if isNonZero == 0 {
                             if !Coder.isEncoder { row[x] = 0 }
                             continue
                         }
                         // 2. prediction (MED = a + b − cc clamped to [min(a, b), max(a, b)]) and buckets
-                        let mx = max(a, b), mn = min(a, b)
-                        let p = max(max(mn, min(mx, a &+ b &- cc)), 1)
+                        let p = Self.prediction(a, b, cc)
                         let res = v0 &- p
                         let m0 = abs(res)
                         let act8 = (abs(a &- cc) &+ abs(b &- cc) &+ abs(b &- d)) &<< scale
                         let actQ = Int(bitLength[min(act8, 64)]) // min(bitLength, 7) for ≤ 64
-                        let p8 = p &<< scale
-                        let pq = atLeast(p8, 8) &+ atLeast(p8, 32) &+ atLeast(p8, 96)
+                        let pq = Self.predictionBucket(p &<< scale)
                         // 3. magnitude class, unary
                         let eSum = Int(krow[x - 1]) &+ Int(krow[x - stride]) &+ Int(krow[x - channelStride])
-                        let eq = atLeast(eSum, 1) &+ atLeast(eSum, 3) &+ atLeast(eSum, 6)
+                        let eq = Self.energyBucket(eSum)
                         let uCtx = classM + ((actQ &* 4 &+ pq) &* 4 &+ eq) &* 9
                         let kTrue = Int(bitLength[m0])
                         var k = 0
@@ -151,6 +147,35 @@ public struct FeatureContextModel: Sendable {
             }
         }
     }
+}
+
+// The context formulas both context models use (tag 3 here, tag 4 in FeatureContextModel4.swift); the
+// numbers are part of both payload formats (docs/coders.md §5).
+extension FeatureContextModel {
+    /// `p = max(1, MED(a, b, cc))`: `a + b − cc` clamped to `[min(a, b), max(a, b)]`, at least 1.
+    @inline(__always)
+    static func prediction(_ a: Int, _ b: Int, _ cc: Int) -> Int {
+        max(max(min(a, b), min(max(a, b), a &+ b &- cc)), 1)
+    }
+
+    /// The zero flag's context: which of `a, b, cc, d, r` are non-zero (5 bits) × the sum bucket (4).
+    @inline(__always)
+    static func zeroContext(_ a: Int, _ b: Int, _ cc: Int, _ d: Int, _ r: Int, sumBucket: Int) -> Int {
+        let nz = atLeast(a, 1) | atLeast(b, 1) &<< 1 | atLeast(cc, 1) &<< 2 | atLeast(d, 1) &<< 3 | atLeast(r, 1) &<< 4
+        return nz &<< 2 | sumBucket
+    }
+
+    /// Bucket of the neighbour sum `(a + b + cc + d)·8`: 0 | < 16 | < 64 | ≥ 64.
+    @inline(__always)
+    static func sumBucket(_ sum8: Int) -> Int { atLeast(sum8, 1) &+ atLeast(sum8, 16) &+ atLeast(sum8, 64) }
+
+    /// `P`, bucket of the prediction `p·8`: < 8 | < 32 | < 96 | ≥ 96.
+    @inline(__always)
+    static func predictionBucket(_ p8: Int) -> Int { atLeast(p8, 8) &+ atLeast(p8, 32) &+ atLeast(p8, 96) }
+
+    /// `E`, bucket of `kL + kU + kR`: 0 | < 3 | < 6 | ≥ 6.
+    @inline(__always)
+    static func energyBucket(_ e: Int) -> Int { atLeast(e, 1) &+ atLeast(e, 3) &+ atLeast(e, 6) }
 }
 
 /// 1 when `x ≥ t`, else 0, without a branch (for |x|, |t| < 2^62).

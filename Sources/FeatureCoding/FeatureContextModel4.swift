@@ -129,9 +129,9 @@ public struct FeatureContextModel4: Sendable {
             shifts.initialize(from: shiftTable, count: shiftTable.count)
             for i in 0..<256 { bitLength[i] = UInt8(Int.bitWidth - i.leadingZeroBitCount) }
             let sc = 8 - bits
-            for t in 0..<1024 { sumBucket[t] = UInt8(atLeast(t << sc, 1) + atLeast(t << sc, 16) + atLeast(t << sc, 64)) }
-            for t in 0..<256 { predictionBucket[t] = UInt8(atLeast(t << sc, 8) + atLeast(t << sc, 32) + atLeast(t << sc, 96)) }
-            for t in 0..<32 { energyBucket[t] = UInt8(atLeast(t, 1) + atLeast(t, 3) + atLeast(t, 6)) }
+            for t in 0..<1024 { sumBucket[t] = UInt8(FeatureContextModel.sumBucket(t << sc)) }
+            for t in 0..<256 { predictionBucket[t] = UInt8(FeatureContextModel.predictionBucket(t << sc)) }
+            for t in 0..<32 { energyBucket[t] = UInt8(FeatureContextModel.energyBucket(t)) }
         }
 
         func deallocate() {
@@ -159,15 +159,13 @@ public struct FeatureContextModel4: Sendable {
             }
             // 2. zero flag
             if !zeroImplied {
-                let nz = atLeast(a, 1) | atLeast(b, 1) &<< 1 | atLeast(cc, 1) &<< 2 | atLeast(d, 1) &<< 3 | atLeast(r, 1) &<< 4
                 let sq = Int(sumBucket[a &+ b &+ cc &+ d])
-                if coder.code(atLeast(v0, 1), zeroM + (nz &<< 2 | sq), rates, limit) == 0 {
+                if coder.code(atLeast(v0, 1), zeroM + FeatureContextModel.zeroContext(a, b, cc, d, r, sumBucket: sq), rates, limit) == 0 {
                     return // v = 0, class 0: both planes already hold 0 here
                 }
             }
             // 3. class symbol
-            let mx = max(a, b), mn = min(a, b)
-            let p = max(max(mn, min(mx, a &+ b &- cc)), 1)
+            let p = FeatureContextModel.prediction(a, b, cc)
             let pq = Int(predictionBucket[p])
             let eSum = Int(krow[x - 1]) &+ Int(krow[x - stride]) &+ Int(krow[x - channelStride])
             let model = cdfs + (Int(energyBucket[eSum]) &* 4 &+ pq) &* AdaptiveCDF.words

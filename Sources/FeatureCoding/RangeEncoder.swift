@@ -34,7 +34,7 @@ public struct RangeEncoder {
     @usableFromInline let sink: ByteSink
 
     /// Bytes written so far (without held-back bytes).
-    public var bytes: [UInt8] { sink.array(droppingFirst: true) }
+    public var bytes: [UInt8] { sink.codedBytes }
 
     /// - Parameter capacityHint: expected output size, to avoid regrowing.
     public init(capacityHint: Int = 0) {
@@ -118,7 +118,7 @@ public struct RangeEncoder {
         low = (low &+ 0x00FF_FFFF) & ~UInt64(0x00FF_FFFF)
         shiftLow()
         shiftLow()
-        return sink.array(droppingFirst: true)
+        return sink.codedBytes
     }
 }
 
@@ -157,9 +157,9 @@ final class ByteSink {
         capacity *= 2
     }
 
-    /// The bytes, without the first when `droppingFirst` (and there is one).
-    func array(droppingFirst: Bool) -> [UInt8] {
-        let skip = droppingFirst && count > 0 ? 1 : 0
+    /// The bytes after the first (the encoder's always-zero leading byte, not part of the stream).
+    var codedBytes: [UInt8] {
+        let skip = min(count, 1)
         return Array(UnsafeBufferPointer(start: base + skip, count: count - skip))
     }
 }

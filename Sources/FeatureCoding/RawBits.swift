@@ -17,14 +17,12 @@ protocol RawBitCoder {
 /// Accumulates raw bits in a zeroed buffer sized for the worst case (8 bits per element).
 struct RawBitWriter: RawBitCoder {
     let base: UnsafeMutablePointer<UInt8>
-    let capacity: Int
     var position = 0 // in bits
 
     /// - Parameter maxFields: the most fields that will be written (each ≤ 8 bits).
     init(maxFields: Int) {
-        capacity = maxFields + 16
-        base = .allocate(capacity: capacity)
-        base.initialize(repeating: 0, count: capacity)
+        base = .allocate(capacity: maxFields + 16)
+        base.initialize(repeating: 0, count: maxFields + 16)
     }
 
     @inline(__always)
