@@ -20,7 +20,7 @@ struct LinkOptions: ParsableArguments {
     @OptionGroup var pipeline: PipelineOptions
     @Option(help: "Split point.") var split: String
     @Option(help: "Compression ratio V.") var ratio: Int
-    @Option(help: "Codec: arith-context, arith-context3 (the previous context model), arith-order0, zstd or raw (encode only; a frame names its codec).") var codec = "arith-context"
+    @Option(help: "Codec: arith-context, arith-context4 and arith-context3 (the previous context models), arith-order0, zstd or raw (encode only; a frame names its codec).") var codec = "arith-context"
     @Option(help: "Quantiser bit width 1…8 (encode only).") var bits = 8
 
     /// The link of a trained model: its ranges from encode-features (`quantizer.json`), mode from `coding:`.

@@ -7,10 +7,12 @@
 public enum ArithmeticModel: Equatable, Hashable, Sendable {
     /// One adaptive frequency table over the 2^bits symbols (increment 24, halving above 2^16). No context.
     case order0
-    /// `FeatureContextModel4` (payload tag 4, the default): flat-run and zero decisions, one adaptive-CDF
-    /// symbol for the residual's magnitude class, raw mantissa bits, a sign decision. `cdfShift` is the class
-    /// CDFs' steady-state adaptation shift (1 … 14); default 6.
+    /// `FeatureContextModel4` with raw signs (payload tag 5, the default): flat-run and zero decisions, one
+    /// adaptive-CDF symbol for the residual's magnitude class, raw mantissa and sign bits. `cdfShift` is the
+    /// class CDFs' steady-state adaptation shift (1 … 14); default 6.
     case context(cdfShift: Int = 6)
+    /// `FeatureContextModel4` with modelled signs (payload tag 4, the previous default); `cdfShift` as above.
+    case context4(cdfShift: Int = 6)
     /// `FeatureContextModel` (payload tag 3, the previous format): zero flag / unary class / mantissa / sign
     /// binary decisions. `rateLimit` is the binary models' steady-state adaptation (see `AdaptiveBit`); default 30.
     case context3(rateLimit: Int = 30)
@@ -20,14 +22,22 @@ public enum ArithmeticModel: Equatable, Hashable, Sendable {
         switch self {
         case .order0: return 1
         case .context3: return 3 // 2 was the first context model (every mantissa bit modelled); not decoded any more
-        case .context: return 4
+        case .context4: return 4
+        case .context: return 5
         }
+    }
+
+    /// Signs as raw bits (tag 5) rather than modelled (tag 4).
+    var rawSigns: Bool {
+        if case .context = self { return true }
+        return false
     }
 
     var name: String {
         switch self {
         case .order0: return "order0"
         case .context(let s): return s == 6 ? "context" : "context-s\(s)"
+        case .context4(let s): return s == 6 ? "context4" : "context4-s\(s)"
         case .context3(let l): return l == 30 ? "context3" : "context3-r\(l)"
         }
     }
@@ -63,11 +73,11 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             var coder = BitEncoder(rc: enc)
             m.run(&coder, plane: plane, shape: shape, bits: bits)
             enc = coder.rc
-        case .context(let shift):
+        case .context(let shift), .context4(let shift):
             // The LEB128 length of the range-coded stream, the stream, then the raw-bit stream.
             var raw = RawBitWriter(maxFields: n)
             if n > 0 {
-                let m = FeatureContextModel4(cdfShift: shift)
+                let m = FeatureContextModel4(cdfShift: shift, rawSigns: model.rawSigns)
                 let plane = paddedPlane(symbols, shape: shape)
                 defer { plane.deallocate() }
                 var coder = BitEncoder(rc: enc)
@@ -122,7 +132,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
                 }
             }
             try dec.finish()
-        case .context(let shift):
+        case .context(let shift), .context4(let shift):
             let (codedCount, start) = try readLEB128(bytes, at: 1)
             guard codedCount <= bytes.count - start else {
                 throw FeatureCodingError.truncated(needed: start + codedCount, available: bytes.count)
@@ -130,7 +140,7 @@ public struct ArithmeticSymbolCodec: SymbolCodec {
             var dec = RangeDecoder(bytes[start..<(start + codedCount)])
             var raw = RawBitReader(bytes[(start + codedCount)...], maxFields: n)
             if n > 0 {
-                let m = FeatureContextModel4(cdfShift: shift)
+                let m = FeatureContextModel4(cdfShift: shift, rawSigns: model.rawSigns)
                 decodePlane(shape, into: &out) { plane in
                     var coder = BitDecoder(rc: dec)
                     m.run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits)

@@ -10,7 +10,8 @@ public enum CoderBenchmark {
     /// The codecs measured, in report order.
     public static let codecs: [any SymbolCodec] = [
         ZstdSymbolCodec(level: 1), ZstdSymbolCodec(level: 19),
-        ArithmeticSymbolCodec(model: .order0), ArithmeticSymbolCodec(model: .context3()), ArithmeticSymbolCodec(model: .context()),
+        ArithmeticSymbolCodec(model: .order0), ArithmeticSymbolCodec(model: .context3()),
+        ArithmeticSymbolCodec(model: .context4()), ArithmeticSymbolCodec(model: .context()),
     ]
 
     /// Measures every codec on `symbols`.

@@ -20,8 +20,11 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
     /// Id 3: `ArithmeticSymbolCodec(model: .context3(rateLimit:))`, the previous context model; `rateLimit`
     /// ∈ 1…1022 is needed to decode.
     case arithmeticContext3(rateLimit: Int)
-    /// Id 4: `ArithmeticSymbolCodec(model: .context(cdfShift:))`, the context model; `cdfShift` ∈ 1…14 is
-    /// needed to decode.
+    /// Id 4: `ArithmeticSymbolCodec(model: .context4(cdfShift:))`, the context model with modelled signs;
+    /// `cdfShift` ∈ 1…14 is needed to decode.
+    case arithmeticContext4(cdfShift: Int)
+    /// Id 5: `ArithmeticSymbolCodec(model: .context(cdfShift:))`, the context model (raw signs); `cdfShift`
+    /// ∈ 1…14 is needed to decode.
     case arithmeticContext(cdfShift: Int)
 
     /// The context coder with its default adaptation (CDF shift 6).
@@ -34,7 +37,8 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case .zstd: return 1
         case .arithmeticOrder0: return 2
         case .arithmeticContext3: return 3
-        case .arithmeticContext: return 4
+        case .arithmeticContext4: return 4
+        case .arithmeticContext: return 5
         }
     }
 
@@ -44,6 +48,7 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case .zstd(let l): return "zstd-\(l)"
         case .arithmeticOrder0: return "arith-order0"
         case .arithmeticContext3(let r): return r == 30 ? "arith-context3" : "arith-context3-r\(r)"
+        case .arithmeticContext4(let s): return s == 6 ? "arith-context4" : "arith-context4-s\(s)"
         case .arithmeticContext(let s): return s == 6 ? "arith-context" : "arith-context-s\(s)"
         }
     }
@@ -54,7 +59,7 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case .raw, .arithmeticOrder0: return 0
         case .zstd(let l): return Int16(exactly: l).map { UInt16(bitPattern: $0) }
         case .arithmeticContext3(let r): return (1...1022).contains(r) ? UInt16(r) : nil
-        case .arithmeticContext(let s): return (1...14).contains(s) ? UInt16(s) : nil
+        case .arithmeticContext(let s), .arithmeticContext4(let s): return (1...14).contains(s) ? UInt16(s) : nil
         }
     }
 
@@ -72,11 +77,11 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
                 throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "rate limit 1…1022 for the tag-3 context coder", found: "\(parameter)")
             }
             return .arithmeticContext3(rateLimit: Int(parameter))
-        case 4:
+        case 4, 5:
             guard (1...14).contains(parameter) else {
                 throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "CDF shift 1…14 for the context coder", found: "\(parameter)")
             }
-            return .arithmeticContext(cdfShift: Int(parameter))
+            return id == 4 ? .arithmeticContext4(cdfShift: Int(parameter)) : .arithmeticContext(cdfShift: Int(parameter))
         default: throw FeatureBitstreamError.unknownCodec(id)
         }
     }
@@ -88,6 +93,7 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         case .zstd(let l): return ZstdSymbolCodec(level: l)
         case .arithmeticOrder0: return ArithmeticSymbolCodec(model: .order0)
         case .arithmeticContext3(let r): return ArithmeticSymbolCodec(model: .context3(rateLimit: r))
+        case .arithmeticContext4(let s): return ArithmeticSymbolCodec(model: .context4(cdfShift: s))
         case .arithmeticContext(let s): return ArithmeticSymbolCodec(model: .context(cdfShift: s))
         }
     }
@@ -332,7 +338,7 @@ public enum FeatureBitstream {
                 throw FeatureBitstreamError.invalidField(field: "payload symbol \(i)", expected: "< 2^\(header.bits)", found: "\(payload[i])")
             }
             symbols = payload
-        case .zstd, .arithmeticOrder0, .arithmeticContext3, .arithmeticContext:
+        case .zstd, .arithmeticOrder0, .arithmeticContext3, .arithmeticContext4, .arithmeticContext:
             if case .zstd = header.codec {
                 let declared = payload.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
                 if declared < UInt64.max - 1, declared != UInt64(n) { // not "unknown" (−1) or "error" (−2)

@@ -6,10 +6,13 @@
 // - the mantissa bits below the leading one are raw bits in a separate stream (RawBits.swift).
 // The zero flag and the sign stay binary decisions with tag 3's contexts: both learn within a tensor of a few
 // hundred symbols, which a multi-symbol table over the same contexts does not.
+// Payload tag 5 is the same model with the sign stored as a raw bit: on stem features the modelled sign saves
+// nothing (0.004 %), and a decision that the next symbol's context waits for is the slowest thing a decoder
+// can do; tag 5 decodes about 11 % faster. One type serves both tags (`rawSigns`).
 // Like tag 3 it is independent of the coder: `run` drives a `BinaryCoder` and a `RawBitCoder`, so the encoder
 // and the decoder execute the same traversal. Specified in docs/coders.md, section 6.
 
-/// Context model (tag 4) for `C × H × W` maps of `bits`-bit symbols, coded channel by channel in raster order.
+/// Context model (tags 4 and 5) for `C × H × W` maps of `bits`-bit symbols, coded channel by channel in raster order.
 ///
 /// Neighbours of `v` at (c, y, x): `a` left, `b` up, `cc` up-left, `d` up-right, `r` the same pixel in
 /// channel c − 1, all 0 outside the map; `kL`, `kU`, `kR` the magnitude classes already coded at the left, up
@@ -23,12 +26,15 @@
 /// 4. **Mantissa**, raw bits: for class 7 with 8-bit symbols one bit `[k = 8]` first; then the `k − 1` bits
 ///    of `m` below its leading one (none for k ≤ 1).
 /// 5. **Sign** as in tag 3: if `m > 0` and both `p − m ≥ 1` and `p + m ≤ 2^bits − 1`, a binary decision
-///    `[res < 0]` with context `min(k, 3)·4 + P` (16); otherwise implied.
+///    `[res < 0]` with context `min(k, 3)·4 + P` (16); otherwise implied. With `rawSigns` (tag 5) the
+///    decision is instead one raw bit `[res < 0]`, appended to the raw stream after the mantissa field.
 public struct FeatureContextModel4: Sendable {
     /// Steady-state adaptation of the binary models (the `AdaptiveBit` rate limit).
     public let rateLimit: Int
     /// Steady-state adaptation shift of the class CDFs (`AdaptiveCDF.shiftTable`).
     public let cdfShift: Int
+    /// Signs as raw bits (payload tag 5) rather than modelled decisions (tag 4).
+    public let rawSigns: Bool
 
     static let flatContexts = 8
     static let zeroContexts = 32 * 4
@@ -39,16 +45,29 @@ public struct FeatureContextModel4: Sendable {
     /// (count 6) costs them on tensors of a few hundred symbols.
     static let initialCount: UInt16 = 4
 
-    /// - Parameters: `rateLimit` 1 … 1022 (clamped), 30 by default; `cdfShift` 1 … 14 (clamped), 6 by default.
-    public init(rateLimit: Int = 30, cdfShift: Int = 6) {
+    /// - Parameters: `rateLimit` 1 … 1022 (clamped), 30 by default; `cdfShift` 1 … 14 (clamped), 6 by default;
+    ///   `rawSigns` true for payload tag 5, false for tag 4.
+    public init(rateLimit: Int = 30, cdfShift: Int = 6, rawSigns: Bool = true) {
         self.rateLimit = min(max(rateLimit, 1), 1022)
         self.cdfShift = min(max(cdfShift, 1), 14)
+        self.rawSigns = rawSigns
     }
 
     /// Codes (or decodes into) `plane`, the zero-padded layout of `FeatureContextModel.run` (`paddedIndex`),
     /// with `coder` for the decisions and class symbols and `raw` for the mantissa fields.
-    func run<Coder: BinaryCoder, Raw: RawBitCoder>(_ coderInOut: inout Coder, raw rawInOut: inout Raw,
+    func run<Coder: BinaryCoder, Raw: RawBitCoder>(_ coder: inout Coder, raw: inout Raw,
                                                   plane: UnsafeMutablePointer<UInt8>, shape: FeatureShape, bits: Int) {
+        // One specialisation per sign coding, so the loop tests nothing for it.
+        if rawSigns {
+            run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits, signs: RawSigns.self)
+        } else {
+            run(&coder, raw: &raw, plane: plane, shape: shape, bits: bits, signs: ModelledSigns.self)
+        }
+    }
+
+    private func run<Coder: BinaryCoder, Raw: RawBitCoder, Signs: SignCoding>(_ coderInOut: inout Coder, raw rawInOut: inout Raw,
+                                                                            plane: UnsafeMutablePointer<UInt8>, shape: FeatureShape, bits: Int,
+                                                                            signs: Signs.Type) {
         let C = shape.channels, H = shape.height, W = shape.width
         // Local copies: the optimiser keeps their state in registers (inout memory could alias the planes
         // and models as far as it can tell).
@@ -62,7 +81,7 @@ public struct FeatureContextModel4: Sendable {
             for y in 0..<H {
                 let row = base + (y + 1) * stride + 1
                 for x in 0..<W {
-                    state.step(&coder, &raw, row: row, plane: plane, x: x)
+                    state.step(&coder, &raw, row: row, plane: plane, x: x, signs: signs)
                 }
             }
         }
@@ -141,7 +160,8 @@ public struct FeatureContextModel4: Sendable {
 
         /// Codes the element at `row[x]` (steps 1–5 of the type's description).
         @_transparent
-        func step<Coder: BinaryCoder, Raw: RawBitCoder>(_ coder: inout Coder, _ raw: inout Raw, row: UnsafeMutablePointer<UInt8>, plane: UnsafeMutablePointer<UInt8>, x: Int) {
+        func step<Coder: BinaryCoder, Raw: RawBitCoder, Signs: SignCoding>(_ coder: inout Coder, _ raw: inout Raw, row: UnsafeMutablePointer<UInt8>,
+                                                                          plane: UnsafeMutablePointer<UInt8>, x: Int, signs: Signs.Type) {
             let krow = kPlane + (row - plane)
             let a = Int(row[x - 1]), b = Int(row[x - stride]), cc = Int(row[x - stride - 1]), d = Int(row[x - stride + 1])
             let r = Int(row[x - channelStride])
@@ -183,14 +203,18 @@ public struct FeatureContextModel4: Sendable {
             let lead = k == 0 ? 0 : 1 << (k &- 1)
             let m = lead | raw.field(m0 & (lead &- 1), count: max(k &- 1, 0))
             krow[x] = UInt8(truncatingIfNeeded: k)
-            // 5. sign, when both are possible
+            // 5. sign, when both are possible: a decision (tag 4) or a raw bit (tag 5)
+            let canNeg = p &- m >= 1
+            let canPos = p &+ m <= maxValue
             var v = p
-            if m > 0 {
-                let canNeg = p &- m >= 1
-                let canPos = p &+ m <= maxValue
+            if Coder.isEncoder && Signs.raw {
+                // The writer needs no branch: whether a sign is stored is close to a coin toss.
+                _ = raw.field(res < 0 ? 1 : 0, count: m > 0 && canNeg && canPos ? 1 : 0)
+            } else if m > 0 {
                 var negative = canNeg ? 1 : 0
                 if canNeg && canPos {
-                    negative = coder.code(res < 0 ? 1 : 0, signM + (min(k, 3) &* 4 &+ pq), rates, limit)
+                    negative = Signs.raw ? raw.field(res < 0 ? 1 : 0, count: 1)
+                        : coder.code(res < 0 ? 1 : 0, signM + (min(k, 3) &* 4 &+ pq), rates, limit)
                 }
                 v = negative == 1 ? p &- m : p &+ m
             }
@@ -202,3 +226,9 @@ public struct FeatureContextModel4: Sendable {
         }
     }
 }
+
+/// How step 5 stores a sign: a modelled decision (tag 4) or a raw bit (tag 5). Types, not a flag, so that
+/// each choice gets its own specialised loop.
+protocol SignCoding { static var raw: Bool { get } }
+enum ModelledSigns: SignCoding { static var raw: Bool { false } }
+enum RawSigns: SignCoding { static var raw: Bool { true } }

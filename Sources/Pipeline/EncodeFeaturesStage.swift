@@ -43,6 +43,7 @@ public enum EncodeFeaturesStage: StageDefinition {
     public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec {
         switch c {
         case .arithContext: return .arithmeticContext
+        case .arithContext4: return .arithmeticContext4(cdfShift: 6)
         case .arithContext3: return .arithmeticContext3(rateLimit: 30)
         case .arithOrder0: return .arithmeticOrder0
         case .zstd: return .zstd(level: settings.zstdLevel)

@@ -2,7 +2,7 @@
 // `coding:` section of a pipeline file. With it, the pipeline gains the `encode-features` stage.
 //
 //   coding:
-//     codecs: [arith-context, zstd]  # arith-context | arith-context3 | arith-order0 | zstd | raw
+//     codecs: [arith-context, zstd]  # arith-context | arith-context4 | arith-context3 | arith-order0 | zstd | raw
 //     bits: [8, 4]                   # quantiser widths, 1…8
 //     zstd_level: 19
 //     ranges: fixed-per-channel      # per-tensor | per-channel (min–max sent per image) |
@@ -13,7 +13,7 @@
 
 public struct CodingSettings: Equatable, Codable, Sendable {
     public enum Codec: String, Equatable, Codable, Sendable, CaseIterable {
-        case arithContext = "arith-context", arithContext3 = "arith-context3", arithOrder0 = "arith-order0", zstd, raw
+        case arithContext = "arith-context", arithContext4 = "arith-context4", arithContext3 = "arith-context3", arithOrder0 = "arith-order0", zstd, raw
     }
     public enum RangeMode: String, Equatable, Codable, Sendable, CaseIterable {
         case perTensor = "per-tensor", perChannel = "per-channel"

@@ -1,6 +1,7 @@
-// The parts of the tag-4 context model, each against a plain reference: the SIMD adaptive-CDF update
+// The parts of the tag-4/5 context model, each against a plain reference: the SIMD adaptive-CDF update
 // against a scalar loop written from docs/coders.md, the decoder's vector symbol search against a linear
-// search, the raw-bit stream and LEB128 lengths, and the payload's damage detection.
+// search, the raw-bit stream and LEB128 lengths, what the raw stream of each tag holds (counted from the
+// spec), and the payload's damage detection.
 
 @testable import FeatureCoding
 import XCTest
@@ -126,17 +127,60 @@ final class ContextModel4Tests: XCTestCase {
         XCTAssertThrowsError(try readLEB128([0x80, 0x80, 0x80, 0x80, 0x01], at: 0)) { guard case .corrupt = $0 as? FeatureCodingError else { return XCTFail("\($0)") } }
     }
 
-    /// Damage to each part of a tag-4 payload is reported, with the part named where it can be.
+    /// The raw stream's length, counted from docs/coders.md §6 without the model: per symbol that is neither
+    /// a flat hit nor a zero, `max(k − 1, 0)` mantissa bits, one class-8 flag bit when the class symbol is 7
+    /// at 8 bits, and (tag 5 only) one sign bit when both signs are possible. Also: a map with no coded sign
+    /// gives the two tags the same payload but for the tag.
+    func testRawStreamHoldsMantissasAndTag5Signs() throws {
+        var rng = TestRNG(seed: 9)
+        for bits in [8, 5, 2] {
+            let shape = FeatureShape(channels: 3, height: 11, width: 13)
+            let top = (1 << bits) - 1
+            // Smooth maps with noise: flat runs, zeros, both signs, implied signs at both ends of the range.
+            let symbols = smoothFeatures(shape: shape, bits: bits, seed: UInt64(bits)).map { v -> UInt8 in
+                rng.below(4) == 0 ? UInt8(rng.below(top + 1)) : v
+            }
+            let H = shape.height, W = shape.width
+            func at(_ c: Int, _ y: Int, _ x: Int) -> Int {
+                c < 0 || y < 0 || x < 0 || x >= W ? 0 : Int(symbols[(c * H + y) * W + x])
+            }
+            var mantissa = 0, signs = 0
+            for c in 0..<shape.channels { for y in 0..<H { for x in 0..<W {
+                let v = at(c, y, x), a = at(c, y, x - 1), b = at(c, y - 1, x), cc = at(c, y - 1, x - 1), d = at(c, y - 1, x + 1)
+                if (a == b && b == cc && cc == d && v == a) || v == 0 { continue }
+                let med = a + b - cc < min(a, b) ? min(a, b) : (a + b - cc > max(a, b) ? max(a, b) : a + b - cc)
+                let p = max(med, 1), m = abs(v - p)
+                let k = m == 0 ? 0 : Int.bitWidth - m.leadingZeroBitCount
+                mantissa += max(k - 1, 0) + (min(k, 7) == 7 && bits == 8 ? 1 : 0)
+                if m > 0 && p - m >= 1 && p + m <= top { signs += 1 }
+            } } }
+            XCTAssertGreaterThan(signs, 10, "bits \(bits): the map must code signs")
+            for (model, rawBits) in [(ArithmeticModel.context4(), mantissa), (.context(), mantissa + signs)] {
+                let payload = try ArithmeticSymbolCodec(model: model).encode(symbols, shape: shape, bits: bits)
+                let (coded, start) = try readLEB128(payload, at: 1)
+                XCTAssertEqual(payload.count - start - coded, (rawBits + 7) / 8, "\(model) bits \(bits)")
+            }
+        }
+        // 1-bit maps: every nonzero symbol is predicted exactly (p ≥ 1), so no sign is ever coded.
+        let shape = FeatureShape(channels: 2, height: 7, width: 9)
+        let ones = (0..<shape.elementCount!).map { _ in UInt8(rng.below(2)) }
+        let p4 = try ArithmeticSymbolCodec(model: .context4()).encode(ones, shape: shape, bits: 1)
+        let p5 = try ArithmeticSymbolCodec(model: .context()).encode(ones, shape: shape, bits: 1)
+        XCTAssertEqual([p4[0] >> 4, p5[0] >> 4], [4, 5])
+        XCTAssertEqual(p4.dropFirst(), p5.dropFirst())
+    }
+
+    /// Damage to each part of a tag-4 or tag-5 payload is reported, with the part named where it can be.
     func testDamagedPayloadsAreRejected() throws {
-        let codec = ArithmeticSymbolCodec(model: .context())
+        for codec in [ArithmeticSymbolCodec(model: .context()), ArithmeticSymbolCodec(model: .context4())] {
         let shape = FeatureShape(channels: 4, height: 9, width: 9)
         let symbols = smoothFeatures(shape: shape, bits: 8, seed: 4)
         let p = try codec.encode(symbols, shape: shape, bits: 8)
         let (coded, start) = try readLEB128(p, at: 1)
         XCTAssertGreaterThan(p.count, start + coded, "the smooth map has raw mantissa bits")
         func rejects(_ bytes: [UInt8], _ what: String) {
-            XCTAssertThrowsError(try codec.decode(bytes, shape: shape, bits: 8), what) {
-                XCTAssertTrue($0 is FeatureCodingError, "\(what): \($0)")
+            XCTAssertThrowsError(try codec.decode(bytes, shape: shape, bits: 8), "\(codec.name): \(what)") {
+                XCTAssertTrue($0 is FeatureCodingError, "\(codec.name): \(what): \($0)")
             }
         }
         rejects(Array(p.prefix(1)), "no length")
@@ -146,9 +190,13 @@ final class ContextModel4Tests: XCTestCase {
         var longer = p
         longer[1] = longer[1] &+ 1 // the range stream claims one more byte
         rejects(longer, "length + 1")
+        var other = p
+        other[0] = (p[0] >> 4 == 4 ? 5 : 4) << 4 | 8
+        rejects(other, "the other tag")
         var tag3 = p
         tag3[0] = 3 << 4 | 8
-        rejects(tag3, "another tag")
+        rejects(tag3, "tag 3")
         XCTAssertEqual(try codec.decode(p, shape: shape, bits: 8), symbols)
+        }
     }
 }

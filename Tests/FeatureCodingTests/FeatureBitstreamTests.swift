@@ -22,7 +22,7 @@ func resealed(_ frame: [UInt8]) -> [UInt8] {
     return f
 }
 
-let frameCodecs: [FeatureCodec] = [.raw, .zstd(level: 3), .arithmeticOrder0, .arithmeticContext3(rateLimit: 30), .arithmeticContext]
+let frameCodecs: [FeatureCodec] = [.raw, .zstd(level: 3), .arithmeticOrder0, .arithmeticContext3(rateLimit: 30), .arithmeticContext4(cdfShift: 6), .arithmeticContext]
 
 final class FeatureBitstreamTests: XCTestCase {
     /// Every codec × mode × bit width × shape × channel subset: the header survives, the symbols survive,
@@ -276,8 +276,10 @@ final class FeatureBitstreamTests: XCTestCase {
         // 2. Per-channel ranges, channels 0 and 2 of 3×2×2, 8 bits, tag-3 context coder (codec id 3).
         let b = try FeatureBitstream.encode(values: [0, 0.25, 0.5, 1, -1, 0, 2, 4], shape: FeatureShape(channels: 3, height: 2, width: 2), channels: [0, 2],
                                             modelID: "r20@9f", splitPoint: "layer1", quantizer: try Quantizer(bits: 8, ranges: .perChannel), codec: .arithmeticContext3(rateLimit: 30))
-        // 4. The same with the context coder (codec id 4).
+        // 4. The same with the tag-4 context coder (codec id 4), and 5. with the context coder (codec id 5).
         let d = try FeatureBitstream.encode(values: [0, 0.25, 0.5, 1, -1, 0, 2, 4], shape: FeatureShape(channels: 3, height: 2, width: 2), channels: [0, 2],
+                                            modelID: "r20@9f", splitPoint: "layer1", quantizer: try Quantizer(bits: 8, ranges: .perChannel), codec: .arithmeticContext4(cdfShift: 6))
+        let e = try FeatureBitstream.encode(values: [0, 0.25, 0.5, 1, -1, 0, 2, 4], shape: FeatureShape(channels: 3, height: 2, width: 2), channels: [0, 2],
                                             modelID: "r20@9f", splitPoint: "layer1", quantizer: try Quantizer(bits: 8, ranges: .perChannel), codec: .arithmeticContext)
         // 3. Fixed per-channel ranges (nothing sent), 2 bits, order-0 coder, 2×1×3.
         let c = try FeatureBitstream.encode(values: [0, 1, 2, 0, 0.5, 1], shape: FeatureShape(channels: 2, height: 1, width: 3), modelID: "m", splitPoint: "s",
@@ -287,6 +289,7 @@ final class FeatureBitstreamTests: XCTestCase {
         XCTAssertEqual(hex(b), goldenB)
         XCTAssertEqual(hex(c), goldenC)
         XCTAssertEqual(hex(d), goldenD)
+        XCTAssertEqual(hex(e), goldenE)
         // The committed bytes decode to the frames they were made from.
         let fa = try FeatureBitstream.decode(bytesFromHex(goldenA))
         XCTAssertEqual(fa.header, FeatureFrameHeader(modelID: "demo@01", splitPoint: "stem", shape: FeatureShape(channels: 1, height: 2, width: 3),
@@ -299,8 +302,11 @@ final class FeatureBitstreamTests: XCTestCase {
         XCTAssertEqual(fb.header.codec, .arithmeticContext3(rateLimit: 30))
         XCTAssertEqual(fb.symbols, [0, 64, 128, 255, 0, 51, 153, 255])
         let fd = try FeatureBitstream.decode(bytesFromHex(goldenD))
-        XCTAssertEqual(fd.header.codec, .arithmeticContext(cdfShift: 6))
+        XCTAssertEqual(fd.header.codec, .arithmeticContext4(cdfShift: 6))
         XCTAssertEqual(fd.symbols, fb.symbols)
+        let fe = try FeatureBitstream.decode(bytesFromHex(goldenE))
+        XCTAssertEqual(fe.header.codec, .arithmeticContext(cdfShift: 6))
+        XCTAssertEqual(fe.symbols, fb.symbols)
         let fc = try FeatureBitstream.decode(bytesFromHex(goldenC))
         XCTAssertEqual(fc.header.quantizerMode, .fixedPerChannel)
         XCTAssertEqual(fc.symbols, [0, 1, 2, 0, 2, 3])
@@ -312,3 +318,4 @@ private let goldenA = "41454643" + "01" + "41000000" + "07" + "64656d6f403031" +
 private let goldenB = "41454643015800000006723230403966066c61796572310300000002000000020000000200000000000000020000000801000000000000803f000080bf00008040031e000c000000387fbf5efefdf4f22b01686ba6151662"
 private let goldenC = "41454643012e000000016d017302000000010000000300000002000000020302000004000000123b5ade99f9c266"
 private let goldenD = "41454643015700000006723230403966066c61796572310300000002000000020000000200000000000000020000000801000000000000803f000080bf000080400406000b00000048047bfcf3a9dfef97314c91eb4962"
+private let goldenE = "41454643015800000006723230403966066c61796572310300000002000000020000000200000000000000020000000801000000000000803f000080bf000080400506000c00000058047bfda791dfef27639800cdd429a3"

@@ -57,5 +57,6 @@ final class FuzzTests: XCTestCase {
     func testZstdDecoder() throws { try fuzz(ZstdSymbolCodec(level: 3)) }
     func testArithmeticOrder0Decoder() throws { try fuzz(ArithmeticSymbolCodec(model: .order0)) }
     func testArithmeticContextDecoder() throws { try fuzz(ArithmeticSymbolCodec(model: .context())) }
+    func testArithmeticContext4Decoder() throws { try fuzz(ArithmeticSymbolCodec(model: .context4())) }
     func testArithmeticContext3Decoder() throws { try fuzz(ArithmeticSymbolCodec(model: .context3())) }
 }

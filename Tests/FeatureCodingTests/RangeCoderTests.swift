@@ -124,8 +124,14 @@ final class RangeCoderTests: XCTestCase {
         XCTAssertEqual(hex(context3), "385cf43cb2a074fb4f83b436cae9a875d869")
         XCTAssertEqual(hex(order0), "180003da68ba22fc031ad1197fc12ffefb447e35")
         XCTAssertEqual(hex(small3), "329cc638")
-        // Tag 4: every part of the payload (flat runs, zero flags, class symbols of both signs, class 8's
-        // flag, raw mantissa bits) is exercised by `symbols`; the expected bytes are in docs/coders.md §6.
+        // Tags 4 and 5: every part of the payload (flat runs, zero flags, class symbols of both signs, coded
+        // and implied signs, class 8's flag, raw mantissa bits) is exercised by `symbols`; the expected bytes
+        // are in docs/coders.md §6.
+        let context4 = try ArithmeticSymbolCodec(model: .context4()).encode(symbols, shape: shape, bits: 8)
+        let small4 = try ArithmeticSymbolCodec(model: .context4()).encode([1, 0, 2, 3, 3, 1], shape: smallShape, bits: 2)
+        XCTAssertEqual(hex(context4), goldenContext4)
+        XCTAssertEqual(hex(small4), goldenContext4Small)
+        XCTAssertEqual(try ArithmeticSymbolCodec(model: .context4()).decode(bytesFromHex(goldenContext4), shape: shape, bits: 8), symbols)
         let context = try ArithmeticSymbolCodec(model: .context()).encode(symbols, shape: shape, bits: 8)
         let small = try ArithmeticSymbolCodec(model: .context()).encode([1, 0, 2, 3, 3, 1], shape: smallShape, bits: 2)
         XCTAssertEqual(hex(context), goldenContext)
@@ -137,7 +143,7 @@ final class RangeCoderTests: XCTestCase {
     /// one bypass step, which must round-trip next to modelled decisions at extreme probabilities.
     func testContextModelRoundTripsEveryResidualClass() throws {
         var rng = TestRNG(seed: 11)
-        for codec in [ArithmeticSymbolCodec(model: .context()), ArithmeticSymbolCodec(model: .context3())] {
+        for codec in [ArithmeticSymbolCodec(model: .context()), ArithmeticSymbolCodec(model: .context4()), ArithmeticSymbolCodec(model: .context3())] {
         for bits in 1...8 {
             let top = (1 << bits) - 1
             let shape = FeatureShape(channels: 3, height: 9, width: 11)
@@ -173,7 +179,7 @@ final class RangeCoderTests: XCTestCase {
         let symbols = smoothFeatures(shape: shape, bits: 8, seed: 1)
         let zstd = try ZstdSymbolCodec(level: 19).encode(symbols, shape: shape, bits: 8).count
         let order0 = try ArithmeticSymbolCodec(model: .order0).encode(symbols, shape: shape, bits: 8).count
-        for model in [ArithmeticModel.context(), .context3()] {
+        for model in [ArithmeticModel.context(), .context4(), .context3()] {
             let context = try ArithmeticSymbolCodec(model: model).encode(symbols, shape: shape, bits: 8).count
             XCTAssertLessThan(context, zstd, "\(model)")
             XCTAssertLessThan(context, order0, "\(model)")
@@ -202,5 +208,7 @@ func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
 }
 
-private let goldenContext = "480a556f048467526c6430b434f5fae35101"
-private let goldenContextSmall = "4203913a4b00"
+private let goldenContext4 = "480a556f048467526c6430b434f5fae35101"
+private let goldenContext4Small = "4203913a4b00"
+private let goldenContext = "5809556f090f5b495c052e34d6eb0f8f0a"
+private let goldenContextSmall = "5202914200"
