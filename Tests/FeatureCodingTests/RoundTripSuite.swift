@@ -67,6 +67,12 @@ final class RoundTripSuiteTests: XCTestCase {
     func testArithmeticContextSlowestAdaptation() { runRoundTripSuite(allCodecs[5]) }
     func testArithmeticContext3() { runRoundTripSuite(allCodecs[6]) }
     func testArithmeticContext3FastAdaptation() { runRoundTripSuite(allCodecs[7]) }
+    func testArithmeticContext4() { runRoundTripSuite(allCodecs[8]) }
+    /// The named tests above cover every codec of the list, in its order.
+    func testEveryCodecHasItsRoundTripTest() {
+        XCTAssertEqual(allCodecs.map(\.name), ["zstd-1", "zstd-19", "arith-order0", "arith-context", "arith-context-s1", "arith-context-s14",
+                                               "arith-context3", "arith-context3-r5", "arith-context4"])
+    }
 
     func testArgumentErrorsAreTyped() {
         let shape = FeatureShape(channels: 2, height: 2, width: 2)

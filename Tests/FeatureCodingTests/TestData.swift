@@ -56,6 +56,6 @@ let allCodecs: [any SymbolCodec] = [
     ZstdSymbolCodec(level: 1), ZstdSymbolCodec(level: 19),
     ArithmeticSymbolCodec(model: .order0), ArithmeticSymbolCodec(model: .context()),
     ArithmeticSymbolCodec(model: .context(cdfShift: 1)), ArithmeticSymbolCodec(model: .context(cdfShift: 14)),
-    ArithmeticSymbolCodec(model: .context4()),
     ArithmeticSymbolCodec(model: .context3()), ArithmeticSymbolCodec(model: .context3(rateLimit: 5)),
+    ArithmeticSymbolCodec(model: .context4()),
 ]
