@@ -35,6 +35,28 @@ final class KillResumeTests: XCTestCase {
         return p.terminationStatus
     }
 
+    /// Runs `args` up to `attempts` times, each killed after a random moment in `[lower, upper]` seconds, until
+    /// `wanted` kills have landed or a run that resumed after a kill finishes. A run that finishes before any
+    /// kill landed (the reference run, timed cold, can be slower than these) proves nothing: its outputs are
+    /// removed and the next attempt kills earlier. Returns the number of kills that landed.
+    func killRepeatedly(_ exe: URL, _ args: [String], outputs: String, lower: Double, upper: Double,
+                        wanted: Int, attempts: Int) throws -> Int {
+        var rng = SystemRandomNumberGenerator()
+        var kills = 0, upper = upper
+        for _ in 0..<attempts where kills < wanted {
+            let at = Double.random(in: lower...max(lower * 2, upper), using: &rng)
+            if try run(exe, args, killAfter: at) != 0 {
+                kills += 1
+            } else if kills == 0 {
+                try? FileManager.default.removeItem(atPath: outputs)
+                upper /= 2
+            } else {
+                break
+            }
+        }
+        return kills
+    }
+
     func testSIGKILLAtRandomMomentsThenResumeIsBitIdentical() throws {
         guard let exe = Self.executable() else { throw XCTSkip("aecnn executable not found next to the tests") }
         let root = makeTemporaryDirectory("kill-resume")
@@ -51,15 +73,10 @@ final class KillResumeTests: XCTestCase {
         let duration = Date().timeIntervalSince(t0)
         let reference = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: "\(ckpt)/straight/train-base/model.safetensors"))
 
-        var rng = SystemRandomNumberGenerator()
         let name = "killed"
         let file = try pipeline(name)
-        var kills = 0
-        for _ in 0..<3 {
-            let at = Double.random(in: 0.05...max(0.1, duration * 0.9), using: &rng)
-            let status = try run(exe, ["stage", "train-base", "--pipeline", file, "--checkpoints", ckpt], killAfter: at)
-            if status != 0 { kills += 1 }
-        }
+        let kills = try killRepeatedly(exe, ["stage", "train-base", "--pipeline", file, "--checkpoints", ckpt], outputs: "\(ckpt)/\(name)",
+                                       lower: 0.05, upper: duration * 0.9, wanted: 3, attempts: 8)
         XCTAssertGreaterThan(kills, 0, "no kill landed before the run finished: the test would prove nothing")
         XCTAssertEqual(try run(exe, ["stage", "train-base", "--pipeline", file, "--checkpoints", ckpt]), 0)
         let resumed = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: "\(ckpt)/\(name)/train-base/model.safetensors"))
@@ -107,12 +124,8 @@ final class KillResumeTests: XCTestCase {
         XCTAssertEqual(reference.count, 1 + 1 + 1 + 2 + 2 + 2 + 2)   // 9 stage results + the two tables
 
         let file = try pipeline("killed")
-        var rng = SystemRandomNumberGenerator()
-        var kills = 0
-        for _ in 0..<4 {
-            let at = Double.random(in: 0.1...max(0.2, duration * 0.6), using: &rng)
-            if try run(exe, ["run", "--pipeline", file, "--checkpoints", ckpt], killAfter: at) != 0 { kills += 1 }
-        }
+        let kills = try killRepeatedly(exe, ["run", "--pipeline", file, "--checkpoints", ckpt], outputs: "\(ckpt)/killed",
+                                       lower: 0.1, upper: duration * 0.6, wanted: 4, attempts: 10)
         XCTAssertGreaterThan(kills, 0, "no kill landed before the run finished: the test would prove nothing")
         XCTAssertEqual(try run(exe, ["run", "--pipeline", file, "--checkpoints", ckpt]), 0)
         XCTAssertEqual(try outputs("killed"), reference, "after \(kills) kills")
