@@ -51,23 +51,50 @@ struct ExportFeatures: ParsableCommand {
 }
 
 /// `aecnn bench-coders`: every codec on features written by `export-features` (each image its own payload),
-/// one core: bits per element, ratio to zstd -19, encode/decode MB/s (symbols per CPU second).
+/// one core: bits per element, ratio to zstd -19, encode/decode MB/s (symbols per CPU second), and each codec's
+/// speed relative to the first one measured, as the median over the repetitions of the ratio within one
+/// repetition — on a host whose speed drifts, that ratio is steadier than either codec's best.
 struct BenchCoders: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-coders",
         abstract: "Measure the feature coders on an export-features file: size, ratio to zstd -19, encode/decode MB/s.")
 
     @Argument(help: "A file written by `aecnn export-features` (its .json sidecar is read too).") var input: String
-    @Option(help: "Best of this many repetitions (the least disturbed run on a shared machine).") var repeats = 3
+    @Option(help: "Best of this many repetitions (the least disturbed run on a shared machine); each repetition measures every codec in turn.") var repeats = 3
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @Option(name: .customLong("codec"), help: "Measure only this codec (repeatable): \(CoderBenchmark.codecs.map(\.name).joined(separator: ", ")).")
     var only: [String] = []
 
     func run() throws {
+        let (best, codecs) = try measure()
+        if json {
+            print(String(data: try JSONSerialization.data(withJSONObject: best, options: [.sortedKeys]), encoding: .utf8)!)
+            return
+        }
+        print("\(best["tensors"] ?? 0) tensors of \(best["shape"] ?? "?"), \(best["bits"] ?? "?") bits, order-0 entropy "
+              + String(format: "%.3f", best["order0Entropy"] as? Double ?? 0) + " bits/element; best of \(repeats), one core; "
+              + "speed × \(codecs[0].name): median over the repetitions")
+        print("codec            bits/elem  vs zstd-19  encode MB/s  decode MB/s  encode ×  decode ×")
+        for c in codecs {
+            guard let r = best[c.name] as? [String: Any] else { continue }
+            print(c.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                  + String(format: " %9.3f  ", r["bitsPerElement"] as? Double ?? 0)
+                  + ((r["vsZstd19"] as? Double).map { String(format: "%10.3f", $0) } ?? "       n/a")
+                  + String(format: "  %11.1f  %11.1f  %8.2f  %8.2f", r["encodeMBps"] as? Double ?? 0, r["decodeMBps"] as? Double ?? 0,
+                           r["encodeVsFirst"] as? Double ?? 0, r["decodeVsFirst"] as? Double ?? 0))
+        }
+    }
+
+    /// The benchmark's dictionary (`CoderBenchmark.run`, best of the repetitions, plus `encodeVsFirst` /
+    /// `decodeVsFirst` per codec) and the codecs in report order.
+    func measure() throws -> ([String: Any], [any SymbolCodec]) {
         let unknown = only.filter { n in !CoderBenchmark.codecs.contains { $0.name == n } }
         guard unknown.isEmpty else {
             throw ValidationError("unknown codec \(unknown.joined(separator: ", ")). Fix: choose from \(CoderBenchmark.codecs.map(\.name).joined(separator: ", "))")
         }
-        let codecs = only.isEmpty ? CoderBenchmark.codecs : CoderBenchmark.codecs.filter { only.contains($0.name) }
+        // In the order given (the first is the reference of the relative speeds), each once.
+        var seen = Set<String>()
+        let codecs = only.isEmpty ? CoderBenchmark.codecs
+            : only.filter { seen.insert($0).inserted }.map { n in CoderBenchmark.codecs.first { $0.name == n }! }
         let metaURL = URL(fileURLWithPath: input + ".json")
         guard let metaData = FileManager.default.contents(atPath: metaURL.path),
               let meta = try? JSONSerialization.jsonObject(with: metaData) as? [String: Any],
@@ -75,11 +102,21 @@ struct BenchCoders: ParsableCommand {
             throw ValidationError("\(metaURL.path) is missing or has no shape [C, H, W]. Fix: write the features with `aecnn export-features --out \(input)`")
         }
         guard let bytes = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
+        let quantization = meta["quantization"] as? [String: Any]
+        let bits = quantization?["bits"] as? Int ?? 8
+        guard (1...8).contains(bits) else {
+            throw ValidationError("\(metaURL.path): quantization.bits \(bits) is not in 1…8. Fix: write the features with `aecnn export-features --out \(input)`")
+        }
+        if bits < 8, let i = bytes.firstIndex(where: { Int($0) >> bits != 0 }) {
+            throw ValidationError("\(input): symbol \(i) is \(bytes[i]), not below 2^\(bits) as \(metaURL.lastPathComponent) says. Fix: correct quantization.bits in the sidecar")
+        }
         let fshape = FeatureShape(channels: shape[0], height: shape[1], width: shape[2])
         var best: [String: Any] = [:]
+        var runs: [[String: Any]] = []
         for _ in 0..<max(1, repeats) {
-            let r = CoderBenchmark.run(symbols: [UInt8](bytes), shape: fshape, bits: 8, codecs: codecs)
+            let r = CoderBenchmark.run(symbols: [UInt8](bytes), shape: fshape, bits: bits, codecs: codecs)
             if let e = r["error"] { throw ValidationError("\(input): \(e)") }
+            runs.append(r)
             if best.isEmpty { best = r; continue }
             for c in codecs {
                 guard var b = best[c.name] as? [String: Any], let n = r[c.name] as? [String: Any] else { continue }
@@ -89,19 +126,20 @@ struct BenchCoders: ParsableCommand {
                 best[c.name] = b
             }
         }
-        if json {
-            print(String(data: try JSONSerialization.data(withJSONObject: best, options: [.sortedKeys]), encoding: .utf8)!)
-            return
-        }
-        print("\(best["tensors"] ?? 0) tensors of \(shape.map(String.init).joined(separator: "×")), order-0 entropy "
-              + String(format: "%.3f", best["order0Entropy"] as? Double ?? 0) + " bits/element; best of \(repeats), one core")
-        print("codec            bits/elem  vs zstd-19  encode MB/s  decode MB/s")
+        // Speed relative to the first codec: the median over repetitions of the ratio within each one.
+        let reference = codecs[0].name
         for c in codecs {
-            guard let r = best[c.name] as? [String: Any] else { continue }
-            print(c.name.padding(toLength: 16, withPad: " ", startingAt: 0)
-                  + String(format: " %9.3f  ", r["bitsPerElement"] as? Double ?? 0)
-                  + ((r["vsZstd19"] as? Double).map { String(format: "%10.3f", $0) } ?? "       n/a")
-                  + String(format: "  %11.1f  %11.1f", r["encodeMBps"] as? Double ?? 0, r["decodeMBps"] as? Double ?? 0))
+            guard var b = best[c.name] as? [String: Any] else { continue }
+            for (key, out) in [("encodeMBps", "encodeVsFirst"), ("decodeMBps", "decodeVsFirst")] {
+                let ratios = runs.compactMap { r -> Double? in
+                    guard let x = (r[c.name] as? [String: Any])?[key] as? Double,
+                          let y = (r[reference] as? [String: Any])?[key] as? Double, y > 0 else { return nil }
+                    return x / y
+                }.sorted()
+                if !ratios.isEmpty { b[out] = ratios.count % 2 == 1 ? ratios[ratios.count / 2] : (ratios[ratios.count / 2 - 1] + ratios[ratios.count / 2]) / 2 }
+            }
+            best[c.name] = b
         }
+        return (best, codecs)
     }
 }
