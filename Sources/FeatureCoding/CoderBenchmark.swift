@@ -74,6 +74,79 @@ public enum CoderBenchmark {
         return result
     }
 
+    /// Speeds compared in interleaved rounds, for a host whose speed drifts within seconds (as this project's
+    /// VMs do): after coding every tensor once with every codec (sizes, round trip), each of `rounds` rounds
+    /// times one encode and one decode pass of every codec over the same `tensorsPerPass` tensors (the next
+    /// ones of the file each round; the codecs' order rotating), so the codecs of one round share the host's
+    /// state of that moment.
+    ///
+    /// - Returns: the keys of `run` (with `"encodeMBps"` / `"decodeMBps"` the best round), plus per codec
+    ///   `"encodeMBpsMedian"`, `"decodeMBpsMedian"`, and `"encodeVsFirst"` / `"decodeVsFirst"`: the median over
+    ///   the rounds of its speed divided by the first codec's in the same round. `"error"` alone on invalid
+    ///   arguments or when a codec fails.
+    public static func interleaved(symbols: [UInt8], shape: FeatureShape, bits: Int, codecs: [any SymbolCodec],
+                                   rounds: Int, tensorsPerPass: Int = 200) -> [String: Any] {
+        guard let per = shape.elementCount, per > 0, symbols.count % per == 0, !symbols.isEmpty, !codecs.isEmpty, rounds >= 1 else {
+            return ["error": "symbols.count \(symbols.count) is not a non-zero multiple of \(shape) elements, or no codec or round"]
+        }
+        let tensors = symbols.count / per
+        let chunks = (0..<tensors).map { Array(symbols[($0 * per)..<(($0 + 1) * per)]) }
+        var result: [String: Any] = [
+            "elements": symbols.count, "tensors": tensors, "shape": shape.description, "bits": bits,
+            "order0Entropy": order0Entropy(symbols, alphabet: 1 << bits), "rounds": rounds,
+        ]
+        var payloads: [[[UInt8]]] = []
+        var perCodec: [[String: Any]] = []
+        var zstd19Bytes = 0
+        for codec in codecs {
+            do {
+                let p = try chunks.map { try codec.encode($0, shape: shape, bits: bits) }
+                let back = try p.map { try codec.decode($0, shape: shape, bits: bits) }
+                let bytes = p.reduce(0) { $0 + $1.count }
+                if codec.name == "zstd-19" { zstd19Bytes = bytes }
+                payloads.append(p)
+                perCodec.append(["bytes": bytes, "bitsPerElement": Double(bytes * 8) / Double(symbols.count), "roundTrip": back == chunks])
+            } catch {
+                return ["error": "\(codec.name): \(error)"]
+            }
+        }
+        let pass = min(max(tensorsPerPass, 1), tensors)
+        var enc = [[Double]](repeating: [], count: codecs.count), dec = enc
+        do {
+            for r in 0..<rounds {
+                let indices = (0..<pass).map { (r * pass + $0) % tensors }
+                let mb = Double(pass * per) / 1e6
+                for j in codecs.indices {
+                    let i = (j + r) % codecs.count
+                    var t0 = threadCPUSeconds()
+                    for k in indices { _ = try codecs[i].encode(chunks[k], shape: shape, bits: bits) }
+                    enc[i].append(mb / max(threadCPUSeconds() - t0, 1e-9))
+                    t0 = threadCPUSeconds()
+                    for k in indices { _ = try codecs[i].decode(payloads[i][k], shape: shape, bits: bits) }
+                    dec[i].append(mb / max(threadCPUSeconds() - t0, 1e-9))
+                }
+            }
+        } catch {
+            return ["error": "\(error)"]
+        }
+        func median(_ x: [Double]) -> Double {
+            let s = x.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        for (i, codec) in codecs.enumerated() {
+            var c = perCodec[i]
+            c["encodeMBps"] = enc[i].max()!
+            c["decodeMBps"] = dec[i].max()!
+            c["encodeMBpsMedian"] = median(enc[i])
+            c["decodeMBpsMedian"] = median(dec[i])
+            c["encodeVsFirst"] = median(zip(enc[i], enc[0]).map { $0 / $1 })
+            c["decodeVsFirst"] = median(zip(dec[i], dec[0]).map { $0 / $1 })
+            if zstd19Bytes > 0, let b = c["bytes"] as? Int { c["vsZstd19"] = Double(b) / Double(zstd19Bytes) }
+            result[codec.name] = c
+        }
+        return result
+    }
+
     /// (thread CPU seconds, wall seconds) per call of `body`, repeating until `minSeconds` of CPU time have passed.
     private static func timed(_ minSeconds: Double, _ body: () throws -> Void) throws -> (Double, Double) {
         let clock = ContinuousClock()

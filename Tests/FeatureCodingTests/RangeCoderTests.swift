@@ -191,7 +191,7 @@ final class RangeCoderTests: XCTestCase {
         let symbols = smoothFeatures(shape: shape, bits: 8, seed: 2) + smoothFeatures(shape: shape, bits: 8, seed: 3)
         let r = CoderBenchmark.run(symbols: symbols, shape: shape, bits: 8, minSeconds: 0)
         XCTAssertEqual(r["tensors"] as? Int, 2)
-        for name in ["zstd-1", "zstd-19", "arith-order0", "arith-context3", "arith-context"] {
+        for name in ["zstd-1", "zstd-19", "arith-order0", "arith-context3", "arith-context4", "arith-context"] {
             let c = r[name] as? [String: Any]
             XCTAssertEqual(c?["roundTrip"] as? Bool, true, name)
             XCTAssertNotNil(c?["vsZstd19"] as? Double, name)
@@ -201,6 +201,28 @@ final class RangeCoderTests: XCTestCase {
         XCTAssertNotNil(only["zstd-1"])
         XCTAssertNil(only["arith-context"])
         XCTAssertNil((only["zstd-1"] as? [String: Any])?["vsZstd19"], "no ratio without zstd -19 measured")
+    }
+
+    func testInterleavedBenchmarkComparesWithTheFirstCodec() {
+        let shape = FeatureShape(channels: 2, height: 6, width: 6)
+        let symbols = (1...3).flatMap { smoothFeatures(shape: shape, bits: 8, seed: UInt64($0)) }
+        let codecs: [any SymbolCodec] = [ArithmeticSymbolCodec(model: .context4()), ArithmeticSymbolCodec(model: .context()), ZstdSymbolCodec(level: 19)]
+        let r = CoderBenchmark.interleaved(symbols: symbols, shape: shape, bits: 8, codecs: codecs, rounds: 3, tensorsPerPass: 2)
+        let sequential = CoderBenchmark.run(symbols: symbols, shape: shape, bits: 8, minSeconds: 0, codecs: codecs)
+        XCTAssertEqual(r["rounds"] as? Int, 3)
+        for codec in codecs {
+            let c = r[codec.name] as? [String: Any]
+            XCTAssertEqual(c?["roundTrip"] as? Bool, true, codec.name)
+            XCTAssertEqual(c?["bytes"] as? Int, (sequential[codec.name] as? [String: Any])?["bytes"] as? Int, codec.name)
+            XCTAssertGreaterThanOrEqual(c?["decodeMBps"] as? Double ?? 0, c?["decodeMBpsMedian"] as? Double ?? .infinity, codec.name)
+            XCTAssertNotNil(c?["vsZstd19"] as? Double, codec.name)
+        }
+        let first = r["arith-context4"] as? [String: Any]
+        XCTAssertEqual(first?["encodeVsFirst"] as? Double, 1)
+        XCTAssertEqual(first?["decodeVsFirst"] as? Double, 1)
+        XCTAssertGreaterThan((r["arith-context"] as? [String: Any])?["decodeVsFirst"] as? Double ?? 0, 0)
+        XCTAssertNotNil(CoderBenchmark.interleaved(symbols: symbols, shape: shape, bits: 8, codecs: codecs, rounds: 0)["error"])
+        XCTAssertNotNil(CoderBenchmark.interleaved(symbols: [1, 2], shape: shape, bits: 8, codecs: codecs, rounds: 2)["error"])
     }
 }
 

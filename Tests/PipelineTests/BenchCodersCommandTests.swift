@@ -33,6 +33,10 @@ final class BenchCodersCommandTests: XCTestCase {
         XCTAssertGreaterThan(second["decodeVsFirst"] as? Double ?? 0, 0)
         XCTAssertEqual(first["roundTrip"] as? Bool, true)
         XCTAssertEqual(second["roundTrip"] as? Bool, true)
+        let (inter, _) = try BenchCoders.parse([path, "--rounds", "3", "--codec", "arith-context3", "--codec", "arith-context"]).measure()
+        XCTAssertEqual(inter["rounds"] as? Int, 3)
+        XCTAssertEqual((inter["arith-context3"] as? [String: Any])?["decodeVsFirst"] as? Double, 1)
+        XCTAssertEqual((inter["arith-context"] as? [String: Any])?["bytes"] as? Int, first["bytes"] as? Int)
         // Coded as 3-bit symbols: the payload's header byte names 3 bits, so the sizes differ from an 8-bit reading.
         let eightBit = try write(symbols, shape: [2, 6, 6], bits: 8, in: dir)
         let (best8, _) = try BenchCoders.parse([eightBit, "--repeats", "1", "--codec", "arith-context"]).measure()
