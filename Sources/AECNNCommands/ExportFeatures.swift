@@ -1,5 +1,5 @@
 // `aecnn export-features`: the split tensor of the trained base model for the first N test images, uniformly
-// quantised to 8 bits over [0, max] (max over all exported images: one fixed range, as a calibrated
+// quantised to 8 bits (or `--bits`) over [0, max] (max over all exported images: one fixed range, as a calibrated
 // quantiser would use), written as raw bytes (image-major, then C×H×W) with a JSON sidecar describing it.
 // For analysing features with other tools, and for measuring coders on real data.
 
@@ -14,12 +14,17 @@ import FeatureCoding
 
 struct ExportFeatures: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export-features",
-        abstract: "Write the base model's split-point features of test images as 8-bit symbols (raw) plus a JSON description.")
+        abstract: "Write the base model's split-point features of test images as 8-bit (or --bits) symbols (raw) plus a JSON description.")
 
     @OptionGroup var options: PipelineOptions
     @Option(help: "Split point.") var split = "stem"
     @Option(help: "Number of test images (from the first).") var count = 1000
     @Option(help: "Output file (raw UInt8); a .json sidecar is written next to it.") var out: String
+    @Option(help: "Quantiser width, 1…8: symbols 0 … 2^bits − 1 over [0, max].") var bits = 8
+
+    func validate() throws {
+        guard (1...8).contains(bits) else { throw ValidationError("--bits \(bits) is not in 1…8. Fix: choose a width from 1 to 8") }
+    }
 
     func run() throws {
         let ctx = try options.context()
@@ -35,15 +40,16 @@ struct ExportFeatures: ParsableCommand {
         }
         var maxValue: Float = 0
         for f in features { for i in 0..<f.count { maxValue = max(maxValue, f[i]) } }
-        let scale = maxValue > 0 ? 255 / maxValue : 0
+        let top = Float((1 << bits) - 1)
+        let scale = maxValue > 0 ? top / maxValue : 0
         var bytes = [UInt8]()
         bytes.reserveCapacity(features.reduce(0) { $0 + $1.count })
-        for f in features { for i in 0..<f.count { bytes.append(UInt8(min(255, max(0, (f[i] * scale).rounded())))) } }
+        for f in features { for i in 0..<f.count { bytes.append(UInt8(min(top, max(0, (f[i] * scale).rounded())))) } }
         try AtomicFile.write(bytes, to: URL(fileURLWithPath: out))
         let shape = Array(features[0].shape.dropFirst())
         let meta: [String: Any] = ["pipeline": ctx.spec.name, "split": split, "images": test.count, "shape": shape,
                                    "dtype": "uint8", "layout": "image-major, then C×H×W",
-                                   "quantization": ["bits": 8, "lo": 0, "hi": Double(maxValue)]]
+                                   "quantization": ["bits": bits, "lo": 0, "hi": Double(maxValue)]]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted]),
                              to: URL(fileURLWithPath: out + ".json"))
         print("wrote \(bytes.count) bytes (\(test.count) × \(shape)) to \(out); range [0, \(maxValue)]")

@@ -1,4 +1,4 @@
-// `aecnn bench-coders` on a file of its own making: the symbol width comes from the sidecar, a sidecar that
+// `aecnn bench-coders` on a file of its own making (and `export-features`' width option): the symbol width comes from the sidecar, a sidecar that
 // contradicts the symbols is refused, codecs are reported in the order asked, and the relative speeds are
 // against the first of them.
 
@@ -53,6 +53,14 @@ final class BenchCodersCommandTests: XCTestCase {
         let bad = try write([0, 1, 2, 3], shape: [1, 2, 2], bits: 9, in: dir)
         XCTAssertThrowsError(try BenchCoders.parse([bad, "--repeats", "1"]).measure()) {
             XCTAssertTrue("\($0)".contains("1…8"), "\($0)")
+        }
+    }
+
+    func testExportFeaturesTakesAWidthFrom1To8() throws {
+        XCTAssertEqual(try ExportFeatures.parse(["--pipeline", "p.yaml", "--out", "f.bin", "--bits", "4"]).bits, 4)
+        XCTAssertEqual(try ExportFeatures.parse(["--pipeline", "p.yaml", "--out", "f.bin"]).bits, 8)
+        for bad in ["0", "9"] {
+            XCTAssertThrowsError(try ExportFeatures.parse(["--pipeline", "p.yaml", "--out", "f.bin", "--bits", bad]))
         }
     }
 }
