@@ -92,8 +92,8 @@ struct BenchCoders: ParsableCommand {
         }
     }
 
-    /// The benchmark's dictionary (`CoderBenchmark.run`, best of the repetitions, plus `encodeVsFirst` /
-    /// `decodeVsFirst` per codec) and the codecs in report order.
+    /// The benchmark's dictionary (`CoderBenchmark.repeated`, or `.interleaved` with `--rounds`) and the
+    /// codecs in report order.
     func measure() throws -> ([String: Any], [any SymbolCodec]) {
         let unknown = only.filter { n in !CoderBenchmark.codecs.contains { $0.name == n } }
         guard unknown.isEmpty else {
@@ -119,40 +119,10 @@ struct BenchCoders: ParsableCommand {
             throw ValidationError("\(input): symbol \(i) is \(bytes[i]), not below 2^\(bits) as \(metaURL.lastPathComponent) says. Fix: correct quantization.bits in the sidecar")
         }
         let fshape = FeatureShape(channels: shape[0], height: shape[1], width: shape[2])
-        if rounds > 0 {
-            let r = CoderBenchmark.interleaved(symbols: [UInt8](bytes), shape: fshape, bits: bits, codecs: codecs, rounds: rounds)
-            if let e = r["error"] { throw ValidationError("\(input): \(e)") }
-            return (r, codecs)
-        }
-        var best: [String: Any] = [:]
-        var runs: [[String: Any]] = []
-        for _ in 0..<max(1, repeats) {
-            let r = CoderBenchmark.run(symbols: [UInt8](bytes), shape: fshape, bits: bits, codecs: codecs)
-            if let e = r["error"] { throw ValidationError("\(input): \(e)") }
-            runs.append(r)
-            if best.isEmpty { best = r; continue }
-            for c in codecs {
-                guard var b = best[c.name] as? [String: Any], let n = r[c.name] as? [String: Any] else { continue }
-                for k in ["encodeMBps", "decodeMBps", "encodeMBpsWall", "decodeMBpsWall"] {
-                    b[k] = max(b[k] as? Double ?? 0, n[k] as? Double ?? 0)
-                }
-                best[c.name] = b
-            }
-        }
-        // Speed relative to the first codec: the median over repetitions of the ratio within each one.
-        let reference = codecs[0].name
-        for c in codecs {
-            guard var b = best[c.name] as? [String: Any] else { continue }
-            for (key, out) in [("encodeMBps", "encodeVsFirst"), ("decodeMBps", "decodeVsFirst")] {
-                let ratios = runs.compactMap { r -> Double? in
-                    guard let x = (r[c.name] as? [String: Any])?[key] as? Double,
-                          let y = (r[reference] as? [String: Any])?[key] as? Double, y > 0 else { return nil }
-                    return x / y
-                }.sorted()
-                if !ratios.isEmpty { b[out] = ratios.count % 2 == 1 ? ratios[ratios.count / 2] : (ratios[ratios.count / 2 - 1] + ratios[ratios.count / 2]) / 2 }
-            }
-            best[c.name] = b
-        }
-        return (best, codecs)
+        let r = rounds > 0
+            ? CoderBenchmark.interleaved(symbols: [UInt8](bytes), shape: fshape, bits: bits, codecs: codecs, rounds: rounds)
+            : CoderBenchmark.repeated(symbols: [UInt8](bytes), shape: fshape, bits: bits, codecs: codecs, repeats: repeats)
+        if let e = r["error"] { throw ValidationError("\(input): \(e)") }
+        return (r, codecs)
     }
 }

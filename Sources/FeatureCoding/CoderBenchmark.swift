@@ -129,22 +129,55 @@ public enum CoderBenchmark {
         } catch {
             return ["error": "\(error)"]
         }
-        func median(_ x: [Double]) -> Double {
-            let s = x.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
         for (i, codec) in codecs.enumerated() {
             var c = perCodec[i]
             c["encodeMBps"] = enc[i].max()!
             c["decodeMBps"] = dec[i].max()!
             c["encodeMBpsMedian"] = median(enc[i])
             c["decodeMBpsMedian"] = median(dec[i])
-            c["encodeVsFirst"] = median(zip(enc[i], enc[0]).map { $0 / $1 })
-            c["decodeVsFirst"] = median(zip(dec[i], dec[0]).map { $0 / $1 })
+            c["encodeVsFirst"] = medianRatio(enc[i], enc[0])
+            c["decodeVsFirst"] = medianRatio(dec[i], dec[0])
             if zstd19Bytes > 0, let b = c["bytes"] as? Int { c["vsZstd19"] = Double(b) / Double(zstd19Bytes) }
             result[codec.name] = c
         }
         return result
+    }
+
+    /// `run` repeated `repeats` times (each repetition measures every codec in turn): per codec the best
+    /// speeds of the repetitions, and `"encodeVsFirst"` / `"decodeVsFirst"`, the median over the repetitions
+    /// of its speed divided by the first codec's in the same repetition. `"error"` alone as `run`'s.
+    public static func repeated(symbols: [UInt8], shape: FeatureShape, bits: Int, codecs: [any SymbolCodec],
+                                repeats: Int) -> [String: Any] {
+        var runs: [[String: Any]] = []
+        for _ in 0..<max(1, repeats) {
+            let r = run(symbols: symbols, shape: shape, bits: bits, codecs: codecs)
+            if r["error"] != nil { return r }
+            runs.append(r)
+        }
+        var best = runs[0]
+        func speeds(_ name: String, _ key: String) -> [Double] {
+            runs.map { ($0[name] as? [String: Any])?[key] as? Double ?? 0 }
+        }
+        for c in codecs {
+            guard var b = best[c.name] as? [String: Any], b["error"] == nil else { continue }
+            for k in ["encodeMBps", "decodeMBps", "encodeMBpsWall", "decodeMBpsWall"] { b[k] = speeds(c.name, k).max() }
+            b["encodeVsFirst"] = medianRatio(speeds(c.name, "encodeMBps"), speeds(codecs[0].name, "encodeMBps"))
+            b["decodeVsFirst"] = medianRatio(speeds(c.name, "decodeMBps"), speeds(codecs[0].name, "decodeMBps"))
+            best[c.name] = b
+        }
+        return best
+    }
+
+    /// The median of `x` (0 when empty).
+    static func median(_ x: [Double]) -> Double {
+        let s = x.sorted()
+        if s.isEmpty { return 0 }
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// The median of `x[i] / y[i]` over the pairs with `y[i] > 0` (0 when there are none).
+    static func medianRatio(_ x: [Double], _ y: [Double]) -> Double {
+        median(zip(x, y).filter { $0.1 > 0 }.map { $0.0 / $0.1 })
     }
 
     /// (thread CPU seconds, wall seconds) per call of `body`, repeating until `minSeconds` of CPU time have passed.

@@ -22,7 +22,7 @@ import PipelineSpec
 public enum EncodeFeaturesStage: StageDefinition {
     public static let name = "encode-features"
     /// `codecFormats` names each codec's frame format (codec id and parameters), so that results made with an
-    /// older format under the same codec name are out of date (arith-context moved from payload tag 3 to 4).
+    /// older format under the same codec name are out of date (arith-context moved from payload tag 3 to 4, then 5).
     struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings; var codecFormats: [String] }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
