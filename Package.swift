@@ -23,10 +23,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // Arrows point down this list only.
         .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
-        .target(name: "Autograd", dependencies: ["TensorCore", "CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "Autograd", dependencies: ["TensorCore", "CBLAS", "CDNNL"], swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),
         .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages aecnn needs, only those missing. Usage: scripts/install-deps.sh [--with-data]
-#   always:       libopenblas-dev libzstd-dev zlib1g-dev libturbojpeg0-dev libpng-dev pkg-config (to build and test)
+#   always:       libopenblas-dev libzstd-dev zlib1g-dev libturbojpeg0-dev libpng-dev libdnnl-dev pkg-config (to build and test)
 #   --with-data:  dataset-fashion-mnist (the embedded default dataset, for the main job)
 set -euo pipefail
-packages=(libopenblas-dev libzstd-dev zlib1g-dev libturbojpeg0-dev libpng-dev pkg-config)
+packages=(libopenblas-dev libzstd-dev zlib1g-dev libturbojpeg0-dev libpng-dev libdnnl-dev pkg-config)
 [[ "${1:-}" == "--with-data" ]] && packages+=(dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do

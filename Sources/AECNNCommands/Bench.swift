@@ -66,6 +66,7 @@ struct Bench: ParsableCommand {
             "latency_batch1_ms": round3(median(lat)),
             "peak_rss_bytes": ProcessMemory.peakResidentBytes,
             "blas_core": BLAS.coreName,
+            "conv_kernels": Kernels.convKernelName,
             "openblas_coretype_env": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "",
             "threads": threads,
             "parameters": model.parameterCount,

@@ -1,8 +1,14 @@
 // Batch normalisation over (N, H, W) per channel, NCHW; training mode uses batch statistics and updates the
 // running ones (PyTorch semantics: biased variance to normalise, unbiased in the running estimate,
 // running = (1 − momentum)·running + momentum·batch); evaluation mode uses the running statistics.
-// Each channel is independent, so channels are split across workers and results do not depend on the
-// thread count. Backward recomputes x̂ from x and the saved mean / 1/σ instead of storing it.
+//
+// The op optionally fuses what follows it in a ResNet: `relu(bn(x))` and `relu(bn(x) + residual)` run as one
+// pass over memory forward and two backward, instead of three to five separate ops each reading and writing
+// whole tensors. Batch statistics take one pass (sums of x − K and (x − K)² with K the channel's first
+// element, the shifted-data algorithm, so the variance does not cancel when the mean is large), the output a
+// second. Backward takes ReLU's mask from the saved output and recomputes x̂ from x and the saved mean / 1/σ
+// instead of storing it. Each channel is independent, so channels are split across workers and results do
+// not depend on the thread count.
 
 import TensorCore
 import Foundation
@@ -21,36 +27,41 @@ public final class BatchNormState {
     }
 }
 
-public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: BatchNormState, training: Bool) -> Variable {
+/// `bn(x)`, `relu(bn(x))` (`relu`), or `relu(bn(x) + residual)` (`adding` with `relu`), as one op.
+public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: BatchNormState, training: Bool,
+                        adding residual: Variable? = nil, relu: Bool = false) -> Variable {
     let s = NCHW(x.shape)
     let xv = x.value, gv = gamma.value, bv = beta.value
     precondition(gv.count == s.c && bv.count == s.c, "batchNorm2d: \(s.c) channels, parameters \(gv.count)")
+    if let residual { precondition(residual.shape == x.shape, "batchNorm2d: residual \(residual.shape) vs \(x.shape)") }
     let hw = s.plane, m = s.n * hw
     let y = Tensor(uninitialized: x.shape)
     let mean = Tensor(uninitialized: [s.c]), invStd = Tensor(uninitialized: [s.c])
-    let xp = xv.data, yp = y.data
+    let xp = xv.data, yp = y.data, rp = residual?.value.data
     Parallel.forChunks(s.c) { _, channels in
         for c in channels {
             var mu: Float, istd: Float
             if training {
-                var acc = 0.0
-                for n in 0..<s.n { acc += Kernels.sum(xp + (n * s.c + c) * hw, hw) }
-                mu = Float(acc / Double(m))
-                var acc2 = 0.0
+                // Σ (x − K) and Σ (x − K)², per plane in SIMD lanes, across planes in Double.
+                let k = xp[c * hw]
+                let kv = SIMD16<Float>(repeating: k)
+                var acc1 = 0.0, acc2 = 0.0
                 for n in 0..<s.n {
                     let p = xp + (n * s.c + c) * hw
-                    var v = SIMD16<Float>(), i = 0
-                    let mv = SIMD16<Float>(repeating: mu)
+                    var v1 = SIMD16<Float>(), v2 = SIMD16<Float>(), i = 0
                     while i + 16 <= hw {
-                        let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - mv
-                        v += d * d
+                        let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - kv
+                        v1 += d
+                        v2 += d * d
                         i += 16
                     }
-                    var tail = Double(v.sum())
-                    while i < hw { let d = p[i] - mu; tail += Double(d * d); i += 1 }
-                    acc2 += tail
+                    var t1 = Double(v1.sum()), t2 = Double(v2.sum())
+                    while i < hw { let d = Double(p[i] - k); t1 += d; t2 += d * d; i += 1 }
+                    acc1 += t1; acc2 += t2
                 }
-                let variance = Float(acc2 / Double(m))
+                let shiftMean = acc1 / Double(m)
+                let variance = Float(max(0, acc2 / Double(m) - shiftMean * shiftMean))
+                mu = Float(Double(k) + shiftMean)
                 istd = 1 / (variance + state.eps).squareRoot()
                 let mom = state.momentum
                 state.runningMean.data[c] = (1 - mom) * state.runningMean.data[c] + mom * mu
@@ -64,46 +75,62 @@ public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: B
             invStd.data[c] = istd
             let a = gv.data[c] * istd, b = bv.data[c] - mu * a
             for n in 0..<s.n {
-                let p = xp + (n * s.c + c) * hw, q = yp + (n * s.c + c) * hw
-                simdMap(p, q, 0..<hw) { $0 * a + b }
+                let off = (n * s.c + c) * hw
+                let p = xp + off, q = yp + off
+                switch (rp, relu) {
+                case (nil, false): simdMap(p, q, 0..<hw) { $0 * a + b }
+                case (nil, true): simdMap(p, q, 0..<hw) { v in let t = v * a + b; return t.replacing(with: 0, where: t .< 0) }
+                case (let r?, false): simdMap(p, r + off, q, 0..<hw) { v, rv in v * a + b + rv }
+                case (let r?, true): simdMap(p, r + off, q, 0..<hw) { v, rv in let t = v * a + b + rv; return t.replacing(with: 0, where: t .< 0) }
+                }
             }
         }
     }
-    return Variable(op: y, parents: [x, gamma, beta]) { gy in
+    var parents = [x, gamma, beta]
+    if let residual { parents.append(residual) }
+    return Variable(op: y, parents: parents) { gy in
         let gx: Tensor? = x.requiresGrad ? Tensor(uninitialized: xv.shape) : nil
+        // With ReLU, the gradient that reaches the sum: gy where y > 0. It is materialised when the residual
+        // needs it anyway; otherwise it is recomputed from gy and y in the second pass.
+        let gSum: Tensor? = (relu && residual != nil) ? Tensor(uninitialized: xv.shape) : nil
         let gGamma = Tensor(uninitialized: [s.c]), gBeta = Tensor(uninitialized: [s.c])
-        let gyp = gy.data, gxp = gx?.data
+        let gyp = gy.data, gxp = gx?.data, gsp = gSum?.data
         Parallel.forChunks(s.c) { _, channels in
             for c in channels {
                 let mu = mean.data[c], istd = invStd.data[c]
-                // betaGrad = Σ dy;  gammaGrad = Σ dy·x̂  with x̂ = (x − μ)/σ
+                // betaGrad = Σ g;  gammaGrad = Σ g·x̂  with x̂ = (x − μ)/σ
                 var sumDy = 0.0, sumDyX = 0.0
                 for n in 0..<s.n {
                     let off = (n * s.c + c) * hw
-                    sumDy += Kernels.sum(gyp + off, hw)
-                    sumDyX += Kernels.dot(gyp + off, xp + off, hw)
+                    if !relu {
+                        sumDy += Kernels.sum(gyp + off, hw)
+                        sumDyX += Kernels.dot(gyp + off, xp + off, hw)
+                    } else {
+                        let t = Kernels.maskedSums(gyp + off, yp + off, xp + off, hw, store: gsp.map { $0 + off })
+                        sumDy += t.0; sumDyX += t.1
+                    }
                 }
                 let sumDyXhat = (sumDyX - Double(mu) * sumDy) * Double(istd)
                 gBeta.data[c] = Float(sumDy)
                 gGamma.data[c] = Float(sumDyXhat)
                 guard let gxp else { continue }
                 let g = gv.data[c]
-                if training {
-                    // inputGrad = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂))
-                    let k = g * istd, mdy = Float(sumDy / Double(m)), mdyx = Float(sumDyXhat / Double(m))
-                    for n in 0..<s.n {
-                        let off = (n * s.c + c) * hw
-                        let p = xp + off, d = gyp + off, q = gxp + off
-                        let kx = k * istd * mdyx, k0 = -k * mdy + k * mu * istd * mdyx
-                        // k·(dy − mdy − (x − μ)·σ⁻¹·mdyx) = k·dy − kx·x + k0
-                        simdMap(d, p, q, 0..<hw) { dv, xv in k * dv - kx * xv + k0 }
-                    }
-                } else {
-                    // Running statistics are constants: inputGrad = γ/σ · dy
-                    let k = g * istd
-                    for n in 0..<s.n {
-                        let off = (n * s.c + c) * hw
-                        simdMap(gyp + off, gxp + off, 0..<hw) { k * $0 }
+                let k = g * istd
+                // training: inputGrad = γ/σ · (g − mean(g) − x̂·mean(g·x̂)) = k·g − kx·x + k0;
+                // evaluation (running statistics are constants): inputGrad = γ/σ · g.
+                let mdy = training ? Float(sumDy / Double(m)) : 0, mdyx = training ? Float(sumDyXhat / Double(m)) : 0
+                let kx = k * istd * mdyx, k0 = -k * mdy + k * mu * istd * mdyx
+                for n in 0..<s.n {
+                    let off = (n * s.c + c) * hw
+                    let p = xp + off, q = gxp + off
+                    if let gsp {
+                        simdMap(gsp + off, p, q, 0..<hw) { dv, xv in k * dv - kx * xv + k0 }
+                    } else if relu {
+                        simdMap3(gyp + off, yp + off, p, q, 0..<hw) { dv, yv, xv in
+                            k * dv.replacing(with: 0, where: yv .<= 0) - kx * xv + k0
+                        }
+                    } else {
+                        simdMap(gyp + off, p, q, 0..<hw) { dv, xv in k * dv - kx * xv + k0 }
                     }
                 }
             }
@@ -111,5 +138,32 @@ public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: B
         if let gx { x.accumulate(gx) }
         gamma.accumulate(gGamma)
         beta.accumulate(gBeta)
+        if let residual { residual.accumulate(gSum ?? gy) }
+    }
+}
+
+extension Kernels {
+    /// Σ g and Σ g·x with g = gy where y > 0, else 0; g written to `store` when given. Lanes in Float,
+    /// the two totals in Double.
+    @inline(__always)
+    static func maskedSums(_ gy: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                           store: UnsafeMutablePointer<Float>?) -> (Double, Double) {
+        var a = SIMD16<Float>(), b = SIMD16<Float>(), i = 0
+        while i + 16 <= n {
+            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self)
+            let g = UnsafeRawPointer(gy + i).loadUnaligned(as: SIMD16<Float>.self).replacing(with: 0, where: yv .<= 0)
+            if let store { UnsafeMutableRawPointer(store + i).storeBytes(of: g, as: SIMD16<Float>.self) }
+            a += g
+            b += g * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            i += 16
+        }
+        var s1 = Double(a.sum()), s2 = Double(b.sum())
+        while i < n {
+            let g: Float = y[i] > 0 ? gy[i] : 0
+            store?[i] = g
+            s1 += Double(g); s2 += Double(g * x[i])
+            i += 1
+        }
+        return (s1, s2)
     }
 }

@@ -16,7 +16,7 @@ import TensorCore
 import Foundation
 
 /// Shape facts of one convolution.
-public struct ConvGeometry: Equatable, Sendable {
+public struct ConvGeometry: Hashable, Sendable {
     public let cin: Int, h: Int, w: Int, cout: Int, kh: Int, kw: Int, stride: Int, pad: Int
     public let hout: Int, wout: Int
 
@@ -126,7 +126,45 @@ extension Kernels {
     }
 
     /// Forward convolution. x [N, Cin, H, W], weight [Cout, Cin, KH, KW], bias [Cout] → [N, Cout, Hout, Wout].
+    /// oneDNN's kernels where they serve the shape (`convBackend`), else the GEMM path.
     public static func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, pad: Int) -> Tensor {
+        let s = NCHW(x.shape)
+        let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
+                             kw: weight.shape[3], stride: stride, pad: pad)
+        precondition(weight.shape[1] == s.c, "conv2d: input has \(s.c) channels, weight expects \(weight.shape[1])")
+        if let y = conv2dOneDNN(x, weight, bias, g) { return y }
+        return conv2dGEMM(x, weight, bias, stride: stride, pad: pad)
+    }
+
+    /// Backward convolution: gradients for input (if `needInput`), weight and bias (if `needBias`).
+    public static func conv2dBackward(_ gy: Tensor, _ x: Tensor, _ weight: Tensor, stride: Int, pad: Int,
+                                      needInput: Bool, needBias: Bool, needWeight: Bool = true)
+        -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+        let s = NCHW(x.shape)
+        let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
+                             kw: weight.shape[3], stride: stride, pad: pad)
+        if needInput || needWeight,
+           let r = conv2dBackwardOneDNN(gy, x, weight, g, needInput: needInput, needWeight: needWeight) {
+            return (r.input, r.weight, needBias ? biasGradient(gy) : nil)
+        }
+        return conv2dBackwardGEMM(gy, x, weight, stride: stride, pad: pad, needInput: needInput, needBias: needBias,
+                                  needWeight: needWeight)
+    }
+
+    /// Σ over images and pixels of the output gradient, per channel (in image order, in Double).
+    static func biasGradient(_ gy: Tensor) -> Tensor {
+        let s = NCHW(gy.shape)
+        let t = Tensor(zeros: [s.c])
+        for c in 0..<s.c {
+            var acc = 0.0
+            for n in 0..<s.n { acc += sum(gy.data + (n * s.c + c) * s.plane, s.plane) }
+            t.data[c] = Float(acc)
+        }
+        return t
+    }
+
+    /// Forward convolution on im2col tiles and sgemm.
+    public static func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, pad: Int) -> Tensor {
         let s = NCHW(x.shape)
         let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
                              kw: weight.shape[3], stride: stride, pad: pad)
@@ -178,9 +216,9 @@ extension Kernels {
         return y
     }
 
-    /// Backward convolution: gradients for input (if `needInput`), weight and bias (if `needBias`).
-    public static func conv2dBackward(_ gy: Tensor, _ x: Tensor, _ weight: Tensor, stride: Int, pad: Int,
-                                      needInput: Bool, needBias: Bool, needWeight: Bool = true)
+    /// Backward convolution on im2col tiles and sgemm.
+    public static func conv2dBackwardGEMM(_ gy: Tensor, _ x: Tensor, _ weight: Tensor, stride: Int, pad: Int,
+                                          needInput: Bool, needBias: Bool, needWeight: Bool = true)
         -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
         let s = NCHW(x.shape)
         let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],

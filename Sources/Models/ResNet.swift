@@ -18,7 +18,7 @@ public final class ConvBNReLU: Module {
     public var bn: BatchNorm2D
     public init(conv: Conv2D, bn: BatchNorm2D) { self.conv = conv; self.bn = bn }
     public override var children: [(String, Module)] { [("conv", conv), ("bn", bn)] }
-    public override func forward(_ x: Variable) -> Variable { relu(bn(conv(x))) }
+    public override func forward(_ x: Variable) -> Variable { bn.withReLU(conv(x)) }
 }
 
 /// ImageNet stem: conv7×7/2 → BN → ReLU → max pool 3×3/2.
@@ -27,7 +27,7 @@ public final class ImageNetStem: Module {
     public var bn: BatchNorm2D
     public init(conv: Conv2D, bn: BatchNorm2D) { self.conv = conv; self.bn = bn }
     public override var children: [(String, Module)] { [("conv", conv), ("bn", bn)] }
-    public override func forward(_ x: Variable) -> Variable { maxPool2d(relu(bn(conv(x))), kernel: 3, stride: 2, pad: 1) }
+    public override func forward(_ x: Variable) -> Variable { maxPool2d(bn.withReLU(conv(x)), kernel: 3, stride: 2, pad: 1) }
 }
 
 /// 1×1 (strided) conv + BN on the shortcut.
@@ -73,12 +73,12 @@ public final class BasicBlock: Module, ResidualUnit {
     }
 
     public override func forward(_ x: Variable) -> Variable {
-        let out = bn2(conv2(relu(bn1(conv1(x)))))
+        let out = conv2(bn1.withReLU(conv1(x)))
         let sc: Variable
         if let shortcut { sc = shortcut(x) }
         else if let idx = identityChannels { sc = gatherChannels(x, idx) }
         else { sc = x }
-        return relu(out + sc)
+        return bn2.withReLU(out, adding: sc)
     }
 }
 
@@ -111,12 +111,12 @@ public final class Bottleneck: Module, ResidualUnit {
     }
 
     public override func forward(_ x: Variable) -> Variable {
-        let out = bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))))
+        let out = conv3(bn2.withReLU(conv2(bn1.withReLU(conv1(x)))))
         let sc: Variable
         if let shortcut { sc = shortcut(x) }
         else if let idx = identityChannels { sc = gatherChannels(x, idx) }
         else { sc = x }
-        return relu(out + sc)
+        return bn3.withReLU(out, adding: sc)
     }
 }
 

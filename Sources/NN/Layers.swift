@@ -117,6 +117,11 @@ public final class BatchNorm2D: Module {
     public override func forward(_ x: Variable) -> Variable {
         batchNorm2d(x, gamma: gamma, beta: beta, state: state, training: isTraining)
     }
+
+    /// `relu(self(x))`, or `relu(self(x) + residual)` with `adding`, as one fused op.
+    public func withReLU(_ x: Variable, adding residual: Variable? = nil) -> Variable {
+        batchNorm2d(x, gamma: gamma, beta: beta, state: state, training: isTraining, adding: residual, relu: true)
+    }
 }
 
 public final class Linear: Module {

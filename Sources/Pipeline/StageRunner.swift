@@ -9,6 +9,7 @@
 
 import Foundation
 import TensorCore
+import Autograd
 import Checkpoint
 import PipelineSpec
 
@@ -191,6 +192,7 @@ public enum StageRunner {
         result["stage_wall_seconds"] = Date().timeIntervalSince(started)
         result["threads"] = Parallel.threads
         result["blas_core"] = BLAS.coreName
+        result["conv_kernels"] = Kernels.convKernelName
         result["peak_rss_bytes"] = ProcessMemory.peakResidentBytes
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), to: resultURL(i, ctx))
         return StageSummary(stage: i.stage, skipped: false, _result: JSONBox(value: result))

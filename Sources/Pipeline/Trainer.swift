@@ -198,7 +198,8 @@ public final class Trainer {
         try store.save(Trainer.stateName(epoch), kind: "training-state", tensors: tensors,
                        metadata: ["stage": .string(stage), "epoch": .int(epoch), "step": .int(optimizer.stepCount),
                                   "epochs": .int(settings.epochs), "threads": .int(Parallel.threads),
-                                  "blas_core": .string(BLAS.coreName), "fingerprint": .string(fingerprint)])
+                                  "blas_core": .string(BLAS.coreName),
+                                  "conv_kernels": .string(Kernels.convKernelName), "fingerprint": .string(fingerprint)])
         // Older states are superseded only once the new one is complete.
         for name in try store.names() where name != Trainer.stateName(epoch) { try? store.remove(name) }
     }

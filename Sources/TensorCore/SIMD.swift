@@ -55,6 +55,27 @@ public func simdMap(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: U
     }
 }
 
+/// y[i] = f(a[i], b[i], c[i]) for i in range.
+@inlinable @inline(__always)
+public func simdMap3(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
+                     _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                     _ f: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>) {
+    var i = range.lowerBound
+    while i + 16 <= range.upperBound { vstore(f(vload(a + i), vload(b + i), vload(c + i)), y + i); i += 16 }
+    let tail = range.upperBound - i
+    if tail > 0 {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { buf in
+            let p = buf.baseAddress!, q = p + 16, r = p + 32
+            p.initialize(repeating: 0, count: 48)
+            p.update(from: a + i, count: tail)
+            q.update(from: b + i, count: tail)
+            r.update(from: c + i, count: tail)
+            vstore(f(vload(p), vload(q), vload(r)), p)
+            (y + i).update(from: p, count: tail)
+        }
+    }
+}
+
 /// Copy n floats between non-overlapping buffers without a libc call: short rows (im2col copies rows of
 /// 7 to 56 floats thousands of times per image) pay more for the call than for the copy. Rows of 16 or
 /// more finish with one overlapping vector.

@@ -31,6 +31,11 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testConv2dAllGeometries() {
+        let saved = (Kernels.convBackend, Kernels.convSubBatchBytes)
+        defer { (Kernels.convBackend, Kernels.convSubBatchBytes) = saved }
+        for (backend, bytes) in [(ConvBackend.gemm, saved.1), (.onednn, 1), (.onednn, saved.1)] {
+        Kernels.convBackend = backend
+        Kernels.convSubBatchBytes = bytes
         for threads in [1, 2] {
             Parallel.threads = threads
             for (n, cin, cout, h, w, k, stride, pad, bias) in [
@@ -43,6 +48,7 @@ final class GradientCheckTests: XCTestCase {
                 if let b { ins.append(b) }
                 check(ins) { v in conv2d(v[0], weight: v[1], bias: bias ? v[2] : nil, stride: stride, pad: pad) }
             }
+        }
         }
         Parallel.threads = 1
     }
@@ -62,6 +68,54 @@ final class GradientCheckTests: XCTestCase {
         let state = BatchNormState(channels: 2)
         state.runningMean[0] = 0.3; state.runningVar[1] = 2.0
         check([x, g, b]) { v in batchNorm2d(v[0], gamma: v[1], beta: v[2], state: state, training: false) }
+    }
+
+    /// The fused forms relu(bn(x)) and relu(bn(x) + r): their own gradients against finite differences
+    /// (inputs chosen so no pre-activation sits within eps of ReLU's kink), and values and gradients equal to
+    /// the unfused composition of batch norm, add and ReLU.
+    func testBatchNormFusedWithReLUAndResidual() {
+        for training in [true, false] {
+            let state = BatchNormState(channels: 2)
+            state.runningMean[0] = 0.3; state.runningVar[1] = 2.0
+            let x = awayFromKinks([3, 2, 3, 5]), r = awayFromKinks([3, 2, 3, 5])
+            let g = leaf([2])
+            let fresh = { training ? BatchNormState(channels: 2) : state }
+            // β per channel in the middle of the widest gap between pre-activations, so none is near the kink.
+            func offKink(_ residual: Variable?) -> Variable {
+                let pre = batchNorm2d(x, gamma: g, beta: Variable(Tensor(zeros: [2])), state: fresh(), training: training).value
+                var beta = [Float](repeating: 0, count: 2)
+                for c in 0..<2 {
+                    var v: [Float] = []
+                    for n in 0..<3 { for i in 0..<15 { v.append(pre[(n * 2 + c) * 15 + i] + (residual?.value[(n * 2 + c) * 15 + i] ?? 0)) } }
+                    v.sort()
+                    let mid = (v.count / 4)..<(3 * v.count / 4)
+                    let j = mid.max { v[$0 + 1] - v[$0] < v[$1 + 1] - v[$1] }!
+                    XCTAssertGreaterThan(v[j + 1] - v[j], 0.05)
+                    beta[c] = -(v[j] + v[j + 1]) / 2
+                }
+                return Variable(Tensor(shape: [2], values: beta), requiresGrad: true)
+            }
+            let b = offKink(nil), bResidual = offKink(r)
+            check([x, g, b]) { v in batchNorm2d(v[0], gamma: v[1], beta: v[2], state: fresh(), training: training, relu: true) }
+            check([x, g, bResidual, r]) { v in
+                batchNorm2d(v[0], gamma: v[1], beta: v[2], state: fresh(), training: training, adding: v[3], relu: true)
+            }
+            check([x, g, b, r]) { v in
+                batchNorm2d(v[0], gamma: v[1], beta: v[2], state: fresh(), training: training, adding: v[3])
+            }
+            // Against the composition.
+            let upstream = Tensor.randomNormal([3, 2, 3, 5], std: 1, rng: &rng)
+            func grads(_ f: ([Variable]) -> Variable) -> [Tensor] {
+                let ins = [x, g, b, r].map { Variable($0.value, requiresGrad: true) }
+                let y = f(ins)
+                let loss = sum(y * Variable(upstream))
+                loss.backward()
+                return [y.value] + ins.map { $0.grad! }
+            }
+            let fused = grads { v in batchNorm2d(v[0], gamma: v[1], beta: v[2], state: fresh(), training: training, adding: v[3], relu: true) }
+            let plain = grads { v in relu(batchNorm2d(v[0], gamma: v[1], beta: v[2], state: fresh(), training: training) + v[3]) }
+            for (a, e) in zip(fused, plain) { XCTAssertLessThan(closeness(a, e), 1, "training \(training)") }
+        }
     }
 
     func testElementwise() {
