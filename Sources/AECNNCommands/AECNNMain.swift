@@ -5,6 +5,7 @@ import Foundation
 
 public enum AECNNMain {
     public static func main() async {
+        CPURequirement.checkBeforeAnyWork()
         BLASCoreSelection.applyBeforeAnyWork()
         await AECNN.main()
     }

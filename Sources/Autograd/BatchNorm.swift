@@ -38,44 +38,65 @@ public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: B
     let y = Tensor(uninitialized: x.shape)
     let mean = Tensor(uninitialized: [s.c]), invStd = Tensor(uninitialized: [s.c])
     let xp = xv.data, yp = y.data, rp = residual?.value.data
+    // Images outermost and channels inside, so each worker streams through its contiguous run of channels of
+    // every image (late-stage planes are a few cache lines: visiting them channel by channel defeats the
+    // prefetcher). Each channel still sums its planes in image order, so the bits do not depend on the loop.
     Parallel.forChunks(s.c) { _, channels in
-        for c in channels {
-            var mu: Float, istd: Float
-            if training {
-                // Σ (x − K) and Σ (x − K)², per plane in SIMD lanes, across planes in Double.
-                let k = xp[c * hw]
-                let kv = SIMD16<Float>(repeating: k)
-                var acc1 = 0.0, acc2 = 0.0
-                for n in 0..<s.n {
+        let cc = channels.count, c0 = channels.lowerBound
+        let sa = UnsafeMutablePointer<Float>.allocate(capacity: 2 * cc)
+        defer { sa.deallocate() }
+        let scale = sa, shift = sa + cc
+        if training {
+            let acc = UnsafeMutablePointer<Double>.allocate(capacity: 2 * cc)
+            defer { acc.deallocate() }
+            acc.initialize(repeating: 0, count: 2 * cc)
+            for n in 0..<s.n {
+                for j in 0..<cc {
+                    let c = c0 + j
+                    // Σ (x − K) and Σ (x − K)², per plane in SIMD lanes, across planes in Double.
+                    let k = xp[c * hw]
+                    let kv = SIMD16<Float>(repeating: k)
                     let p = xp + (n * s.c + c) * hw
                     var v1 = SIMD16<Float>(), v2 = SIMD16<Float>(), i = 0
                     while i + 16 <= hw {
-                        let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - kv
+                        let d = vload(p + i) - kv
                         v1 += d
                         v2 += d * d
                         i += 16
                     }
                     var t1 = Double(v1.sum()), t2 = Double(v2.sum())
                     while i < hw { let d = Double(p[i] - k); t1 += d; t2 += d * d; i += 1 }
-                    acc1 += t1; acc2 += t2
+                    acc[j] += t1; acc[cc + j] += t2
                 }
-                let shiftMean = acc1 / Double(m)
-                let variance = Float(max(0, acc2 / Double(m) - shiftMean * shiftMean))
-                mu = Float(Double(k) + shiftMean)
-                istd = 1 / (variance + state.eps).squareRoot()
+            }
+            for j in 0..<cc {
+                let c = c0 + j
+                let shiftMean = acc[j] / Double(m)
+                let variance = Float(max(0, acc[cc + j] / Double(m) - shiftMean * shiftMean))
+                let mu = Float(Double(xp[c * hw]) + shiftMean)
+                let istd = 1 / (variance + state.eps).squareRoot()
                 let mom = state.momentum
                 state.runningMean.data[c] = (1 - mom) * state.runningMean.data[c] + mom * mu
                 let unbiased = m > 1 ? variance * Float(m) / Float(m - 1) : variance
                 state.runningVar.data[c] = (1 - mom) * state.runningVar.data[c] + mom * unbiased
-            } else {
-                mu = state.runningMean.data[c]
-                istd = 1 / (state.runningVar.data[c] + state.eps).squareRoot()
+                mean.data[c] = mu
+                invStd.data[c] = istd
             }
-            mean.data[c] = mu
-            invStd.data[c] = istd
-            let a = gv.data[c] * istd, b = bv.data[c] - mu * a
-            for n in 0..<s.n {
-                let off = (n * s.c + c) * hw
+        } else {
+            for c in channels {
+                mean.data[c] = state.runningMean.data[c]
+                invStd.data[c] = 1 / (state.runningVar.data[c] + state.eps).squareRoot()
+            }
+        }
+        for j in 0..<cc {
+            let c = c0 + j
+            scale[j] = gv.data[c] * invStd.data[c]
+            shift[j] = bv.data[c] - mean.data[c] * scale[j]
+        }
+        for n in 0..<s.n {
+            for j in 0..<cc {
+                let off = (n * s.c + c0 + j) * hw
+                let a = scale[j], b = shift[j]
                 let p = xp + off, q = yp + off
                 switch (rp, relu) {
                 case (nil, false): simdMap(p, q, 0..<hw) { $0 * a + b }
@@ -96,32 +117,43 @@ public func batchNorm2d(_ x: Variable, gamma: Variable, beta: Variable, state: B
         let gGamma = Tensor(uninitialized: [s.c]), gBeta = Tensor(uninitialized: [s.c])
         let gyp = gy.data, gxp = gx?.data, gsp = gSum?.data
         Parallel.forChunks(s.c) { _, channels in
-            for c in channels {
-                let mu = mean.data[c], istd = invStd.data[c]
-                // betaGrad = Σ g;  gammaGrad = Σ g·x̂  with x̂ = (x − μ)/σ
-                var sumDy = 0.0, sumDyX = 0.0
-                for n in 0..<s.n {
-                    let off = (n * s.c + c) * hw
+            let cc = channels.count, c0 = channels.lowerBound
+            let sums = UnsafeMutablePointer<Double>.allocate(capacity: 2 * cc)
+            let coef = UnsafeMutablePointer<Float>.allocate(capacity: 3 * cc)
+            defer { sums.deallocate(); coef.deallocate() }
+            sums.initialize(repeating: 0, count: 2 * cc)
+            // Σ g and Σ g·x per channel (g = gy, masked by ReLU), images outermost as in the forward pass.
+            for n in 0..<s.n {
+                for j in 0..<cc {
+                    let off = (n * s.c + c0 + j) * hw
                     if !relu {
-                        sumDy += Kernels.sum(gyp + off, hw)
-                        sumDyX += Kernels.dot(gyp + off, xp + off, hw)
+                        sums[j] += Kernels.sum(gyp + off, hw)
+                        sums[cc + j] += Kernels.dot(gyp + off, xp + off, hw)
                     } else {
                         let t = Kernels.maskedSums(gyp + off, yp + off, xp + off, hw, store: gsp.map { $0 + off })
-                        sumDy += t.0; sumDyX += t.1
+                        sums[j] += t.0; sums[cc + j] += t.1
                     }
                 }
-                let sumDyXhat = (sumDyX - Double(mu) * sumDy) * Double(istd)
+            }
+            for j in 0..<cc {
+                let c = c0 + j
+                let mu = mean.data[c], istd = invStd.data[c]
+                let sumDy = sums[j]
+                // betaGrad = Σ g;  gammaGrad = Σ g·x̂  with x̂ = (x − μ)/σ
+                let sumDyXhat = (sums[cc + j] - Double(mu) * sumDy) * Double(istd)
                 gBeta.data[c] = Float(sumDy)
                 gGamma.data[c] = Float(sumDyXhat)
-                guard let gxp else { continue }
-                let g = gv.data[c]
-                let k = g * istd
                 // training: inputGrad = γ/σ · (g − mean(g) − x̂·mean(g·x̂)) = k·g − kx·x + k0;
                 // evaluation (running statistics are constants): inputGrad = γ/σ · g.
+                let k = gv.data[c] * istd
                 let mdy = training ? Float(sumDy / Double(m)) : 0, mdyx = training ? Float(sumDyXhat / Double(m)) : 0
-                let kx = k * istd * mdyx, k0 = -k * mdy + k * mu * istd * mdyx
-                for n in 0..<s.n {
-                    let off = (n * s.c + c) * hw
+                coef[j] = k; coef[cc + j] = k * istd * mdyx; coef[2 * cc + j] = -k * mdy + k * mu * istd * mdyx
+            }
+            guard let gxp else { return }
+            for n in 0..<s.n {
+                for j in 0..<cc {
+                    let off = (n * s.c + c0 + j) * hw
+                    let k = coef[j], kx = coef[cc + j], k0 = coef[2 * cc + j]
                     let p = xp + off, q = gxp + off
                     if let gsp {
                         simdMap(gsp + off, p, q, 0..<hw) { dv, xv in k * dv - kx * xv + k0 }

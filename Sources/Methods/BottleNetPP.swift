@@ -64,7 +64,7 @@ public final class BottleNetPPBridge: Module {
     }
 
     /// Edge side: received symbols → features.
-    public func decode(_ z: Variable) -> Variable { relu(decoderBN(decoderConv(z))) }
+    public func decode(_ z: Variable) -> Variable { decoderBN.withReLU(decoderConv(z)) }
 
     /// The channel at condition `c` with random draws from `rng`; straight-through for the erasure channel.
     public func transmit(_ z: Variable, condition c: Float, rng: inout RNG) -> Variable {

@@ -34,3 +34,13 @@ final class BLASCoreSelectionTests: XCTestCase {
         XCTAssertNotNil(refused.warning)
     }
 }
+
+final class CPURequirementTests: XCTestCase {
+    func testMissingFlagsAreNamed() {
+        let haswell = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma f16c bmi1 bmi2 movbe popcnt abm\n"
+        XCTAssertEqual(CPURequirement.missing(cpuinfo: haswell), [])
+        let sandy = "flags\t\t: fpu sse2 avx popcnt\n"
+        XCTAssertEqual(CPURequirement.missing(cpuinfo: sandy), ["avx2", "fma", "f16c", "bmi1", "bmi2", "movbe", "abm"])
+        XCTAssertEqual(CPURequirement.missing(cpuinfo: "Processor: ARMv8\n"), [])
+    }
+}
