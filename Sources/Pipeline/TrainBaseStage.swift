@@ -54,8 +54,11 @@ public enum TrainBaseStage: StageDefinition {
         let file = try SafeTensors.read(from: url)
         var tensors: [String: Tensor] = [:]
         for t in file.tensors {
+            // PyTorch's state_dict carries each batch norm's step counter as an int64 scalar: not a weight
+            // (aecnn's momentum is fixed), accepted and ignored.
+            if t.name.hasSuffix(".num_batches_tracked") { continue }
             guard case .f32(let x) = t.payload else {
-                throw StageError.invalidSettings("\(path): tensor \(t.name) is not float32. Fix: export the weights as F32")
+                throw StageError.invalidSettings("\(path): tensor \(t.name) is \(t.payload.dtype.rawValue), not F32. Fix: save the model's weights and batch-norm statistics as float32 (scripts/torch_to_aecnn.py converts a PyTorch state_dict)")
             }
             tensors[t.name] = x
         }

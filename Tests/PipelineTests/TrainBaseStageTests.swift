@@ -158,6 +158,26 @@ extension TrainBaseStageTests {
             XCTAssertTrue("\(error)".contains("shape"), "\(error)")
             XCTAssertTrue("\(error)".contains("model.width"), "\(error)")
         }
+        // PyTorch's int64 num_batches_tracked entries are accepted and ignored; another integer tensor is refused
+        // with its dtype and the fix.
+        let source = try SafeTensors.read(from: file)
+        var withCounters = source.tensors
+        for t in source.tensors where t.name.hasSuffix(".running_mean") {
+            withCounters.append(NamedTensor(t.name.replacingOccurrences(of: ".running_mean", with: ".num_batches_tracked"), .i64([7], shape: [])))
+        }
+        let torchStyle = root.appendingPathComponent("torch-style.safetensors")
+        _ = try SafeTensors(tensors: withCounters).write(to: torchStyle)
+        let fromTorch = try importing("from-torch", weights: torchStyle.path)
+        try TrainBaseStage.run(fromTorch)
+        XCTAssertEqual(try modelHash(fromTorch), try modelHash(trained))
+        var badInt = source.tensors
+        badInt[0] = NamedTensor(badInt[0].name, .i64(Array(repeating: 1, count: badInt[0].payload.elementCount), shape: badInt[0].payload.shape))
+        let intWeights = root.appendingPathComponent("int-weights.safetensors")
+        _ = try SafeTensors(tensors: badInt).write(to: intWeights)
+        XCTAssertThrowsError(try TrainBaseStage.run(try importing("int-weights", weights: intWeights.path))) { error in
+            XCTAssertTrue("\(error)".contains("I64, not F32"), "\(error)")
+            XCTAssertTrue("\(error)".contains("Fix"), "\(error)")
+        }
         // A missing file names itself and the fix.
         let missing = try importing("missing", weights: root.appendingPathComponent("nope.safetensors").path)
         XCTAssertThrowsError(try TrainBaseStage.run(missing)) { error in
