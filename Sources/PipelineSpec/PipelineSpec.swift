@@ -108,8 +108,8 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         if let given = map.optional("name") {
             name = try given.string()
             guard isValidName(name) else {
-                throw given.error(.invalidValue, "'\(name)' cannot name a checkpoint directory",
-                                  hint: "use letters, digits, '.', '_' and '-', not starting with '.'")
+                throw given.error(.invalidValue, "'\(name.prefix(80))\(name.count > 80 ? "…" : "")' cannot name a checkpoint directory",
+                                  hint: "use letters, digits, '.', '_' and '-', not starting with '.', at most \(maxNameLength) characters")
             }
         } else {
             name = stem
@@ -119,10 +119,20 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             }
         }
         let seed = try map.get("seed", default: 0) { try $0.uint64() }
-        let threads = try map.get("threads", default: 2) { try $0.int(atLeast: 1) }
+        let threads = try map.get("threads", default: 2) { try $0.int(in: 1...256) }
         let dataset = try DatasetSpec(yaml: try map.required("dataset", hint: "e.g. dataset: {kind: fashion-mnist}"))
         let model = try ModelSpec(yaml: try map.required("model", hint: "e.g. model: {arch: resnet20}"))
-        let splits: [String] = try map.get("splits", default: []) { try uniqueStrings(try $0.list()) }
+        // Split names become folder names (Checkpoints/<name>/<stage>/<split>/…): the same rule as `name`,
+        // so no split can reach outside the pipeline's folder.
+        let splits: [String] = try map.get("splits", default: []) { node in
+            let items = try node.list()
+            let names = try uniqueStrings(items)
+            for (item, split) in zip(items, names) where !isValidName(split) {
+                throw item.error(.invalidValue, "'\(split)' cannot name a split folder",
+                                 hint: "use a unit name of the model (stem, block1, …): letters, digits, '.', '_' and '-', not starting with '.', at most \(maxNameLength) characters")
+            }
+            return names
+        }
         let ratios: [Int] = try map.get("ratios", default: []) { list in
             var result: [Int] = []
             for item in try list.list() {
@@ -196,8 +206,11 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         }
     }
 
+    /// Longest pipeline or split name (folder names stay far below the file system's 255-byte limit).
+    public static let maxNameLength = 64
+
     private static func isValidName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first != "." else { return false }
+        guard let first = name.unicodeScalars.first, first != ".", name.unicodeScalars.count <= maxNameLength else { return false }
         return name.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
         }

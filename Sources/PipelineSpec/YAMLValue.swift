@@ -158,6 +158,13 @@ public struct YAMLValue {
         return value
     }
 
+    /// An integer in `range`.
+    public func int(in range: ClosedRange<Int>) throws -> Int {
+        let value = try int()
+        try require(range.contains(value), "in \(range.lowerBound)…\(range.upperBound)")
+        return value
+    }
+
     // MARK: Collections
 
     /// The elements of a list, each with key path `path[i]`. An empty value reads as an empty list.

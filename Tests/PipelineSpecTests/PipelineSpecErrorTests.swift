@@ -149,12 +149,14 @@ final class PipelineSpecErrorTests: XCTestCase {
     // MARK: Ranges and invalid values
 
     func testOutOfRange() {
+        expect(head + "threads: 1000000000", .outOfRange, keyPath: "threads", "in 1…256")
+        expect(head + "threads: 0", .outOfRange, keyPath: "threads", "in 1…256")
         expect(head + "stages: {train-base: {epochs: 0}}", .outOfRange, keyPath: "stages.train-base.epochs",
                "must be ≥ 1, found 0")
         expect(head + "ratios: [2, 3]", .outOfRange, keyPath: "ratios[1]", at: (3, 13),
                "must be a power of two ≥ 2, found 3")
         expect(head + "ratios: [1]", .outOfRange, keyPath: "ratios[0]", "power of two")
-        expect(head + "threads: 0", .outOfRange, keyPath: "threads", "must be ≥ 1, found 0")
+        expect(head + "threads: 0", .outOfRange, keyPath: "threads", "must be in 1…256, found 0")
         expect(head + "seed: -1", .outOfRange, keyPath: "seed", "must be ≥ 0")
         expect(head + "seed: 18446744073709551616", .outOfRange, keyPath: "seed")
         expect("dataset: {kind: fashion-mnist, train_subset: 0}\nmodel: {arch: resnet20}", .outOfRange,
@@ -179,6 +181,11 @@ final class PipelineSpecErrorTests: XCTestCase {
         expect(head + "splits: [stem, block3, stem]", .invalidValue, keyPath: "splits[2]", "'stem' is listed twice")
         expect(head + "ratios: [4, 4]", .invalidValue, keyPath: "ratios[1]", "listed twice")
         expect(head + "name: ../escape", .invalidValue, keyPath: "name", "cannot name a checkpoint directory")
+        expect(head + "name: " + String(repeating: "a", count: 300), .invalidValue, keyPath: "name", "cannot name a checkpoint directory", "at most 64")
+        // Every split name becomes a folder: none may leave the pipeline's folder or be hidden.
+        for bad in ["../../../../victim", "..", ".", "a/b", ".hidden", "/abs", String(repeating: "s", count: 65)] {
+            expect(head + "splits: [stem, \"\(bad)\"]", .invalidValue, keyPath: "splits[1]", "cannot name a split folder")
+        }
         expect("dataset: {kind: cifar10, path: /d, normalize: {mean: [0.5], std: [0.2]}}\nmodel: {arch: resnet20}",
                .invalidValue, keyPath: "dataset.normalize.mean", "expected 3 values, found 1", "cifar10 images have 3 channels")
         expect("dataset: {kind: cifar10, path: /d}\nmodel: {arch: resnet50, width: 0.5}", .invalidValue,
