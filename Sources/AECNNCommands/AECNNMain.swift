@@ -7,7 +7,25 @@ public enum AECNNMain {
     public static func main() async {
         CPURequirement.checkBeforeAnyWork()
         BLASCoreSelection.applyBeforeAnyWork()
-        await AECNN.main()
+        do {
+            var command = try AECNN.parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
+        } catch {
+            exit(reporting: error)
+        }
+    }
+
+    /// Exit codes: 0 (including --help), 1 for a failure while running, 2 for a command line that does not
+    /// parse or validate (ArgumentParser's own convention is 64, which scripts rarely expect).
+    static func exit(reporting error: Error) -> Never {
+        let code = AECNN.exitCode(for: error)
+        let message = AECNN.fullMessage(for: error)
+        if code == .success {
+            if !message.isEmpty { print(message) }
+            Foundation.exit(0)
+        }
+        if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+        Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
     }
 }
 

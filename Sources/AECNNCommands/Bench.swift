@@ -20,6 +20,22 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch-1 latency samples.") var latencySamples = 200
     @Option(help: "Architecture.") var arch = "resnet20"
 
+    func validate() throws {
+        func check(_ name: String, _ value: Int, _ range: ClosedRange<Int>, _ why: String = "") throws {
+            guard range.contains(value) else {
+                throw ValidationError("--\(name) \(value) is out of range. Fix: use \(range.lowerBound)…\(range.upperBound)\(why)")
+            }
+        }
+        try check("threads", threads, 1...PipelineOptions.maxThreads)
+        try check("batch", batch, 1...1024, " (a ResNet-20 training step holds about 2.5 MB per image)")
+        try check("steps", steps, 1...100_000)
+        try check("warmup", warmup, 0...10_000)
+        try check("latency-samples", latencySamples, 1...1_000_000)
+        guard Architecture(rawValue: arch) != nil else {
+            throw ValidationError("unknown --arch \(arch). Fix: use one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
         ProcessMemory.configureAllocatorForTraining()
         Parallel.threads = threads

@@ -1,0 +1,48 @@
+// The built `aecnn` binary given boundary values: every case ends within seconds with exit status 1 or 2
+// and a message naming the option and the fix; none crashes (status ≥ 128) or hangs. The pipeline-field
+// boundaries are tested where the YAML is parsed (PipelineSpecErrorTests).
+
+import XCTest
+import Foundation
+import _TestSupport
+
+final class CommandLineBoundaryTests: XCTestCase {
+    func testBoundaryValuesEndWithAMessage() throws {
+        guard let exe = KillResumeTests.executable() else { throw XCTSkip("aecnn executable not found next to the tests") }
+        let dir = makeTemporaryDirectory("cli-boundaries")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let aFile = dir.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: aFile)
+        let traversal = dir.appendingPathComponent("traversal.yaml")
+        try """
+        name: traversal
+        dataset: {kind: fashion-mnist, path: \(dir.path)}
+        model: {arch: resnet20, width: 0.25}
+        splits: ["../../../../victim"]
+        ratios: [2]
+        """.write(to: traversal, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["bench", "--batch", "0"], "--batch"), (["bench", "--batch", "-1"], "--batch"),
+            (["bench", "--batch", "100000000", "--steps", "1"], "--batch"), (["bench", "--steps", "0"], "--steps"),
+            (["bench", "--threads", "0"], "--threads"), (["bench", "--threads", "1000000000"], "--threads"),
+            (["bench", "--latency-samples", "0"], "--latency-samples"), (["bench", "--arch", "vgg"], "--arch"),
+            (["bench", "--batch", "nan"], "batch"), (["bench", "--batch", ""], "batch"),
+            (["stage", "train-base", "--pipeline", traversal.path, "--checkpoints", ""], "--checkpoints"),
+            (["stage", "train-base", "--pipeline", traversal.path, "--checkpoints", aFile.path], "is a file"),
+            (["stage", "train-base", "--pipeline", traversal.path, "--threads", "0"], "--threads"),
+            (["stage", "train-base", "--pipeline", traversal.path, "--checkpoints", dir.appendingPathComponent("ck").path], "cannot name a split folder"),
+            (["status", "--pipeline", traversal.path], "cannot name a split folder"),
+        ]
+        for (args, mention) in cases {
+            let start = Date()
+            let r = try runProcess(exe, args)
+            let what = args.joined(separator: " ")
+            XCTAssertTrue(r.status == 1 || r.status == 2, "\(what): exit \(r.status)\n\(r.err)")
+            XCTAssertTrue(r.err.contains(mention), "\(what): '\(r.err)' does not mention \(mention)")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 20, what)
+        }
+        // Nothing was written outside the folder given as --checkpoints.
+        let outside = dir.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("victim")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outside.path))
+    }
+}
