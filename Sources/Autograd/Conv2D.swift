@@ -26,6 +26,10 @@ public struct ConvGeometry: Hashable, Sendable {
         self.hout = (h + 2 * pad - kh) / stride + 1
         self.wout = (w + 2 * pad - kw) / stride + 1
     }
+    /// The geometry of input `x` ([N, Cin, H, W]) under weights of shape [Cout, Cin, KH, KW].
+    public init(input x: NCHW, weight: [Int], stride: Int, pad: Int) {
+        self.init(cin: x.c, h: x.h, w: x.w, cout: weight[0], kh: weight[2], kw: weight[3], stride: stride, pad: pad)
+    }
     /// Rows of the column matrix (Cin·KH·KW).
     public var k: Int { cin * kh * kw }
     /// Output pixels per channel.
@@ -129,8 +133,7 @@ extension Kernels {
     /// oneDNN's kernels where they serve the shape (`convBackend`), else the GEMM path.
     public static func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, pad: Int) -> Tensor {
         let s = NCHW(x.shape)
-        let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
-                             kw: weight.shape[3], stride: stride, pad: pad)
+        let g = ConvGeometry(input: s, weight: weight.shape, stride: stride, pad: pad)
         precondition(weight.shape[1] == s.c, "conv2d: input has \(s.c) channels, weight expects \(weight.shape[1])")
         if let y = conv2dOneDNN(x, weight, bias, g) { return y }
         return conv2dGEMM(x, weight, bias, stride: stride, pad: pad)
@@ -141,8 +144,7 @@ extension Kernels {
                                       needInput: Bool, needBias: Bool, needWeight: Bool = true)
         -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
         let s = NCHW(x.shape)
-        let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
-                             kw: weight.shape[3], stride: stride, pad: pad)
+        let g = ConvGeometry(input: s, weight: weight.shape, stride: stride, pad: pad)
         if needInput || needWeight,
            let r = conv2dBackwardOneDNN(gy, x, weight, g, needInput: needInput, needWeight: needWeight) {
             return (r.input, r.weight, needBias ? biasGradient(gy) : nil)
@@ -166,8 +168,7 @@ extension Kernels {
     /// Forward convolution on im2col tiles and sgemm.
     public static func conv2dGEMM(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, pad: Int) -> Tensor {
         let s = NCHW(x.shape)
-        let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
-                             kw: weight.shape[3], stride: stride, pad: pad)
+        let g = ConvGeometry(input: s, weight: weight.shape, stride: stride, pad: pad)
         precondition(weight.shape[1] == s.c, "conv2d: input has \(s.c) channels, weight expects \(weight.shape[1])")
         let y = Tensor(uninitialized: [s.n, g.cout, g.hout, g.wout])
         let inImage = g.cin * g.h * g.w, outImage = g.cout * g.p
@@ -221,8 +222,7 @@ extension Kernels {
                                           needInput: Bool, needBias: Bool, needWeight: Bool = true)
         -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
         let s = NCHW(x.shape)
-        let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
-                             kw: weight.shape[3], stride: stride, pad: pad)
+        let g = ConvGeometry(input: s, weight: weight.shape, stride: stride, pad: pad)
         let inImage = g.cin * g.h * g.w, outImage = g.cout * g.p
         let xp = x.data, gyp = gy.data, wp = weight.data
         let gx: Tensor? = needInput ? Tensor(zeros: x.shape) : nil
@@ -312,8 +312,7 @@ extension Kernels {
     /// Naive reference convolution (direct loops), for tests.
     public static func conv2dReference(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, pad: Int) -> Tensor {
         let s = NCHW(x.shape)
-        let g = ConvGeometry(cin: s.c, h: s.h, w: s.w, cout: weight.shape[0], kh: weight.shape[2],
-                             kw: weight.shape[3], stride: stride, pad: pad)
+        let g = ConvGeometry(input: s, weight: weight.shape, stride: stride, pad: pad)
         let y = Tensor(zeros: [s.n, g.cout, g.hout, g.wout])
         for n in 0..<s.n { for co in 0..<g.cout { for oy in 0..<g.hout { for ox in 0..<g.wout {
             var acc: Double = Double(bias?.data[co] ?? 0)
