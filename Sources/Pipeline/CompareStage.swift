@@ -113,7 +113,7 @@ public enum CompareStage: StageDefinition {
                     for cond in conds {
                         all.append(["method": "BottleNet++", "channel": c.rawValue, "split": split, "ratio": v,
                                     "condition": cond["condition"]!, "accuracy": cond["accuracy"]!, "compression_ratio": ratio,
-                                    "bytes_per_image": c == .bec ? (b["symbols_shape"] as? [Int] ?? []).reduce(1, *) : 4 * (b["symbols_shape"] as? [Int] ?? []).reduce(1, *),
+                                    "bytes_per_image": Double((c == .bec ? 1 : 4) * (b["symbols_shape"] as? [Int] ?? []).reduce(1, *)),
                                     "device_flops": b["device_flops"] ?? 0])
                     }
                     let cell = conds.map { cond -> String in
@@ -142,22 +142,26 @@ public enum CompareStage: StageDefinition {
                          ref["bytes_per_image"] as! Double, (ref["compression_ratio"] as? Double).map { String(format: "%.1f×", $0) } ?? "–")
             all.append(ref.merging(["method": ref["what"]!]) { a, _ in a })
         }
-        // CSV (long form).
+        // A result that is missing is absent from the rows (the tables show "–"), never NaN.
+        all = all.map { row in row.filter { !(($0.value as? Double)?.isNaN ?? false) } }
+        // CSV (long form), RFC 4180.
         let columns = ["method", "split", "ratio", "channel", "condition", "quality", "codec", "bits", "accuracy", "bits_per_element",
                        "bytes_per_image", "compression_ratio", "compression_ratio_frame", "device_flops"]
         var csv = columns.joined(separator: ",") + "\n"
-        for row in all { csv += columns.map { c in row[c].map { "\($0)" } ?? "" }.joined(separator: ",") + "\n" }
+        for row in all { csv += columns.map { c in csvField(row[c].map { "\($0)" } ?? "") }.joined(separator: ",") + "\n" }
 
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var files: [String] = []
         for split in spec.splits {
-            let rows = all.filter { $0["split"] as? String == split }
+            let rows = all.filter { $0["split"] as? String == split || ($0["what"] != nil && $0["split"] == nil) }
             var byRatio = SVGPlot(title: "\(spec.name), split \(split): accuracy against compression", xLabel: "compression ratio against the float32 split tensor (log scale)",
                                   yLabel: "test accuracy (%)", xScale: .log2)
             var byBytes = SVGPlot(title: "\(spec.name), split \(split): accuracy against bytes sent", xLabel: "bytes per image (log scale)",
                                   yLabel: "test accuracy (%)", xScale: .log10)
-            byRatio.references = [("base model", 100 * baseAccuracy)]
-            byBytes.references = [("base model", 100 * baseAccuracy)]
+            if !baseAccuracy.isNaN {
+                byRatio.references = [("base model", 100 * baseAccuracy)]
+                byBytes.references = [("base model", 100 * baseAccuracy)]
+            }
             func points(_ pick: ([String: Any]) -> Bool, x: String) -> [(x: Double, y: Double)] {
                 rows.filter(pick).compactMap { row in
                     guard let xv = row[x] as? Double, let y = row["accuracy"] as? Double else { return nil }
@@ -223,7 +227,9 @@ public enum CompareStage: StageDefinition {
 
         try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("comparison.md"))
         try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("comparison.csv"))
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: ["pipeline": spec.name, "base_accuracy": baseAccuracy, "rows": all],
+        var summary: [String: Any] = ["pipeline": spec.name, "rows": all]
+        if !baseAccuracy.isNaN { summary["base_accuracy"] = baseAccuracy }
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: summary,
                                                         options: [.sortedKeys, .prettyPrinted]),
                              to: directory.appendingPathComponent("comparison.json"))
         try AtomicFile.write(Data(reportMarkdown(ctx, comparison: md, plots: files).utf8), to: directory.appendingPathComponent("report.md"))
@@ -302,4 +308,11 @@ public enum CompareStage: StageDefinition {
         md += "\nPipeline settings: the pipeline file; every field is in docs/pipeline.md.\n"
         return md
     }
+}
+
+/// One CSV field as RFC 4180 writes it: quoted when it holds a comma, a double quote or a line break, with
+/// inner double quotes doubled.
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }

@@ -200,7 +200,7 @@ public enum EncodeFeaturesStage: StageDefinition {
             md += "| \(f(r["frame_bytes_mean"], "%.1f")) (\(r["frame_bytes_p50"]!), \(r["frame_bytes_p99"]!)) | \(f(r["bits_per_element"], "%.3f")) "
             md += "| \(f(r["order0_entropy_bits"], "%.3f")) | \(f(r["compression_ratio"], "%.0f"))× | \(f(r["compression_ratio_frame"], "%.0f"))× "
             md += "| \(f(r["encode_ms_per_image"], "%.3f")) / \(f(r["decode_ms_per_image"], "%.3f")) |\n"
-            csv += csvColumns.map { c in (r[c]).map { "\($0)" } ?? "" }.joined(separator: ",") + "\n"
+            csv += csvColumns.map { c in csvField((r[c]).map { "\($0)" } ?? "") }.joined(separator: ",") + "\n"
         }
         return (md, csv)
     }

@@ -107,6 +107,7 @@ public struct SVGPlot {
         // Series.
         for (k, series) in self.series.enumerated() {
             let color = Self.palette[k % Self.palette.count]
+            s += "<g data-series=\"\(Self.escape(series.name))\">\n"
             let p = series.points.filter { $0.x.isFinite && $0.y.isFinite && (xScale == .linear || $0.x > 0) }.sorted { $0.x < $1.x }
             if series.connect && p.count > 1 {
                 s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"" + p.map { "\(px($0.x)),\(py($0.y))" }.joined(separator: " ") + "\"/>\n"
@@ -120,6 +121,7 @@ public struct SVGPlot {
                     s += "<polygon points=\"\(cx),\(cy - 5) \(cx + 5),\(cy + 4) \(cx - 5),\(cy + 4)\" fill=\"\(color)\"/>\n"
                 }
             }
+            s += "</g>\n"
             let ly = top + 10 + Double(k) * 20
             s += "<rect x=\"\(left + pw + 14)\" y=\"\(ly - 6)\" width=\"14\" height=\"4\" fill=\"\(color)\"/>\n"
             s += "<text x=\"\(left + pw + 34)\" y=\"\(ly)\">\(Self.escape(series.name))</text>\n"

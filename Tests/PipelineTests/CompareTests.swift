@@ -71,6 +71,80 @@ final class CompareTests: XCTestCase {
         let report = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(report.contains("Wall time of every stage"))
         XCTAssertTrue(report.contains("train-bottlenetpp stem V=2 bec"))
+
+        // Every series with data has its markers in the bytes plot: BottleNet++ (its byte counts were integers
+        // and were dropped) and all three reference rows (the input PNG has no split).
+        let bytesPlot = try String(contentsOf: dir.appendingPathComponent("accuracy_vs_bytes_stem.svg"), encoding: .utf8)
+        XCTAssertEqual(markers(in: bytesPlot, series: "BottleNet++ bec (8-bit)"), 2)
+        XCTAssertEqual(markers(in: bytesPlot, series: "BottleNet JPEG q20"), 2)
+        XCTAssertEqual(markers(in: bytesPlot, series: "references"), 3)
+        // RFC 4180: a strict reader sees one field count, and the quoted method name intact.
+        let csv = try parseCSV(String(contentsOf: dir.appendingPathComponent("comparison.csv"), encoding: .utf8))
+        XCTAssertEqual(Set(csv.map(\.count)).count, 1, "rows of different lengths")
+        XCTAssertTrue(csv.contains { $0.first == "split tensor, float32" })
+    }
+
+    /// Markers (circle, rect, polygon) inside the SVG group of one series.
+    func markers(in svg: String, series: String) -> Int {
+        guard let start = svg.range(of: "<g data-series=\"\(series)\">"),
+              let end = svg.range(of: "</g>", range: start.upperBound..<svg.endIndex) else { return 0 }
+        let body = svg[start.upperBound..<end.lowerBound]
+        return ["<circle", "<rect", "<polygon"].reduce(0) { $0 + body.components(separatedBy: $1).count - 1 }
+    }
+
+    /// A strict RFC 4180 reader: quoted fields with doubled quotes, every record ended by a line break.
+    func parseCSV(_ text: String) throws -> [[String]] {
+        var records: [[String]] = [], record: [String] = [], field = "", quoted = false, atFieldStart = true
+        var it = Array(text).makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? it.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    let next = it.next()
+                    if next == "\"" { field.append("\"") } else { quoted = false; pending = next }
+                } else { field.append(c) }
+            } else if c == "\"" {
+                guard atFieldStart else { throw NSError(domain: "csv", code: 1, userInfo: [NSLocalizedDescriptionKey: "quote inside an unquoted field"]) }
+                quoted = true; atFieldStart = false
+            } else if c == "," {
+                record.append(field); field = ""; atFieldStart = true
+            } else if c == "\n" {
+                record.append(field); records.append(record); record = []; field = ""; atFieldStart = true
+            } else {
+                field.append(c); atFieldStart = false
+            }
+        }
+        XCTAssertFalse(quoted, "unterminated quoted field")
+        XCTAssertTrue(record.isEmpty && field.isEmpty, "last record without a line break")
+        return records
+    }
+
+    /// `aecnn report` on a pipeline where only train-base has run: every file is written, missing results
+    /// show as "–", and the JSON holds no NaN.
+    func testReportOfAPartlyRunPipeline() throws {
+        let root = makeTemporaryDirectory("compare-partial")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = try TinyDataset.write(to: root.appendingPathComponent("data"), train: 32, test: 16, side: 8)
+        let yaml = TinyDataset.pipelineYAML(name: "part", dataDirectory: data, epochs: 1, extra: """
+        splits: [stem]
+        ratios: [2]
+        baselines:
+          bottlenetpp: {channels: [noiseless]}
+          bottlenet: {qualities: [20]}
+        """)
+        let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "part.yaml"),
+                             checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        try TrainBaseStage.run(ctx)
+        let dir = try CompareStage.rebuild(ctx)
+        let md = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("| 2 | 0 | 0.00 | – | – | – |"), md)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report.md").path))
+        let json = try Data(contentsOf: dir.appendingPathComponent("comparison.json"))
+        XCTAssertNoThrow(try JSONSerialization.jsonObject(with: json))
+        XCTAssertFalse(String(decoding: json, as: UTF8.self).lowercased().contains("nan"))
+        let csv = try parseCSV(String(contentsOf: dir.appendingPathComponent("comparison.csv"), encoding: .utf8))
+        XCTAssertEqual(Set(csv.map(\.count)).count, 1)
     }
 
     func testPNGEncoderWritesAValidHeaderAndCompressesFlatImages() {
