@@ -48,13 +48,19 @@ public enum EvaluateStage: StageDefinition {
         func pct(_ x: Any?) -> String { (x as? Double).map { $0.isNaN ? "–" : String(format: "%.2f", 100 * $0) } ?? "–" }
         func shape(_ x: Any?) -> String { ((x as? [Int]) ?? []).map(String.init).joined(separator: "×") }
         var md = "# \(ctx.spec.name): accuracy under compression (test set, %)\n\n"
-        md += "Base model (no split): \(pct(baseAcc)) %.\n\n"
+        md += "Base model (no split): \(pct(baseAcc)) %. Bold: the highest accuracy of each row.\n\n"
         md += "| split | C×H×W | V | pruned, no fine-tune | CA_Pruned | AECNN | sent C'×H×W | device MFLOP (unpruned) | FR params |\n"
         md += "|---|---|---|---|---|---|---|---|---|\n"
         var csv = "split,split_shape,ratio,base_accuracy,pruned_no_finetune_accuracy,ca_pruned_accuracy,aecnn_accuracy,transmitted_shape,device_flops,device_flops_unpruned,recovery_parameters\n"
         for row in rows {
             let flops = String(format: "%.2f (%.2f)", Double(row["device_flops"] as? Int ?? 0) / 1e6, Double(row["device_flops_unpruned"] as? Int ?? 0) / 1e6)
-            md += "| \(row["split"]!) | \(shape(row["split_shape"])) | \(row["ratio"]!) | \(pct(row["pruned_no_finetune_accuracy"])) | \(pct(row["ca_pruned_accuracy"])) | **\(pct(row["aecnn_accuracy"]))** | \(shape(row["transmitted_shape"])) | \(flops) | \(row["recovery_parameters"]!) |\n"
+            // Bold: the row's highest accuracy (by value, ties all bold).
+            let accuracies = ["pruned_no_finetune_accuracy", "ca_pruned_accuracy", "aecnn_accuracy"].map { (row[$0] as? Double).flatMap { $0.isNaN ? nil : $0 } }
+            let best = accuracies.compactMap { $0 }.max()
+            let cells = zip(["pruned_no_finetune_accuracy", "ca_pruned_accuracy", "aecnn_accuracy"], accuracies).map { key, v in
+                v != nil && v == best ? "**\(pct(row[key]))**" : pct(row[key])
+            }
+            md += "| \(row["split"]!) | \(shape(row["split_shape"])) | \(row["ratio"]!) | \(cells.joined(separator: " | ")) | \(shape(row["transmitted_shape"])) | \(flops) | \(row["recovery_parameters"]!) |\n"
             csv += "\(row["split"]!),\(shape(row["split_shape"])),\(row["ratio"]!),\(baseAcc),\(row["pruned_no_finetune_accuracy"]!),\(row["ca_pruned_accuracy"]!),\(row["aecnn_accuracy"]!),\(shape(row["transmitted_shape"])),\(row["device_flops"]!),\(row["device_flops_unpruned"]!),\(row["recovery_parameters"]!)\n"
         }
         let json: [String: Any] = ["pipeline": ctx.spec.name, "base_accuracy": baseAcc, "rows": rows]

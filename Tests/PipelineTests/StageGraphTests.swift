@@ -57,6 +57,17 @@ final class StageGraphTests: XCTestCase {
         for f in ["table.md", "table.csv", "table.json"] { XCTAssertTrue(FileManager.default.fileExists(atPath: tableDir.appendingPathComponent(f).path)) }
         let table = try JSONSerialization.jsonObject(with: Data(contentsOf: tableDir.appendingPathComponent("table.json"))) as! [String: Any]
         XCTAssertEqual((table["rows"] as! [[String: Any]]).count, 4)
+        // Bold goes to the row's highest accuracy, whichever method has it.
+        let md = try String(contentsOf: tableDir.appendingPathComponent("table.md"), encoding: .utf8)
+        for row in table["rows"] as! [[String: Any]] {
+            let keys = ["pruned_no_finetune_accuracy", "ca_pruned_accuracy", "aecnn_accuracy"]
+            let values = keys.map { row[$0] as! Double }
+            let line = md.split(separator: "\n").first { $0.hasPrefix("| \(row["split"]!) |") && $0.contains("| \(row["ratio"]!) |") }!
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            for (k, v) in values.enumerated() {
+                XCTAssertEqual(cells[3 + k].hasPrefix("**"), v == values.max(), "\(line)")
+            }
+        }
 
         // Ranking and pruning are consistent: kept = the C/V best channels, ascending.
         let rank = StageRunner.result(StageInstance("rank-channels", split: "stem"), ctx)!
