@@ -57,6 +57,11 @@ struct Encode: ParsableCommand {
     @Option(help: "With --idx: how many images from the first.") var count = 10
     @Argument(help: "PGM files (P5 grey or P6 colour, 8-bit, the pipeline's image size).") var images: [String] = []
 
+    func validate() throws {
+        if let testImages { try OptionRange.check("test-images", testImages, OptionRange.images) }
+        try OptionRange.check("count", count, OptionRange.images)
+    }
+
     func run() throws {
         let ctx = try link.pipeline.context()
         Parallel.threads = ctx.spec.threads

@@ -24,6 +24,7 @@ struct ExportFeatures: ParsableCommand {
 
     func validate() throws {
         guard (1...8).contains(bits) else { throw ValidationError("--bits \(bits) is not in 1…8. Fix: choose a width from 1 to 8") }
+        try OptionRange.check("count", count, OptionRange.images)
     }
 
     func run() throws {

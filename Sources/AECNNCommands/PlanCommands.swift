@@ -18,6 +18,12 @@ struct Profile: ParsableCommand {
     @Option(help: "A running `aecnn serve` of this pipeline: measure the server's decode and edge times and the per-request protocol overhead there (over loopback, no link emulation).") var server: String?
     @Option(help: "With --server: requests per configuration.") var requests = 30
 
+    func validate() throws {
+        try OptionRange.check("images", images, OptionRange.images)
+        try OptionRange.check("device-speed-factor", deviceSpeedFactor, 0.001...1000)
+        try OptionRange.check("requests", requests, 1...100_000)
+    }
+
     func run() throws {
         let ctx = try options.context()
         guard images >= 1, deviceSpeedFactor > 0 else { throw ValidationError("--images must be ≥ 1 and --device-speed-factor > 0") }
@@ -92,6 +98,13 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Bytes of the input image for full offload (default: the profiled PNG size).") var inputBytes: Double?
     @Flag(help: "Use p99 bytes instead of the mean.") var p99 = false
     @Option(help: "Write the completion-time figure (SVG, like the paper's Fig. 5) here.") var svg: String?
+
+    func validate() throws {
+        try OptionRange.check("uplink-mbps", uplinkMbps, OptionRange.mbps)
+        try OptionRange.check("deadline-ms", deadlineMs, 0...86_400_000)
+        try OptionRange.check("rtt-ms", rttMs, OptionRange.rttMs)
+        if let inputBytes { try OptionRange.check("input-bytes", inputBytes, 1...1e9) }
+    }
 
     func run() throws {
         let ctx = try options.context()

@@ -19,6 +19,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Concurrent inferences; beyond it requests get 503 at once.") var maxInFlight = 8
     @Option(help: "Largest request body in bytes.") var maxBodyBytes = 4 << 20
 
+    func validate() throws {
+        try OptionRange.check("port", port, 0...65_535)
+        try OptionRange.check("max-in-flight", maxInFlight, 1...1024)
+        try OptionRange.check("max-body-bytes", maxBodyBytes, 64...(1 << 30))
+    }
+
     func run() async throws {
         let ctx = try options.context()
         let models = try EdgeModels(ctx: ctx, only: only)
@@ -42,6 +48,12 @@ struct Offload: ParsableCommand {
     @Option(help: "Emulated uplink rate in Mbit/s (3G 1.1, 4G 5.85, Wi-Fi 18.88).") var uplinkMbps: Double?
     @Option(help: "Emulated round-trip time in ms.") var rttMs = 0.0
     @Flag(help: "One JSON object per request and one for the total.") var json = false
+
+    func validate() throws {
+        try OptionRange.check("count", count, OptionRange.images)
+        if let uplinkMbps { try OptionRange.check("uplink-mbps", uplinkMbps, OptionRange.mbps) }
+        try OptionRange.check("rtt-ms", rttMs, OptionRange.rttMs)
+    }
 
     func run() throws {
         let ctx = try options.context()
@@ -187,6 +199,12 @@ struct BenchServer: ParsableCommand {
     @Option(help: "Concurrent clients.") var clients = 16
     @Option(help: "Seconds to run.") var seconds = 10.0
     @Option(help: "Share of requests that are malformed (a flipped byte, a truncation, or garbage), 0…1.") var malformed = 0.0
+
+    func validate() throws {
+        try OptionRange.check("clients", clients, 1...1024)
+        try OptionRange.check("seconds", seconds, 0.1...3600)
+        try OptionRange.check("malformed", malformed, 0...1)
+    }
     @Flag(help: "One JSON object.") var json = false
 
     func run() throws {

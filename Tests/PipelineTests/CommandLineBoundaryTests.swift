@@ -32,6 +32,19 @@ final class CommandLineBoundaryTests: XCTestCase {
             (["stage", "train-base", "--pipeline", traversal.path, "--threads", "0"], "--threads"),
             (["stage", "train-base", "--pipeline", traversal.path, "--checkpoints", dir.appendingPathComponent("ck").path], "cannot name a split folder"),
             (["status", "--pipeline", traversal.path], "cannot name a split folder"),
+            (["export-features", "--pipeline", traversal.path, "--out", dir.appendingPathComponent("f.bin").path, "--count", "0"], "--count"),
+            (["offload", "--pipeline", traversal.path, "--mode", "local", "--count", "0"], "--count"),
+            (["offload", "--pipeline", traversal.path, "--mode", "local", "--uplink-mbps", "0"], "--uplink-mbps"),
+            (["offload", "--pipeline", traversal.path, "--mode", "local", "--uplink-mbps", "nan"], "--uplink-mbps"),
+            (["offload", "--pipeline", traversal.path, "--mode", "local", "--uplink-mbps", "1e-9"], "--uplink-mbps"),
+            (["offload", "--pipeline", traversal.path, "--mode", "local", "--rtt-ms", "1e12"], "--rtt-ms"),
+            (["serve", "--pipeline", traversal.path, "--port", "70000"], "--port"),
+            (["serve", "--pipeline", traversal.path, "--max-in-flight", "0"], "--max-in-flight"),
+            (["bench-server", "--server", "http://127.0.0.1:1", "--frame", aFile.path, "--clients", "0"], "--clients"),
+            (["bench-server", "--server", "http://127.0.0.1:1", "--frame", aFile.path, "--seconds", "inf"], "--seconds"),
+            (["profile", "--pipeline", traversal.path, "--images", "0"], "--images"),
+            (["plan", "--pipeline", traversal.path, "--uplink-mbps", "0", "--deadline-ms", "100"], "--uplink-mbps"),
+            (["encode", "--pipeline", traversal.path, "--split", "stem", "--ratio", "2", "--out", dir.path, "--test-images", "0"], "--test-images"),
         ]
         for (args, mention) in cases {
             let start = Date()
