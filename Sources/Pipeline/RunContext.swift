@@ -85,7 +85,25 @@ public final class RunContext {
         guard let arch = Architecture(rawValue: spec.model.arch.rawValue) else {
             throw StageError.invalidSettings("model.arch \(spec.model.arch.rawValue) is not built by Models")
         }
-        return ResNet(arch, inputChannels: train.channels, classes: train.classCount, width: spec.model.width, seed: spec.seed)
+        let model = ResNet(arch, inputChannels: train.channels, classes: train.classCount, width: spec.model.width, seed: spec.seed)
+        try checkSplitsAndRatios(model, inputShape: [train.channels, train.height, train.width])
+        return model
+    }
+
+    /// Every split is a unit of the model, and every ratio V leaves a whole number of channels (C/V ≥ 1,
+    /// C divisible by V) at every split: otherwise pruning would quietly keep a rounded count.
+    func checkSplitsAndRatios(_ model: ResNet, inputShape: [Int]) throws {
+        guard !spec.splits.isEmpty else { return }
+        let report = model.splitReport(inputShape: inputShape)
+        for split in spec.splits {
+            guard let point = report.first(where: { $0.split == split }) else {
+                throw StageError.invalidSettings("splits: '\(split)' is not a split point of \(spec.model.arch.rawValue). Fix: use one of \(report.map(\.split).joined(separator: ", "))")
+            }
+            let c = point.shape[0]
+            for v in spec.ratios where v > c || c % v != 0 {
+                throw StageError.invalidSettings("ratios: V=\(v) does not divide the \(c) channels at split '\(split)' (the device would send \(c)/\(v) channels). Fix: use ratios that divide \(c), e.g. \((1...c).filter { c % $0 == 0 && $0 >= 2 && $0 & ($0 - 1) == 0 }.map(String.init).joined(separator: ", "))")
+            }
+        }
     }
 
     /// Human-readable class names of the data set, where it has them.

@@ -79,6 +79,21 @@ final class TrainBaseStageTests: XCTestCase {
         XCTAssertNil(try TrainBaseStage.upToDateResult(changed))
     }
 
+    /// A ratio that does not divide a split's channels, or a split the model lacks, is refused before training.
+    func testRatiosMustDivideTheChannelsAtEverySplit() throws {
+        for (extra, mention) in [("splits: [stem]\nratios: [8]", "V=8 does not divide the 4 channels"),
+                                 ("splits: [stem]\nratios: [4611686018427387904]", "does not divide"),
+                                 ("splits: [stme]\nratios: [2]", "not a split point")] {
+            let yaml = TinyDataset.pipelineYAML(name: "ratios", dataDirectory: data, epochs: 1, extra: extra)
+            let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "ratios.yaml"),
+                                 checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+            XCTAssertThrowsError(try TrainBaseStage.run(ctx)) { error in
+                XCTAssertTrue("\(error)".contains(mention), "\(error)")
+                XCTAssertTrue("\(error)".contains("Fix"), "\(error)")
+            }
+        }
+    }
+
     func testMissingDatasetNamesTheFileAndTheFix() throws {
         let yaml = TinyDataset.pipelineYAML(name: "nodata", dataDirectory: root.appendingPathComponent("nowhere"))
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "nodata.yaml"),
