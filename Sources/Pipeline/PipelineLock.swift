@@ -33,7 +33,14 @@ public final class PipelineLock {
                 fsync(fd)
                 close(fd)
                 held = true
+                removeStaleTemporaries()
                 return
+            }
+            // Anything but "it exists" is the file system refusing (read-only, permissions, a file where the
+            // folder should be), not another process.
+            guard errno == EEXIST else {
+                throw FileIOError(path: url.path, operation: "create the pipeline lock", code: errno,
+                                  detail: "Checkpoints must be a writable folder")
             }
             let holder = Int32(((try? String(contentsOf: url, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             if holder == getpid() { held = true; return }
@@ -41,6 +48,21 @@ public final class PipelineLock {
             try? FileManager.default.removeItem(at: url)   // stale: its process is gone
         }
         throw StageError.locked(path: url.path, pid: 0)
+    }
+
+    /// Temporary files of atomic writes (`.NAME.tmp-PID-N`) left by a process killed mid-write: with the lock
+    /// held no other writer is in this pipeline, so those of processes that are gone are removed.
+    func removeStaleTemporaries() {
+        let root = url.deletingLastPathComponent()
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return }
+        for case let file as URL in walker {
+            let name = file.lastPathComponent
+            guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let parts = name[range.upperBound...].split(separator: "-")
+            guard parts.count == 2, let pid = Int32(parts[0]), UInt32(parts[1]) != nil,
+                  pid != getpid(), !PipelineLock.alive(pid) else { continue }
+            try? FileManager.default.removeItem(at: file)
+        }
     }
 
     public func release() {

@@ -149,4 +149,36 @@ final class StageGraphTests: XCTestCase {
         lock.release()
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".lock").path))
     }
+
+    /// Temporary files of a writer killed mid-write are removed when the lock is next taken; those of a live
+    /// process and ordinary files stay.
+    func testTakingTheLockRemovesTemporariesOfDeadWriters() throws {
+        let dir = root.appendingPathComponent("temporaries")
+        let deep = dir.appendingPathComponent("train-base/state")
+        try FileManager.default.createDirectory(at: deep, withIntermediateDirectories: true)
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run(); gone.waitUntilExit()
+        let dead = deep.appendingPathComponent(".epoch-0001.safetensors.tmp-\(gone.processIdentifier)-12345")
+        let mine = deep.appendingPathComponent(".result.json.tmp-\(getpid())-7")
+        let ordinary = deep.appendingPathComponent("epoch-0001.safetensors")
+        for f in [dead, mine, ordinary] { try Data("x".utf8).write(to: f) }
+        let lock = PipelineLock(root: dir)
+        try lock.acquire()
+        lock.release()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mine.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: ordinary.path))
+    }
+
+    /// A lock that cannot be created because of the file system (here: the pipeline folder is a file) says
+    /// so, instead of naming a holder.
+    func testLockOnAnUnwritablePlaceNamesThePath() throws {
+        let file = root.appendingPathComponent("not-a-folder")
+        try Data("x".utf8).write(to: file)
+        XCTAssertThrowsError(try PipelineLock(root: file.appendingPathComponent("inner")).acquire()) { error in
+            XCTAssertFalse("\(error)".contains("pid"), "\(error)")
+            XCTAssertTrue("\(error)".contains("not-a-folder"), "\(error)")
+        }
+    }
 }
