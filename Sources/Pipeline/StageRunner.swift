@@ -141,6 +141,30 @@ public enum StageRunner {
             .compactMap { Int($0.dropFirst(6).prefix(4)) }.max()
     }
 
+    /// The SHA-256 over an instance's output files, as recorded in its result (`outputs_sha256`).
+    static func outputsHash(_ outputs: [String], in dir: URL) throws -> String {
+        var hasher = SHA256()
+        for f in outputs.sorted() {
+            hasher.update(Array(f.utf8))
+            hasher.update(Array(try SHA256.hexDigest(ofFile: dir.appendingPathComponent(f)).utf8))
+        }
+        return SHA256.hex(hasher.finalize())
+    }
+
+    /// Throws, naming the file and the stage to rerun, when a done instance's output files are missing or no
+    /// longer hash to what its result recorded.
+    public static func verifyOutputs(_ i: StageInstance, _ ctx: RunContext) throws {
+        guard let r = result(i, ctx), let recorded = r["outputs_sha256"] as? String, let outputs = r["outputs"] as? [String] else { return }
+        let dir = directory(i, ctx)
+        let fix = "Fix: rerun it with '\(i.command) --pipeline <file> --force'"
+        for f in outputs where !FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path) {
+            throw StageError.invalidSettings("\(dir.appendingPathComponent(f).path), an output of \(i), is missing. \(fix)")
+        }
+        if try outputsHash(outputs, in: dir) != recorded {
+            throw StageError.invalidSettings("the outputs of \(i) in \(dir.path) (\(outputs.joined(separator: ", "))) differ from what it recorded: damaged or replaced. \(fix)")
+        }
+    }
+
     /// Run one instance: its inputs must be done; a done instance is skipped unless forced.
     @discardableResult
     public static func run(_ i: StageInstance, _ ctx: RunContext, options: StageOptions = StageOptions()) throws -> StageSummary {
@@ -153,6 +177,9 @@ public enum StageRunner {
         for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
             throw StageError.missingInput(stage: i.description, path: resultURL(d, ctx).path, runFirst: "\(d.stage) --pipeline <file>" + (d.split.map { " --split \($0)" } ?? "") + (d.ratio.map { " --ratio \($0)" } ?? "") + (d.variant.map { " --variant \($0)" } ?? ""))
         }
+        // Inputs are read from disk: check their files against the hashes their results recorded before
+        // anything of this instance is touched (a damaged input must not cost a forced rerun its old outputs).
+        for d in def.dependencies(i, ctx.spec) { try verifyOutputs(d, ctx) }
         let dir = directory(i, ctx)
         if !options.force, try state(i, ctx) == .done, let r = result(i, ctx) {
             ctx.log?("\(i): up to date; --force reruns it")
@@ -176,18 +203,14 @@ public enum StageRunner {
             try? AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), to: failedURL(i, ctx))
             throw error
         }
-        var hasher = SHA256()
-        for f in produced.outputs.sorted() {
-            hasher.update(Array(f.utf8))
-            hasher.update(Array(try SHA256.hexDigest(ofFile: dir.appendingPathComponent(f)).utf8))
-        }
+        let outputsSHA256 = try outputsHash(produced.outputs, in: dir)
         var result = produced.result
         result["stage"] = i.stage
         result["split"] = i.split
         result["ratio"] = i.ratio
         result["pipeline"] = ctx.spec.name
         result["inputs_sha256"] = inputs
-        result["outputs_sha256"] = SHA256.hex(hasher.finalize())
+        result["outputs_sha256"] = outputsSHA256
         result["outputs"] = produced.outputs.sorted()
         result["stage_wall_seconds"] = Date().timeIntervalSince(started)
         result["threads"] = Parallel.threads

@@ -94,6 +94,33 @@ final class TrainBaseStageTests: XCTestCase {
         }
     }
 
+    /// A damaged input is found before a stage consumes it, and a forced rerun on it keeps its old outputs.
+    func testDamagedInputIsNamedAndAForcedRerunKeepsItsOutputs() throws {
+        let yaml = TinyDataset.pipelineYAML(name: "damaged", dataDirectory: data, epochs: 1,
+                                            extra: "  train-attention: {epochs: 1, batch_size: 16}\nsplits: [stem]\nratios: [2]")
+        let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "damaged.yaml"),
+                             checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        try TrainBaseStage.run(ctx)
+        let attention = StageInstance("train-attention", split: "stem")
+        try StageRunner.run(attention, ctx)
+        let before = try XCTUnwrap(StageRunner.result(attention, ctx))
+        // Flip one byte of the base model.
+        let model = ctx.stageDirectory("train-base").appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: model)
+        bytes[bytes.count - 1] ^= 0xFF
+        try bytes.write(to: model)
+        XCTAssertThrowsError(try StageRunner.run(attention, ctx, options: StageOptions(force: true))) { error in
+            XCTAssertTrue("\(error)".contains("train-base"), "\(error)")
+            XCTAssertTrue("\(error)".contains("--force"), "\(error)")
+        }
+        let after = try XCTUnwrap(StageRunner.result(attention, ctx), "the forced rerun must not discard the old outputs")
+        XCTAssertEqual(after["outputs_sha256"] as? String, before["outputs_sha256"] as? String)
+        try StageRunner.verifyOutputs(attention, ctx)
+        // A missing output is named too.
+        try FileManager.default.removeItem(at: model)
+        XCTAssertThrowsError(try StageRunner.run(attention, ctx)) { XCTAssertTrue("\($0)".contains("is missing"), "\($0)") }
+    }
+
     func testMissingDatasetNamesTheFileAndTheFix() throws {
         let yaml = TinyDataset.pipelineYAML(name: "nodata", dataDirectory: root.appendingPathComponent("nowhere"))
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "nodata.yaml"),
