@@ -179,7 +179,14 @@ public enum StageRunner {
         }
         // Inputs are read from disk: check their files against the hashes their results recorded before
         // anything of this instance is touched (a damaged input must not cost a forced rerun its old outputs).
-        for d in def.dependencies(i, ctx.spec) { try verifyOutputs(d, ctx) }
+        do {
+            for d in def.dependencies(i, ctx.spec) { try verifyOutputs(d, ctx) }
+        } catch {
+            let record: [String: Any] = ["error": String(describing: error), "stage": i.description]
+            try? FileManager.default.createDirectory(at: failedURL(i, ctx).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), to: failedURL(i, ctx))
+            throw error
+        }
         let dir = directory(i, ctx)
         if !options.force, try state(i, ctx) == .done, let r = result(i, ctx) {
             ctx.log?("\(i): up to date; --force reruns it")

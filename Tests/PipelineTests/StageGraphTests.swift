@@ -124,8 +124,11 @@ final class StageGraphTests: XCTestCase {
         bytes[bytes.count - 1] ^= 0x55
         try bytes.write(to: model)
         let attention = StageInstance("train-attention", split: "stem")
-        XCTAssertThrowsError(try StageRunner.run(attention, ctx)) { XCTAssertTrue("\($0)".contains("sha256"), "\($0)") }
-        if case .failed(let why) = try StageRunner.state(attention, ctx) { XCTAssertTrue(why.contains("corrupt"), why) }
+        // The damaged input is found before train-attention reads it, named with the stage to rerun.
+        XCTAssertThrowsError(try StageRunner.run(attention, ctx)) {
+            XCTAssertTrue("\($0)".contains("train-base") && "\($0)".contains("damaged"), "\($0)")
+        }
+        if case .failed(let why) = try StageRunner.state(attention, ctx) { XCTAssertTrue(why.contains("damaged"), why) }
         else { XCTFail("expected failed, got \(try StageRunner.state(attention, ctx))") }
     }
 
