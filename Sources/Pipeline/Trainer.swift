@@ -50,7 +50,12 @@ public final class Trainer {
     public struct Interrupted: Error {}
 
     /// Build the optimizer for `model` from the settings, over the trainable parameters only.
-    public static func makeOptimizer(_ settings: TrainingSettings, parameters: [(String, Variable)]) -> Optimizer {
+    public static func makeOptimizer(_ settings: TrainingSettings, parameters: [(String, Variable)]) throws -> Optimizer {
+        // Every `trainable` prefix must name some parameter: a misspelt one would silently train nothing.
+        for prefix in settings.trainable where !parameters.contains(where: { $0.0.hasPrefix(prefix) }) {
+            let roots = Array(Set(parameters.map { String($0.0.prefix { $0 != "." }) + "." })).sorted()
+            throw StageError.invalidSettings("trainable: '\(prefix)' matches no parameter of the model. Fix: use prefixes of its parameter names, e.g. \(roots.joined(separator: ", "))")
+        }
         let trainable = parameters.filter { settings.trains(parameter: $0.0) }
         for (name, p) in parameters { p.requiresGrad = settings.trains(parameter: name) }
         switch settings.optimizer {
@@ -80,7 +85,7 @@ public final class Trainer {
     public func run(model: Module, train: LabeledImages, test: LabeledImages, normalization: Normalization,
                     augmentation: Augmentation?) throws -> TrainingOutcome {
         let parameters = model.namedParameters()
-        let optimizer = Trainer.makeOptimizer(settings, parameters: parameters)
+        let optimizer = try Trainer.makeOptimizer(settings, parameters: parameters)
         let batchSize = settings.batchSize
         let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
         let totalSteps = stepsPerEpoch * settings.epochs

@@ -41,8 +41,8 @@ public struct AECNNSettings: Equatable, Codable, Sendable {
         var layers = d.recoveryLayers, hidden = d.recoveryHidden
         if let r = map.optional("recovery") {
             let rm = try r.mapping(knownKeys: ["layers", "hidden"])
-            layers = try rm.get("layers", default: layers) { try $0.int(atLeast: 1) }
-            hidden = try rm.get("hidden", default: hidden) { try $0.int(atLeast: 1) }
+            layers = try rm.get("layers", default: layers) { try $0.int(in: 1...64) }
+            hidden = try rm.get("hidden", default: hidden) { try $0.int(in: 1...4096) }
         }
         var rankBatch = d.rankBatchSize, stability = d.stabilityBatches
         if let r = map.optional("rank") {

@@ -44,7 +44,8 @@ extension ModelSpec {
         let arch = try map.required("arch", hint: "one of " + Architecture.allCases.map(\.rawValue).joined(separator: ", "))
             .oneOf(Architecture.self)
         let width = try map.get("width", default: 1.0) { v in
-            let x = try v.double(); try v.require(x > 0 && x <= 16, "in (0, 16]"); return x
+            // The narrowest layer has 16·width channels: at least one.
+            let x = try v.double(); try v.require(x >= 0.0625 && x <= 16, "in 0.0625…16 (16 × width channels in the first stage, at least 1)"); return x
         }
         if !arch.isSmallImage, width != 1, let given = map.optional("width") {
             throw given.error(.invalidValue, "width multipliers apply to resnet20/32/56 only",

@@ -10,9 +10,9 @@ extension TrainingSettings {
     public init(yaml value: YAMLValue, defaults: TrainingSettings) throws {
         let map = try value.mapping(knownKeys: Self.keys)
         let epochs = try map.required("epochs", hint: "a stage section must say how many epochs to train")
-            .int(atLeast: 1)
-        let batchSize = try map.get("batch_size", default: defaults.batchSize) { try $0.int(atLeast: 1) }
-        let evalBatchSize = try map.get("eval_batch_size", default: defaults.evalBatchSize) { try $0.int(atLeast: 1) }
+            .int(in: 1...100_000)
+        let batchSize = try map.get("batch_size", default: defaults.batchSize) { try $0.int(in: 1...65_536) }
+        let evalBatchSize = try map.get("eval_batch_size", default: defaults.evalBatchSize) { try $0.int(in: 1...65_536) }
         let optimizer = try map.get("optimizer", default: defaults.optimizer) {
             try OptimizerSettings(yaml: $0, defaults: defaults.optimizer)
         }

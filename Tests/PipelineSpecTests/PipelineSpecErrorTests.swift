@@ -149,10 +149,13 @@ final class PipelineSpecErrorTests: XCTestCase {
     // MARK: Ranges and invalid values
 
     func testOutOfRange() {
+        expect("dataset: {kind: fashion-mnist, path: /d}\nmodel: {arch: resnet20, width: 1.0e-30}", .outOfRange, keyPath: "model.width", "0.0625…16")
+        expect(head + "aecnn: {recovery: {hidden: 4000000000}}", .outOfRange, keyPath: "aecnn.recovery.hidden", "in 1…4096")
+        expect(head + "stages: {train-base: {epochs: 1, batch_size: 100000000}}", .outOfRange, keyPath: "stages.train-base.batch_size", "in 1…65536")
         expect(head + "threads: 1000000000", .outOfRange, keyPath: "threads", "in 1…256")
         expect(head + "threads: 0", .outOfRange, keyPath: "threads", "in 1…256")
         expect(head + "stages: {train-base: {epochs: 0}}", .outOfRange, keyPath: "stages.train-base.epochs",
-               "must be ≥ 1, found 0")
+               "must be in 1…100000, found 0")
         expect(head + "ratios: [2, 3]", .outOfRange, keyPath: "ratios[1]", at: (3, 13),
                "must be a power of two ≥ 2, found 3")
         expect(head + "ratios: [1]", .outOfRange, keyPath: "ratios[0]", "power of two")
@@ -162,7 +165,7 @@ final class PipelineSpecErrorTests: XCTestCase {
         expect("dataset: {kind: fashion-mnist, train_subset: 0}\nmodel: {arch: resnet20}", .outOfRange,
                keyPath: "dataset.train_subset", "must be ≥ 1")
         expect("dataset: {kind: fashion-mnist}\nmodel: {arch: resnet20, width: -1}", .outOfRange,
-               keyPath: "model.width", "must be in (0, 16], found -1")
+               keyPath: "model.width", "must be in 0.0625…16", "found -1")
         expect(head + "stages: {train-base: {epochs: 1, optimizer: {momentum: 1.0}}}", .outOfRange,
                keyPath: "stages.train-base.optimizer.momentum", "in [0, 1)")
         expect(head + "stages: {train-base: {epochs: 1, optimizer: {lr: 0}}}", .outOfRange,

@@ -121,6 +121,18 @@ final class TrainBaseStageTests: XCTestCase {
         XCTAssertThrowsError(try StageRunner.run(attention, ctx)) { XCTAssertTrue("\($0)".contains("is missing"), "\($0)") }
     }
 
+    /// A `trainable` prefix that names no parameter is refused instead of training nothing.
+    func testTrainablePrefixMustNameAParameter() throws {
+        let yaml = TinyDataset.pipelineYAML(name: "trainable", dataDirectory: data, epochs: 1)
+            .replacingOccurrences(of: "    eval_batch_size: 32", with: "    eval_batch_size: 32\n    trainable: [no.such]")
+        let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "trainable.yaml"),
+                             checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        XCTAssertThrowsError(try TrainBaseStage.run(ctx)) { error in
+            XCTAssertTrue("\(error)".contains("'no.such' matches no parameter"), "\(error)")
+            XCTAssertTrue("\(error)".contains("stem."), "\(error)")
+        }
+    }
+
     func testMissingDatasetNamesTheFileAndTheFix() throws {
         let yaml = TinyDataset.pipelineYAML(name: "nodata", dataDirectory: root.appendingPathComponent("nowhere"))
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "nodata.yaml"),
