@@ -61,11 +61,24 @@ struct Stage: ParsableCommand {
     @Flag(help: "Rerun even if up to date (discards the instance's earlier outputs).") var force = false
 
     func run() throws {
+        let names = StageRunner.stages.map { $0.name }
         guard let def = StageRunner.definition(name) else {
-            throw ValidationError("unknown stage '\(name)'; stages: \(StageRunner.stages.map { $0.name }.joined(separator: ", "))")
+            let guess = closestMatch(to: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+            throw ValidationError("unknown stage '\(name)'\(guess); stages: \(names.joined(separator: ", "))")
         }
         let ctx = try options.context()
-        let chosen = def.instances(ctx.spec).filter {
+        let all = def.instances(ctx.spec)
+        // Each coordinate on its own first, so the message names the one that is wrong and what exists.
+        func check(_ option: String, _ given: String?, _ values: [String]) throws {
+            guard let given, !values.isEmpty, !values.contains(given) else { return }
+            let guess = closestMatch(to: given, among: values).map { " (did you mean '\($0)'?)" } ?? ""
+            throw ValidationError("--\(option) \(given)\(guess): \(name) in \(options.pipeline) has \(option)s \(values.joined(separator: ", "))")
+        }
+        func distinct(_ xs: [String]) -> [String] { xs.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
+        try check("split", split, distinct(all.compactMap(\.split)))
+        try check("ratio", ratio.map(String.init), distinct(all.compactMap { $0.ratio.map(String.init) }))
+        try check("variant", variant, distinct(all.compactMap(\.variant)))
+        let chosen = all.filter {
             (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) && (variant == nil || $0.variant == variant)
         }
         guard !chosen.isEmpty else {

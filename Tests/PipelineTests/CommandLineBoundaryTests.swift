@@ -21,7 +21,17 @@ final class CommandLineBoundaryTests: XCTestCase {
         splits: ["../../../../victim"]
         ratios: [2]
         """.write(to: traversal, atomically: true, encoding: .utf8)
+        let valid = dir.appendingPathComponent("valid.yaml")
+        try """
+        name: valid
+        dataset: {kind: fashion-mnist, path: \(dir.path)}
+        model: {arch: resnet20, width: 0.25}
+        splits: [stem]
+        ratios: [2]
+        """.write(to: valid, atomically: true, encoding: .utf8)
         let cases: [([String], String)] = [
+            (["stage", "fine-tune", "--pipeline", valid.path, "--split", "stme"], "did you mean 'stem'?"),
+            (["stage", "fine-tune", "--pipeline", valid.path, "--ratio", "8"], "has ratios 2"),
             (["bench", "--batch", "0"], "--batch"), (["bench", "--batch", "-1"], "--batch"),
             (["bench", "--batch", "100000000", "--steps", "1"], "--batch"), (["bench", "--steps", "0"], "--steps"),
             (["bench", "--threads", "0"], "--threads"), (["bench", "--threads", "1000000000"], "--threads"),
@@ -32,6 +42,7 @@ final class CommandLineBoundaryTests: XCTestCase {
             (["stage", "train-base", "--pipeline", traversal.path, "--threads", "0"], "--threads"),
             (["stage", "train-base", "--pipeline", traversal.path, "--checkpoints", dir.appendingPathComponent("ck").path], "cannot name a split folder"),
             (["status", "--pipeline", traversal.path], "cannot name a split folder"),
+            (["stage", "fine-tun", "--pipeline", traversal.path], "did you mean 'fine-tune'?"),
             (["export-features", "--pipeline", traversal.path, "--out", dir.appendingPathComponent("f.bin").path, "--count", "0"], "--count"),
             (["offload", "--pipeline", traversal.path, "--mode", "local", "--count", "0"], "--count"),
             (["offload", "--pipeline", traversal.path, "--mode", "local", "--uplink-mbps", "0"], "--uplink-mbps"),
