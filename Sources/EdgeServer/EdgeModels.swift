@@ -92,6 +92,11 @@ public final class EdgeModels: @unchecked Sendable {
             throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section: there is nothing to serve")
         }
         var models: [String: EdgeModel] = [:]
+        // An --only entry that is no configuration of this pipeline is a typo, not a stage still to run.
+        let configurations = EncodeFeaturesStage.instances(ctx.spec).map { "\($0.split!)/\($0.ratio!)" }
+        for name in only where !configurations.contains(name) {
+            throw StageError.invalidSettings("--only \(name) is not a configuration of \(ctx.spec.name). Fix: use split/V from \(configurations.joined(separator: ", "))")
+        }
         for inst in EncodeFeaturesStage.instances(ctx.spec) {
             let name = "\(inst.split!)/\(inst.ratio!)"
             if !only.isEmpty && !only.contains(name) { continue }

@@ -29,9 +29,13 @@ final class CommandLineBoundaryTests: XCTestCase {
         splits: [stem]
         ratios: [2]
         """.write(to: valid, atomically: true, encoding: .utf8)
+        let codingPipeline = dir.appendingPathComponent("coding.yaml")
+        try (String(contentsOf: valid, encoding: .utf8) + "\ncoding: {codecs: [zstd], bits: [8]}\n")
+            .replacingOccurrences(of: "name: valid", with: "name: coding").write(to: codingPipeline, atomically: true, encoding: .utf8)
         let cases: [([String], String)] = [
             (["stage", "fine-tune", "--pipeline", valid.path, "--split", "stme"], "did you mean 'stem'?"),
             (["stage", "fine-tune", "--pipeline", valid.path, "--ratio", "8"], "has ratios 2"),
+            (["serve", "--pipeline", codingPipeline.path, "--only", "stem/3"], "is not a configuration"),
             (["bench", "--batch", "0"], "--batch"), (["bench", "--batch", "-1"], "--batch"),
             (["bench", "--batch", "100000000", "--steps", "1"], "--batch"), (["bench", "--steps", "0"], "--steps"),
             (["bench", "--threads", "0"], "--threads"), (["bench", "--threads", "1000000000"], "--threads"),
