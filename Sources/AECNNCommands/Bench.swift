@@ -8,6 +8,7 @@ import Autograd
 import NN
 import Models
 import Pipeline
+import PipelineSpec
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure training/inference speed of ResNet-20 on 1×28×28 inputs.")
@@ -21,16 +22,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Architecture.") var arch = "resnet20"
 
     func validate() throws {
-        func check(_ name: String, _ value: Int, _ range: ClosedRange<Int>, _ why: String = "") throws {
-            guard range.contains(value) else {
-                throw ValidationError("--\(name) \(value) is out of range. Fix: use \(range.lowerBound)…\(range.upperBound)\(why)")
-            }
-        }
-        try check("threads", threads, 1...PipelineOptions.maxThreads)
-        try check("batch", batch, 1...1024, " (a ResNet-20 training step holds about 2.5 MB per image)")
-        try check("steps", steps, 1...100_000)
-        try check("warmup", warmup, 0...10_000)
-        try check("latency-samples", latencySamples, 1...1_000_000)
+        try OptionRange.check("threads", threads, 1...PipelineSpec.maxThreads)
+        try OptionRange.check("batch", batch, 1...1024, " (a ResNet-20 training step holds about 2.5 MB per image)")
+        try OptionRange.check("steps", steps, 1...100_000)
+        try OptionRange.check("warmup", warmup, 0...10_000)
+        try OptionRange.check("latency-samples", latencySamples, 1...1_000_000)
         guard Architecture(rawValue: arch) != nil else {
             throw ValidationError("unknown --arch \(arch). Fix: use one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -16,9 +16,6 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "Override the pipeline's worker thread count (results are reproducible per thread count).")
     var threads: Int?
 
-    /// Most worker threads a command accepts.
-    static let maxThreads = 256
-
     func validate() throws {
         if checkpoints.isEmpty {
             throw ValidationError("--checkpoints is empty. Fix: name a folder, e.g. --checkpoints Checkpoints")
@@ -27,9 +24,7 @@ struct PipelineOptions: ParsableArguments {
         if FileManager.default.fileExists(atPath: checkpoints, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw ValidationError("--checkpoints \(checkpoints) is a file, not a folder. Fix: name a folder (it is created if missing)")
         }
-        if let threads, !(1...Self.maxThreads).contains(threads) {
-            throw ValidationError("--threads \(threads) is out of range. Fix: use 1…\(Self.maxThreads)")
-        }
+        if let threads { try OptionRange.check("threads", threads, 1...PipelineSpec.maxThreads) }
     }
 
     func context() throws -> RunContext {

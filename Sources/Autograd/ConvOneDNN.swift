@@ -190,9 +190,6 @@ final class ConvPass {
 
 /// Everything needed to run one convolution shape on sub-batches of `n` images.
 final class ConvPlan {
-    let geometry: ConvGeometry
-    let n: Int
-    let hasBias: Bool
     let forward: ConvPass, backwardData: ConvPass, backwardWeights: ConvPass
     // Plain layouts at the engine's boundary.
     let plainSrc: dnnl_memory_desc_t, plainDst: dnnl_memory_desc_t, plainWeights: dnnl_memory_desc_t
@@ -202,7 +199,6 @@ final class ConvPlan {
     let srcInWeights: Reorder, diffDstInWeights: Reorder, diffWeightsOut: Reorder
 
     init(_ g: ConvGeometry, n: Int, bias: Bool) throws {
-        geometry = g; self.n = n; hasBias = bias
         guard OneDNN.engine != nil else { throw OneDNNFailure(what: "engine", status: dnnl_runtime_error) }
         OneDNN.singleThreaded()
         let src = [n, g.cin, g.h, g.w], dst = [n, g.cout, g.hout, g.wout], wei = [g.cout, g.cin, g.kh, g.kw]

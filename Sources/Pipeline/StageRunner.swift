@@ -165,6 +165,13 @@ public enum StageRunner {
         }
     }
 
+    /// Writes the error into the instance's failed.json (what `status` shows).
+    static func recordFailure(_ error: Error, _ i: StageInstance, _ ctx: RunContext) {
+        let record: [String: Any] = ["error": String(describing: error), "stage": i.description]
+        try? FileManager.default.createDirectory(at: failedURL(i, ctx).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), to: failedURL(i, ctx))
+    }
+
     /// Run one instance: its inputs must be done; a done instance is skipped unless forced.
     @discardableResult
     public static func run(_ i: StageInstance, _ ctx: RunContext, options: StageOptions = StageOptions()) throws -> StageSummary {
@@ -182,9 +189,7 @@ public enum StageRunner {
         do {
             for d in def.dependencies(i, ctx.spec) { try verifyOutputs(d, ctx) }
         } catch {
-            let record: [String: Any] = ["error": String(describing: error), "stage": i.description]
-            try? FileManager.default.createDirectory(at: failedURL(i, ctx).deletingLastPathComponent(), withIntermediateDirectories: true)
-            try? AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), to: failedURL(i, ctx))
+            recordFailure(error, i, ctx)
             throw error
         }
         let dir = directory(i, ctx)
@@ -206,8 +211,7 @@ public enum StageRunner {
         } catch let e as Trainer.Interrupted {
             throw e
         } catch {
-            let record: [String: Any] = ["error": String(describing: error), "stage": i.description]
-            try? AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), to: failedURL(i, ctx))
+            recordFailure(error, i, ctx)
             throw error
         }
         let outputsSHA256 = try outputsHash(produced.outputs, in: dir)

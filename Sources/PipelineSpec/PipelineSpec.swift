@@ -119,7 +119,7 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             }
         }
         let seed = try map.get("seed", default: 0) { try $0.uint64() }
-        let threads = try map.get("threads", default: 2) { try $0.int(in: 1...256) }
+        let threads = try map.get("threads", default: 2) { try $0.int(in: 1...maxThreads) }
         let dataset = try DatasetSpec(yaml: try map.required("dataset", hint: "e.g. dataset: {kind: fashion-mnist}"))
         let model = try ModelSpec(yaml: try map.required("model", hint: "e.g. model: {arch: resnet20}"))
         // Split names become folder names (Checkpoints/<name>/<stage>/<split>/…): the same rule as `name`,
@@ -205,6 +205,9 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             return located(nil, error.description)
         }
     }
+
+    /// Most worker threads a pipeline or a command accepts.
+    public static let maxThreads = 256
 
     /// Longest pipeline or split name (folder names stay far below the file system's 255-byte limit).
     public static let maxNameLength = 64
