@@ -25,25 +25,41 @@ struct LinkOptions: ParsableArguments {
 
     /// The link of a trained model: its ranges from encode-features (`quantizer.json`), mode from `coding:`.
     func link(_ ctx: RunContext) throws -> (FeatureLink, CoInferenceModel) {
-        guard ctx.spec.coding != nil else {
-            throw ValidationError("\(pipeline.pipeline) has no coding: section, so its features have no codec settings. Fix: add one (docs/pipeline.md)")
-        }
         guard let c = CodingSettings.Codec(rawValue: codec) else {
             throw ValidationError("unknown codec '\(codec)'; codecs: \(CodingSettings.Codec.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (1...8).contains(bits) else { throw ValidationError("--bits must be 1…8, got \(bits)") }
-        let stage = StageInstance(EncodeFeaturesStage.name, split: split, ratio: ratio)
-        guard EncodeFeaturesStage.instances(ctx.spec).contains(stage) else {
-            throw ValidationError("\(pipeline.pipeline) has no split \(split) with ratio \(ratio) (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
-        }
-        let quantizerFile = StageRunner.directory(stage, ctx).appendingPathComponent("quantizer.json")
-        guard try StageRunner.state(stage, ctx) == .done else {
-            throw ValidationError("\(stage) is not done, so the quantiser's calibrated ranges (\(quantizerFile.path)) are not there. Fix: aecnn stage encode-features --pipeline \(pipeline.pipeline) --split \(split) --ratio \(ratio)")
-        }
-        let deployed = try DeployedModel.load(ctx, split: split, ratio: ratio)
-        let link = try deployed.link(bits: bits, codec: c)
-        let model = deployed.model
-        return (link, model)
+        return try deployedLink(ctx, CodedConfiguration(point: OperatingPoint(split: split, ratio: ratio), codec: c, bits: bits), pipelineFile: pipeline.pipeline)
+    }
+}
+
+/// The link and model of a coded configuration of a trained pipeline: the ranges from its encode-features
+/// stage (`quantizer.json`), the range mode from `coding:`.
+func deployedLink(_ ctx: RunContext, _ config: CodedConfiguration, pipelineFile: String) throws -> (FeatureLink, CoInferenceModel) {
+    guard ctx.spec.coding != nil else {
+        throw ValidationError("\(pipelineFile) has no coding: section, so its features have no codec settings. Fix: add one (docs/pipeline.md)")
+    }
+    let point = config.point
+    let stage = StageInstance(EncodeFeaturesStage.name, point)
+    guard EncodeFeaturesStage.instances(ctx.spec).contains(stage) else {
+        throw ValidationError("\(pipelineFile) has no split \(point.split) with ratio \(point.ratio) (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
+    }
+    let quantizerFile = StageRunner.directory(stage, ctx).appendingPathComponent("quantizer.json")
+    guard try StageRunner.state(stage, ctx) == .done else {
+        throw ValidationError("\(stage) is not done, so the quantiser's calibrated ranges (\(quantizerFile.path)) are not there. Fix: aecnn stage encode-features --pipeline \(pipelineFile) --split \(point.split) --ratio \(point.ratio)")
+    }
+    let deployed = try DeployedModel.load(ctx, split: point.split, ratio: point.ratio)
+    return (try deployed.link(bits: config.bits, codec: config.codec), deployed.model)
+}
+
+/// `--config stem/16/arith-context/4`: split, V, codec and bits of a coded configuration.
+extension CodedConfiguration: @retroactive ExpressibleByArgument {
+    public init?(argument: String) {
+        let parts = argument.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, !parts[0].isEmpty, let ratio = Int(parts[1].hasPrefix("V") ? String(parts[1].dropFirst()) : parts[1]),
+              let codec = CodingSettings.Codec(rawValue: parts[2]),
+              let bits = Int(parts[3].hasSuffix("b") ? String(parts[3].dropLast()) : parts[3]), (1...8).contains(bits) else { return nil }
+        self.init(point: OperatingPoint(split: parts[0], ratio: ratio), codec: codec, bits: bits)
     }
 }
 

@@ -71,10 +71,8 @@ extension Profile {
                 candidates[k].decodeMs = m.decode; candidates[k].edgeMs = m.compute; candidates[k].overheadMs = m.overhead
                 candidates[k].headerBytes = m.header
             case .coInference:
-                let p = candidates[k].id.split(separator: "/").map(String.init)   // split/Vn/codec/Nb
-                let link = try LinkOptions.parse(["--pipeline", options.pipeline, "--checkpoints", options.checkpoints, "--split", p[0],
-                                                  "--ratio", String(p[1].dropFirst()), "--codec", p[2], "--bits", String(p[3].dropLast())])
-                let (l, model) = try link.link(ctx)
+                guard let config = candidates[k].configuration else { continue }
+                let (l, model) = try deployedLink(ctx, config, pipelineFile: options.pipeline)
                 var unused = RNG(seed: 0)
                 let bodies = try (0..<test.count).map { i -> [UInt8] in
                     let (x, _) = try Batching.makeBatch(test, indices: i..<(i + 1), normalization: norm, augmentation: nil, rng: &unused)

@@ -43,7 +43,7 @@ struct Offload: ParsableCommand {
     @OptionGroup var options: PipelineOptions
     @Option(help: "The edge server, e.g. http://127.0.0.1:8080 (not needed with --mode local).") var server: String?
     @Option(help: "co-inference (default), local (the whole network here), full-offload (send the input image as PNG).") var mode = "co-inference"
-    @Option(help: "split/V/codec/bits for co-inference, e.g. stem/16/arith-context/4.") var config: String?
+    @Option(help: "split/V/codec/bits for co-inference, e.g. stem/16/arith-context/4.") var config: CodedConfiguration?
     @Option(help: "Test images to send (the first N of the pipeline's test set).") var count = 20
     @Option(help: "Emulated uplink rate in Mbit/s (3G 1.1, 4G 5.85, Wi-Fi 18.88).") var uplinkMbps: Double?
     @Option(help: "Emulated round-trip time in ms.") var rttMs = 0.0
@@ -62,13 +62,7 @@ struct Offload: ParsableCommand {
         if mode != "local" && server == nil { throw ValidationError("--server is needed for --mode \(mode)") }
         if mode != "co-inference" { return try runWhole(ctx) }
         guard let config, let server else { throw ValidationError("--config split/V/codec/bits is needed for co-inference") }
-        let parts = config.split(separator: "/").map(String.init)
-        guard parts.count == 4, let ratio = Int(parts[1]), let bits = Int(parts[3]) else {
-            throw ValidationError("--config must be split/V/codec/bits, e.g. stem/16/arith-context/4")
-        }
-        let linkOptions = try LinkOptions.parse(["--pipeline", options.pipeline, "--checkpoints", options.checkpoints,
-                                                 "--split", parts[0], "--ratio", "\(ratio)", "--codec", parts[2], "--bits", "\(bits)"])
-        let (link, model) = try linkOptions.link(ctx)
+        let (link, model) = try deployedLink(ctx, config, pipelineFile: options.pipeline)
         let test = try ctx.testImages().subset(first: count)
         let norm = try ctx.normalization()
         var unused = RNG(seed: 0)

@@ -6,6 +6,18 @@ import Foundation
 import Pipeline
 import PipelineSpec
 
+/// The build, as results and reports record it.
+let buildDescription: String? = nil
+
+extension JSONDecoder {
+    /// A decoder of the snake_case result files.
+    static var snakeCase: JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+}
+
 struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "Pipeline file (YAML), e.g. Pipelines/smoke.yaml.")
     var pipeline: String
@@ -15,6 +27,9 @@ struct PipelineOptions: ParsableArguments {
 
     @Option(name: .long, help: "Override the pipeline's worker thread count (results are reproducible per thread count).")
     var threads: Int?
+
+    @Option(name: .long, help: "With a pipeline that lists seeds: work on this one only (default: stage, run, status and report take every seed; other commands the first).")
+    var seed: UInt64?
 
     func validate() throws {
         if checkpoints.isEmpty {
@@ -27,10 +42,31 @@ struct PipelineOptions: ParsableArguments {
         if let threads { try OptionRange.check("threads", threads, 1...PipelineSpec.maxThreads) }
     }
 
+    /// The context of `--seed` (default: the pipeline's first seed).
     func context() throws -> RunContext {
-        var spec = try PipelineSpec.load(path: pipeline)
-        if let threads { spec.threads = threads }
-        return RunContext(spec: spec, checkpointsDirectory: URL(fileURLWithPath: checkpoints, isDirectory: true))
+        try runContexts(pipeline: pipeline, checkpoints: checkpoints, threads: threads, seed: seed, every: false)[0]
+    }
+
+    /// The contexts of `--seed`, or of every seed of the pipeline.
+    func contexts() throws -> [RunContext] {
+        try runContexts(pipeline: pipeline, checkpoints: checkpoints, threads: threads, seed: seed, every: true)
+    }
+}
+
+/// Run contexts of a pipeline file: for `seed`, else for every seed (`every`) or the first.
+func runContexts(pipeline: String, checkpoints: String, threads: Int?, seed: UInt64?, every: Bool) throws -> [RunContext] {
+    var spec = try PipelineSpec.load(path: pipeline)
+    if let threads { spec.threads = threads }
+    if let seed, !spec.seedList.contains(seed) {
+        throw ValidationError("--seed \(seed): \(pipeline) runs with seed\(spec.seedList.count == 1 ? "" : "s") \(spec.seedList.map(String.init).joined(separator: ", ")). Fix: pick one of those, or list \(seed) under seeds:")
+    }
+    let seeds = seed.map { [$0] } ?? (every ? spec.seedList : [spec.seedList[0]])
+    let text = try? String(contentsOfFile: pipeline, encoding: .utf8)
+    return seeds.map { s in
+        let ctx = RunContext(spec: spec, checkpointsDirectory: URL(fileURLWithPath: checkpoints, isDirectory: true), seed: s)
+        ctx.buildVersion = buildDescription
+        ctx.pipelineText = text
+        return ctx
     }
 }
 
@@ -52,7 +88,7 @@ struct Stage: ParsableCommand {
     @OptionGroup var options: PipelineOptions
     @Option(help: "Split point (per-split stages).") var split: String?
     @Option(help: "Compression ratio V (per-ratio stages).") var ratio: Int?
-    @Option(help: "Variant (e.g. the channel of train-bottlenetpp: noiseless, awgn, bec).") var variant: String?
+    @Option(help: "Variant: the channel of train-bottlenetpp (noiseless, awgn, bec) or the JPEG quality of train-bottlenet (q20).") var variant: String?
     @Flag(help: "Rerun even if up to date (discards the instance's earlier outputs).") var force = false
 
     func run() throws {
@@ -61,8 +97,8 @@ struct Stage: ParsableCommand {
             let guess = closestMatch(to: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
             throw ValidationError("unknown stage '\(name)'\(guess); stages: \(names.joined(separator: ", "))")
         }
-        let ctx = try options.context()
-        let all = def.instances(ctx.spec)
+        let contexts = try options.contexts()
+        let all = def.instances(contexts[0].spec)
         // Each coordinate on its own first, so the message names the one that is wrong and what exists.
         func check(_ option: String, _ given: String?, _ values: [String]) throws {
             guard let given, !values.isEmpty, !values.contains(given) else { return }
@@ -72,15 +108,18 @@ struct Stage: ParsableCommand {
         func distinct(_ xs: [String]) -> [String] { xs.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
         try check("split", split, distinct(all.compactMap(\.split)))
         try check("ratio", ratio.map(String.init), distinct(all.compactMap { $0.ratio.map(String.init) }))
-        try check("variant", variant, distinct(all.compactMap(\.variant)))
+        try check("variant", variant, distinct(all.compactMap { $0.variant?.description }))
         let chosen = all.filter {
-            (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) && (variant == nil || $0.variant == variant)
+            (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) && (variant == nil || $0.variant?.description == variant)
         }
         guard !chosen.isEmpty else {
-            throw ValidationError("\(name) has no instance for split \(split ?? "any") and ratio \(ratio.map(String.init) ?? "any") in \(options.pipeline) (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
+            throw ValidationError("\(name) has no instance for split \(split ?? "any") and ratio \(ratio.map(String.init) ?? "any") in \(options.pipeline) (splits \(contexts[0].spec.splits), ratios \(contexts[0].spec.ratios))")
         }
-        try withLock(ctx) {
-            for i in chosen { try StageRunner.run(i, ctx, options: StageOptions(force: force)) }
+        for ctx in contexts {
+            if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }
+            try withLock(ctx) {
+                for i in chosen { try StageRunner.run(i, ctx, options: StageOptions(force: force)) }
+            }
         }
     }
 }
@@ -90,11 +129,18 @@ struct Run: ParsableCommand {
     @OptionGroup var options: PipelineOptions
 
     func run() throws {
-        let ctx = try options.context()
+        let contexts = try options.contexts()
         let started = Date()
-        try withLock(ctx) { try StageRunner.runAll(ctx) }
+        for ctx in contexts {
+            if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }
+            try withLock(ctx) { try StageRunner.runAll(ctx) }
+        }
+        let ctx = contexts[0]
         FileHandle.standardError.write(Data(String(format: "pipeline %@ complete in %.0f s\n", ctx.spec.name, Date().timeIntervalSince(started)).utf8))
-        let reportDir = StageRunner.directory(StageInstance("compare"), ctx)
+        var reportDir = StageRunner.directory(StageInstance("compare"), ctx)
+        if ctx.spec.seeds != nil && options.seed == nil {
+            reportDir = try CompareStage.mergeSeeds(contexts)
+        }
         if let text = try? String(contentsOf: reportDir.appendingPathComponent("comparison.md"), encoding: .utf8) {
             print(text)
             FileHandle.standardError.write(Data("report with plots and stage wall times: \(reportDir.appendingPathComponent("report.md").path)\n".utf8))
@@ -107,30 +153,71 @@ struct Status: ParsableCommand {
     @OptionGroup var options: PipelineOptions
 
     func run() throws {
-        let ctx = try options.context()
-        let all = StageRunner.allInstances(ctx.spec)
-        let width = (all.map(\.description.count).max() ?? 0) + 2
-        for i in all {
-            let state = try StageRunner.state(i, ctx)
-            var line = i.description.padding(toLength: width, withPad: " ", startingAt: 0) + state.description
-            if state == .done, let r = StageRunner.result(i, ctx) {
-                if let acc = r["test_accuracy"] as? Double { line += String(format: "  test %.2f%%", 100 * acc) }
-                if let s = r["stage_wall_seconds"] as? Double { line += String(format: "  %.0f s", s) }
+        struct Accuracy: Decodable { var testAccuracy: Double? }
+        for ctx in try options.contexts() {
+            if ctx.spec.seeds != nil { print("seed \(ctx.spec.seed) (\(ctx.root.path))") }
+            let all = StageRunner.allInstances(ctx.spec)
+            let width = (all.map(\.description.count).max() ?? 0) + 2
+            for i in all {
+                let state = try StageRunner.state(i, ctx)
+                var line = (ctx.spec.seeds != nil ? "  " : "") + i.description.padding(toLength: width, withPad: " ", startingAt: 0) + state.description
+                if state == .done, let r = StageRunner.record(i, ctx) {
+                    let figures = try? JSONDecoder.snakeCase.decode(Accuracy.self, from: Data(contentsOf: StageRunner.resultURL(i, ctx)))
+                    if let acc = figures?.testAccuracy { line += String(format: "  test %.2f%%", 100 * acc) }
+                    line += String(format: "  %.0f s", r.stageWallSeconds)
+                }
+                print(line)
             }
-            print(line)
         }
     }
 }
 
 struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Rebuild Checkpoints/<pipeline>/report/ (comparison tables, plots, report.md) from the stages' results.")
-    @OptionGroup var options: PipelineOptions
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild Checkpoints/<pipeline>/report/ (comparison tables, plots, report.md) from the stages' results, or merge reports of separate runs.",
+        discussion: """
+        With --pipeline: each seed's report from whatever results exist (a missing result shows as –), and for a pipeline \
+        with several seeds the merged report (mean ± standard deviation per cell) in Checkpoints/<pipeline>/report/.
+        With --merge: the comparison.json files of separate runs of one pipeline (e.g. seeds run on different machines) \
+        merged into --output.
+        """)
+    @Option(help: "Pipeline file (YAML), e.g. Pipelines/smoke.yaml.") var pipeline: String?
+    @Option(name: .long, help: "Folder holding every pipeline's outputs.") var checkpoints = "Checkpoints"
+    @Option(name: .long, help: "With a pipeline that lists seeds: rebuild this seed's report only.") var seed: UInt64?
+    @Option(name: .long, parsing: .upToNextOption, help: "comparison.json files of separate runs to merge.") var merge: [String] = []
+    @Option(help: "Folder for the merged report (with --merge).") var output: String?
+
+    func validate() throws {
+        if pipeline == nil && merge.isEmpty { throw ValidationError("give --pipeline <file> or --merge <comparison.json> … --output <folder>") }
+        if pipeline != nil && !merge.isEmpty { throw ValidationError("--pipeline and --merge are separate uses: give one") }
+        if !merge.isEmpty {
+            guard merge.count >= 1, let output, !output.isEmpty else { throw ValidationError("--merge needs --output <folder> for the merged report") }
+        }
+    }
 
     func run() throws {
-        let ctx = try options.context()
-        try withLock(ctx) {
-            let dir = try CompareStage.rebuild(ctx)
-            print(try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8))
+        if !merge.isEmpty, let output {
+            let reports = try merge.map { try ComparisonReport.read(URL(fileURLWithPath: $0)) }
+            let merged = try ComparisonReport.merge(reports, names: merge)
+            let dir = URL(fileURLWithPath: output, isDirectory: true)
+            print(try ReportRendering.write(merged, to: dir))
+            FileHandle.standardError.write(Data("merged report of seeds \(merged.seeds.map(String.init).joined(separator: ", ")): \(dir.appendingPathComponent("report.md").path)\n".utf8))
+            return
         }
+        guard let pipeline else { return }
+        if checkpoints.isEmpty { throw ValidationError("--checkpoints is empty. Fix: name a folder, e.g. --checkpoints Checkpoints") }
+        let contexts = try runContexts(pipeline: pipeline, checkpoints: checkpoints, threads: nil, seed: seed, every: true)
+        var last = ""
+        for ctx in contexts {
+            try withLock(ctx) {
+                let dir = try CompareStage.rebuild(ctx)
+                last = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
+            }
+        }
+        if contexts[0].spec.seeds != nil && seed == nil {
+            let dir = try CompareStage.mergeSeeds(contexts)
+            last = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
+        }
+        print(last)
     }
 }

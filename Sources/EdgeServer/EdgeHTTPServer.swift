@@ -87,7 +87,7 @@ public enum EdgeHTTPServer {
             metrics.record(path: "/v1/models", status: 200, ms: 0, bytes: 0)
             let list = models.models.values.sorted { $0.id < $1.id }.map { m -> [String: Any] in
                 ["id": m.id, "split": m.split, "ratio": m.ratio, "shape": [m.shape.channels, m.shape.height, m.shape.width],
-                 "carried_channels": m.kept, "configurations": m.accuracyByConfig.map { ["codec": $0["codec"] ?? "", "bits": $0["bits"] ?? 0, "accuracy": $0["accuracy"] ?? 0] }]
+                 "carried_channels": m.kept, "configurations": m.accuracyByConfig.map { ["codec": $0.codec.rawValue, "bits": $0.bits, "accuracy": $0.accuracy] as [String: Any] }]
             }
             return json(.ok, ["pipeline": models.pipeline, "models": list])
         }

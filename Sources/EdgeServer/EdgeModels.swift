@@ -39,11 +39,12 @@ public final class EdgeModel: @unchecked Sendable {
     public let shape: FeatureShape
     public let kept: [Int]
     public let fixed: QuantizationRanges?
-    public let accuracyByConfig: [[String: Any]]
+    /// encode-features' measurements of every codec × width of this model.
+    public let accuracyByConfig: [CodedRow]
     let model: CoInferenceModel
     let lock = NSLock()
 
-    init(id: String, split: String, ratio: Int, shape: FeatureShape, kept: [Int], fixed: QuantizationRanges?, rows: [[String: Any]], model: CoInferenceModel) {
+    init(id: String, split: String, ratio: Int, shape: FeatureShape, kept: [Int], fixed: QuantizationRanges?, rows: [CodedRow], model: CoInferenceModel) {
         self.id = id; self.split = split; self.ratio = ratio; self.shape = shape; self.kept = kept; self.fixed = fixed
         self.accuracyByConfig = rows; self.model = model
     }
@@ -93,24 +94,25 @@ public final class EdgeModels: @unchecked Sendable {
         }
         var models: [String: EdgeModel] = [:]
         // An --only entry that is no configuration of this pipeline is a typo, not a stage still to run.
-        let configurations = EncodeFeaturesStage.instances(ctx.spec).map { "\($0.split!)/\($0.ratio!)" }
+        let points = try EncodeFeaturesStage.instances(ctx.spec).map { try $0.requirePoint() }
+        let configurations = points.map { "\($0.split)/\($0.ratio)" }
         for name in only where !configurations.contains(name) {
             throw StageError.invalidSettings("--only \(name) is not a configuration of \(ctx.spec.name). Fix: use split/V from \(configurations.joined(separator: ", "))")
         }
-        for inst in EncodeFeaturesStage.instances(ctx.spec) {
-            let name = "\(inst.split!)/\(inst.ratio!)"
+        for point in points {
+            let inst = StageInstance(EncodeFeaturesStage.name, point)
+            let name = "\(point.split)/\(point.ratio)"
             if !only.isEmpty && !only.contains(name) { continue }
             guard try StageRunner.state(inst, ctx) == .done else {
                 if only.contains(name) {
                     throw StageError.missingInput(stage: "serve", path: StageRunner.directory(inst, ctx).path,
-                                                  runFirst: "encode-features --pipeline <file> --split \(inst.split!) --ratio \(inst.ratio!)")
+                                                  runFirst: inst.commandArguments + " --pipeline <file>")
                 }
                 continue
             }
-            let split = inst.split!, ratio = inst.ratio!
-            let deployed = try DeployedModel.load(ctx, split: split, ratio: ratio)
-            let rows = (StageRunner.result(inst, ctx)?["rows"] as? [[String: Any]]) ?? []
-            models[deployed.id] = EdgeModel(id: deployed.id, split: split, ratio: ratio, shape: deployed.shape, kept: deployed.kept,
+            let deployed = try DeployedModel.load(ctx, split: point.split, ratio: point.ratio)
+            let rows = try EncodeFeaturesStage.requireOutput(inst, ctx, for: "serve").rows
+            models[deployed.id] = EdgeModel(id: deployed.id, split: point.split, ratio: point.ratio, shape: deployed.shape, kept: deployed.kept,
                                             fixed: try deployed.fixedRanges(), rows: rows, model: deployed.model)
         }
         guard !models.isEmpty else {

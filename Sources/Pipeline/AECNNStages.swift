@@ -18,6 +18,12 @@ import Checkpoint
 import PipelineSpec
 import FeatureCoding
 
+/// A training stage's settings (every training stage has them: the spec fills defaults).
+func requireTraining(_ stage: String, _ spec: PipelineSpec) throws -> TrainingSettings {
+    guard let t = spec.training(stage) else { throw StageError.invalidSettings("\(stage) has no training settings") }
+    return t
+}
+
 /// Shared pieces of the per-split stages.
 enum AECNNStageSupport {
     static func splitInstances(_ stage: String, _ spec: PipelineSpec) -> [StageInstance] {
@@ -36,9 +42,7 @@ enum AECNNStageSupport {
     /// Kept channels of (split, V) from the ranking.
     static func kept(_ ctx: RunContext, split: String, ratio: Int) throws -> [Int] {
         let rank = StageInstance(RankChannelsStage.name, split: split)
-        guard let r = StageRunner.result(rank, ctx), let order = r["order"] as? [Int] else {
-            throw StageError.missingInput(stage: "prune", path: StageRunner.directory(rank, ctx).path, runFirst: "rank-channels --pipeline <file> --split \(split)")
-        }
+        let order = try RankChannelsStage.requireOutput(rank, ctx, for: "prune").order
         return ChannelRanking.kept(order: order, ratio: ratio)
     }
 
@@ -59,7 +63,8 @@ enum AECNNStageSupport {
     }
 }
 
-public enum TrainAttentionStage: StageDefinition {
+public enum TrainAttentionStage: TypedStage {
+    public typealias Output = Trained<NoFields>
     public static let name = "train-attention"
     struct Inputs: Encodable { var split: String; var eps: Double; var threads: Int; var training: TrainingSettings }
 
@@ -67,25 +72,25 @@ public enum TrainAttentionStage: StageDefinition {
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [TrainBaseStage.instance] }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        try canonicalJSON(of: Inputs(split: i.split!, eps: spec.aecnn.attentionEps, threads: spec.threads, training: training(spec)!))
+        try canonicalJSON(of: Inputs(split: try i.requireSplit(), eps: spec.aecnn.attentionEps, threads: spec.threads, training: try requireTraining(name, spec)))
     }
 
     static func model(_ ctx: RunContext, split: String) throws -> CoInferenceModel {
         try CoInferenceModel(base: try ctx.makeBaseModel(), split: split, bridge: ChannelAttention(eps: Float(ctx.spec.aecnn.attentionEps)))
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
-        let m = try model(ctx, split: i.split!)
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
+        let m = try model(ctx, split: try i.requireSplit())
         try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
-        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
         try StageTraining.saveModel(m, directory: directory, kind: "attention-model", ctx: ctx)
-        return (outcome.fields, ["model.safetensors"])
+        return StageProduct(Output(outcome), files: ["model.safetensors"])
     }
 }
 
-public enum RankChannelsStage: StageDefinition {
+public enum RankChannelsStage: TypedStage {
+    public typealias Output = RankingOutput
     public static let name = "rank-channels"
     struct Inputs: Encodable { var split: String; var eps: Double; var batchSize: Int; var stabilityBatches: Int; var seed: UInt64 }
 
@@ -95,13 +100,12 @@ public enum RankChannelsStage: StageDefinition {
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        try canonicalJSON(of: Inputs(split: i.split!, eps: spec.aecnn.attentionEps, batchSize: spec.aecnn.rankBatchSize,
+        try canonicalJSON(of: Inputs(split: try i.requireSplit(), eps: spec.aecnn.attentionEps, batchSize: spec.aecnn.rankBatchSize,
                                      stabilityBatches: spec.aecnn.stabilityBatches, seed: spec.seed))
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
-        let split = i.split!
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
+        let split = try i.requireSplit()
         let m = try TrainAttentionStage.model(ctx, split: split)
         let source = StageInstance(TrainAttentionStage.name, split: split)
         try StageTraining.loadModel(m, directory: StageRunner.directory(source, ctx), producedBy: source)
@@ -135,18 +139,29 @@ public enum RankChannelsStage: StageDefinition {
             let shares = batchMeans.map { Double(Set(ChannelRanking.order(importance: $0).prefix(k)).intersection(top).count) / Double(k) }
             overlap["\(v)"] = shares.min() ?? 1
         }
-        let ranking_json: [String: Any] = ["split": split, "channels": importance.count, "importance": importance,
-                                           "order": ranking, "batch_importance": batchMeans, "batch_size": batch]
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: ranking_json, options: [.sortedKeys, .prettyPrinted]),
-                             to: directory.appendingPathComponent("ranking.json"))
+        let file = RankingFile(split: split, channels: importance.count, importance: importance, order: ranking,
+                               batchImportance: batchMeans, batchSize: batch)
+        try AtomicFile.write(try ResultJSON.encoder().encode(file), to: directory.appendingPathComponent("ranking.json"))
         ctx.log?("\(i): order \(ranking.prefix(8))…; Spearman ρ of \(batchMeans.count) random batches vs all: \(spearman.map { String(format: "%.3f", $0) })")
-        return (["importance": importance, "order": ranking, "channels": importance.count,
-                 "stability_spearman": spearman, "stability_min_spearman": spearman.min() ?? 1,
-                 "stability_topk_overlap_min": overlap], ["ranking.json"])
+        return StageProduct(Output(importance: importance, order: ranking, channels: importance.count, stabilitySpearman: spearman,
+                                   stabilityMinSpearman: spearman.min() ?? 1, stabilityTopkOverlapMin: overlap), files: ["ranking.json"])
     }
 }
 
-public enum PruneStage: StageDefinition {
+/// ranking.json: the importance of every channel over the whole training set and over random batches.
+public struct RankingFile: Codable, Sendable {
+    public var split: String
+    public var channels: Int
+    public var importance: [Double]
+    public var order: [Int]
+    public var batchImportance: [[Double]]
+    public var batchSize: Int
+
+    public static func read(_ url: URL) throws -> RankingFile { try ResultJSON.decoder().decode(RankingFile.self, from: Data(contentsOf: url)) }
+}
+
+public enum PruneStage: TypedStage {
+    public typealias Output = PruneOutput
     public static let name = "prune"
     struct Inputs: Encodable {
         var split: String; var ratio: Int; var from: String
@@ -162,12 +177,13 @@ public enum PruneStage: StageDefinition {
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, from: spec.aecnn.pruneFrom.rawValue))
+        let p = try i.requirePoint()
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, from: spec.aecnn.pruneFrom.rawValue))
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
-        let split = i.split!, ratio = i.ratio!
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
+        let point = try i.requirePoint()
+        let split = point.split, ratio = point.ratio
         let channels = try AECNNStageSupport.channels(ctx, split: split)
         let kept = try AECNNStageSupport.kept(ctx, split: split, ratio: ratio)
         // Start from the chosen weights (the attention module has no parameters, so both load into a ResNet).
@@ -184,29 +200,27 @@ public enum PruneStage: StageDefinition {
         try StageTraining.saveModel(pruned, directory: directory, kind: "pruned-model", ctx: ctx)
         ctx.log?(String(format: "%@: keeps %d of %d channels %@, device FLOPs %d → %d, accuracy before fine-tuning %.2f%%",
                         i.description, kept.count, channels, "\(kept)", fullFLOPs, pruned.deviceFLOPs(inputShape: shape), 100 * eval.accuracy))
-        return (["kept": kept, "channels": channels, "split_shape": Array(splitShape.dropFirst()),
-                 "transmitted_shape": [kept.count] + Array(splitShape.dropFirst(2)),
-                 "device_flops_unpruned": fullFLOPs, "device_flops": pruned.deviceFLOPs(inputShape: shape),
-                 "test_accuracy_before_fine_tuning": eval.accuracy], ["model.safetensors"])
+        return StageProduct(Output(kept: kept, channels: channels, splitShape: Array(splitShape.dropFirst()),
+                                   transmittedShape: [kept.count] + Array(splitShape.dropFirst(2)), deviceFlopsUnpruned: fullFLOPs,
+                                   deviceFlops: pruned.deviceFLOPs(inputShape: shape), testAccuracyBeforeFineTuning: eval.accuracy,
+                                   testImages: try ctx.testImages().count), files: ["model.safetensors"])
     }
 }
 
 /// Loading the (split, V) models of the later stages.
 enum PrunedModels {
     static func kept(_ ctx: RunContext, _ i: StageInstance) throws -> (kept: [Int], channels: Int) {
-        let p = StageInstance(PruneStage.name, split: i.split, ratio: i.ratio)
-        guard let r = StageRunner.result(p, ctx), let kept = r["kept"] as? [Int], let c = r["channels"] as? Int else {
-            throw StageError.missingInput(stage: i.description, path: StageRunner.directory(p, ctx).path,
-                                          runFirst: "prune --pipeline <file> --split \(i.split!) --ratio \(i.ratio!)")
-        }
-        return (kept, c)
+        let p = StageInstance(PruneStage.name, try i.requirePoint())
+        let r = try PruneStage.requireOutput(p, ctx, for: i.description)
+        return (r.kept, r.channels)
     }
 
     /// CA_Pruned: the pruned network with zero-filled pruned channels, weights from `source`.
     static func zeroFilled(_ ctx: RunContext, _ i: StageInstance, weightsFrom source: StageInstance) throws -> CoInferenceModel {
         let (kept, channels) = try kept(ctx, i)
-        let base = try AECNNStageSupport.prunedBase(ctx, split: i.split!, kept: kept)
-        let m = try CoInferenceModel(base: base, split: i.split!, bridge: ZeroFill(kept: kept, channels: channels))
+        let split = try i.requireSplit()
+        let base = try AECNNStageSupport.prunedBase(ctx, split: split, kept: kept)
+        let m = try CoInferenceModel(base: base, split: split, bridge: ZeroFill(kept: kept, channels: channels))
         try StageTraining.loadModel(m, directory: StageRunner.directory(source, ctx), producedBy: source)
         return m
     }
@@ -214,14 +228,16 @@ enum PrunedModels {
     /// AECNN: the pruned network with the recovery module (recovery weights freshly initialised).
     static func withRecovery(_ ctx: RunContext, _ i: StageInstance) throws -> CoInferenceModel {
         let (kept, channels) = try kept(ctx, i)
-        let base = try AECNNStageSupport.prunedBase(ctx, split: i.split!, kept: kept)
+        let split = try i.requireSplit()
+        let base = try AECNNStageSupport.prunedBase(ctx, split: split, kept: kept)
         let bridge = RecoveryBridge(kept: kept, channels: channels, architecture: AECNNStageSupport.recoveryArchitecture(ctx.spec),
                                     seed: StageRunner.seed(i, ctx.spec))
-        return try CoInferenceModel(base: base, split: i.split!, bridge: bridge)
+        return try CoInferenceModel(base: base, split: split, bridge: bridge)
     }
 }
 
-public enum FineTuneStage: StageDefinition {
+public enum FineTuneStage: TypedStage {
+    public typealias Output = FineTuneOutput
     public static let name = "fine-tune"
     struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var training: TrainingSettings }
 
@@ -231,22 +247,22 @@ public enum FineTuneStage: StageDefinition {
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, training: training(spec)!))
+        let p = try i.requirePoint()
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, training: try requireTraining(name, spec)))
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
-        let m = try PrunedModels.zeroFilled(ctx, i, weightsFrom: dependencies(i, ctx.spec)[0])
-        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
+        let m = try PrunedModels.zeroFilled(ctx, i, weightsFrom: StageInstance(PruneStage.name, try i.requirePoint()))
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
         try StageTraining.saveModel(m, directory: directory, kind: "ca-pruned-model", ctx: ctx)
-        var fields = outcome.fields
-        fields["device_flops"] = m.deviceFLOPs(inputShape: try AECNNStageSupport.inputShape(ctx))
-        return (fields, ["model.safetensors"])
+        let facts = DeviceFacts(deviceFlops: m.deviceFLOPs(inputShape: try AECNNStageSupport.inputShape(ctx)))
+        return StageProduct(Output(outcome, facts), files: ["model.safetensors"])
     }
 }
 
-public enum TrainRecoveryStage: StageDefinition {
+public enum TrainRecoveryStage: TypedStage {
+    public typealias Output = RecoveryOutput
     public static let name = "train-recovery"
     struct Inputs: Encodable {
         var split: String; var ratio: Int; var threads: Int; var layers: Int; var hidden: Int; var training: TrainingSettings
@@ -264,20 +280,21 @@ public enum TrainRecoveryStage: StageDefinition {
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
         let bits = spec.coding?.recoveryTrainingBits
-        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, layers: spec.aecnn.recoveryLayers,
-                                            hidden: spec.aecnn.recoveryHidden, training: training(spec)!, quantizeBits: bits,
-                                            quantizeRanges: bits == nil ? nil : spec.coding!.ranges.rawValue,
-                                            calibrationImages: bits == nil ? nil : spec.coding!.calibrationImages,
+        let p = try i.requirePoint()
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, layers: spec.aecnn.recoveryLayers,
+                                            hidden: spec.aecnn.recoveryHidden, training: try requireTraining(name, spec), quantizeBits: bits,
+                                            quantizeRanges: bits == nil ? nil : spec.coding?.ranges.rawValue,
+                                            calibrationImages: bits == nil ? nil : spec.coding?.calibrationImages,
                                             quantizeVersion: bits == nil ? nil : 2))
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
+        let point = try i.requirePoint()
         let m = try PrunedModels.withRecovery(ctx, i)
         // The pruned network's weights from fine-tune; the recovery module starts from its initialisation.
-        let tuned = try PrunedModels.zeroFilled(ctx, i, weightsFrom: dependencies(i, ctx.spec)[0])
+        let tuned = try PrunedModels.zeroFilled(ctx, i, weightsFrom: StageInstance(FineTuneStage.name, point))
         try m.base.loadState(Dictionary(uniqueKeysWithValues: tuned.base.stateTensors()))
-        var quantized: [String: Any] = [:]
+        var quantizedBits: Int?, quantizedRanges: String?
         if let coding = ctx.spec.coding, let bits = coding.recoveryTrainingBits {
             // The quantiser in the loop: ranges calibrated on the fine-tuned device half, straight-through
             // gradient; the same arithmetic as the real link (FeatureLink.roundTrip).
@@ -289,24 +306,23 @@ public enum TrainRecoveryStage: StageDefinition {
             let shape = try AECNNStageSupport.inputShape(ctx)
             let split = m.splitShape(inputShape: shape)
             let link = FeatureLink(shape: FeatureShape(channels: channels, height: split[2], width: split[3]), kept: kept,
-                                   splitPoint: i.split!, modelID: "training", quantizer: q, codec: .raw)
+                                   splitPoint: point.split, modelID: "training", quantizer: q, codec: .raw)
             m.transmit = { link.straightThrough($0) }
-            quantized = ["quantized_training_bits": bits, "quantized_training_ranges": coding.ranges.rawValue]
+            quantizedBits = bits
+            quantizedRanges = coding.ranges.rawValue
             // The edge half learns these ranges: encode-features must quantise with them, not recalibrate.
-            try AtomicFile.write(try JSONSerialization.data(withJSONObject: LinkCalibration.json(calibration, kept: kept, images: coding.calibrationImages),
-                                                            options: [.sortedKeys, .prettyPrinted]),
-                                 to: directory.appendingPathComponent("quantizer.json"))
+            try LinkCalibration.write(calibration, kept: kept, images: coding.calibrationImages, to: directory.appendingPathComponent("quantizer.json"))
         }
-        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
         try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx)
         let (kept, _) = try PrunedModels.kept(ctx, i)
         let shape = try AECNNStageSupport.inputShape(ctx)
         let splitShape = m.splitShape(inputShape: shape)
-        var fields = outcome.fields.merging(quantized) { a, _ in a }
-        fields["recovery_parameters"] = (m.bridge?.parameterCount ?? 0)
-        fields["recovery_flops"] = m.bridgeFLOPs(receivedShape: [kept.count] + Array(splitShape.dropFirst(2)))
-        fields["device_flops"] = m.deviceFLOPs(inputShape: shape)
-        return (fields, quantized.isEmpty ? ["model.safetensors"] : ["model.safetensors", "quantizer.json"])
+        let facts = RecoveryFacts(recoveryParameters: m.bridge?.parameterCount ?? 0,
+                                  recoveryFlops: m.bridgeFLOPs(receivedShape: [kept.count] + Array(splitShape.dropFirst(2))),
+                                  deviceFlops: m.deviceFLOPs(inputShape: shape), quantizedTrainingBits: quantizedBits,
+                                  quantizedTrainingRanges: quantizedRanges)
+        return StageProduct(Output(outcome, facts), files: quantizedBits == nil ? ["model.safetensors"] : ["model.safetensors", "quantizer.json"])
     }
 }

@@ -15,7 +15,8 @@ import Methods
 import Checkpoint
 import PipelineSpec
 
-public enum TrainBottleNetPPStage: StageDefinition {
+public enum TrainBottleNetPPStage: TypedStage {
+    public typealias Output = BottleNetPPOutput
     public static let name = "train-bottlenetpp"
     struct Inputs: Encodable {
         var split: String; var ratio: Int; var channel: String; var threads: Int; var training: TrainingSettings
@@ -24,7 +25,7 @@ public enum TrainBottleNetPPStage: StageDefinition {
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
         guard let b = spec.baselines?.bottlenetpp else { return [] }
-        return spec.splits.flatMap { s in spec.ratios.flatMap { v in b.channels.map { StageInstance(name, split: s, ratio: v, variant: $0.rawValue) } } }
+        return spec.splits.flatMap { s in spec.ratios.flatMap { v in b.channels.map { StageInstance(name, split: s, ratio: v, variant: .channel($0)) } } }
     }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [TrainBaseStage.instance] }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
@@ -34,37 +35,39 @@ public enum TrainBottleNetPPStage: StageDefinition {
         return b
     }
     static func channel(_ i: StageInstance) throws -> BottleNetPPSettings.Channel {
-        guard let v = i.variant, let c = BottleNetPPSettings.Channel(rawValue: v) else {
+        guard case .channel(let c)? = i.variant else {
             throw StageError.invalidSettings("\(i): the channel must be one of noiseless, awgn, bec")
         }
         return c
     }
 
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        let b = try settings(spec), c = try channel(i)
-        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, channel: c.rawValue, threads: spec.threads,
-                                            training: training(spec)!, frozenEpochs: b.frozenEpochs, trainingMax: b.trainingMax(c),
+        let b = try settings(spec), c = try channel(i), p = try i.requirePoint()
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, channel: c.rawValue, threads: spec.threads,
+                                            training: try requireTraining(name, spec), frozenEpochs: b.frozenEpochs, trainingMax: b.trainingMax(c),
                                             spatialShrink: b.spatialShrink, tests: b.testConditions(c)))
     }
 
     /// The BottleNet++ model of an instance, weights not loaded.
     public static func model(_ ctx: RunContext, _ i: StageInstance) throws -> (CoInferenceModel, BottleNetPPBridge) {
-        let b = try settings(ctx.spec), c = try channel(i)
+        let b = try settings(ctx.spec), c = try channel(i), p = try i.requirePoint()
         let base = try ctx.makeBaseModel()
-        let channels = try AECNNStageSupport.channels(ctx, split: i.split!)
-        let bridge = BottleNetPPBridge(channels: channels, reduced: ChannelRanking.keptCount(channels: channels, ratio: i.ratio!),
+        let channels = try AECNNStageSupport.channels(ctx, split: p.split)
+        let bridge = BottleNetPPBridge(channels: channels, reduced: ChannelRanking.keptCount(channels: channels, ratio: p.ratio),
                                        spatialShrink: b.spatialShrink, channel: NoisyChannel(rawValue: c.rawValue)!,
                                        trainingMax: Float(b.trainingMax(c)), seed: StageRunner.seed(i, ctx.spec))
-        return (try CoInferenceModel(base: base, split: i.split!, bridge: bridge), bridge)
+        return (try CoInferenceModel(base: base, split: p.split, bridge: bridge), bridge)
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
+    /// frozen/phase.json: the frozen-backbone phase is done under these inputs.
+    struct PhaseMarker: Codable { var inputsSha256: String; var testAccuracy: Double }
+
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
         let b = try settings(ctx.spec), c = try channel(i)
         let (m, bridge) = try model(ctx, i)
         try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
-        let settings = training(ctx.spec)!
-        var fields: [String: Any] = [:]
+        let settings = try requireTraining(name, ctx.spec)
+        var frozenAccuracy: Double?
 
         // Phase 2: the backbone frozen. Its result is kept (with the instance's inputs hash) so that an
         // interruption during phase 3 does not repeat it.
@@ -73,10 +76,10 @@ public enum TrainBottleNetPPStage: StageDefinition {
             try FileManager.default.createDirectory(at: frozenDir, withIntermediateDirectories: true)
             let marker = frozenDir.appendingPathComponent("phase.json")
             let store = CheckpointStore(directory: frozenDir)
-            let done = (try? Data(contentsOf: marker)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-            if let done, done["inputs_sha256"] as? String == options.fingerprint, store.exists("model") {
+            let done = (try? Data(contentsOf: marker)).flatMap { try? ResultJSON.decoder().decode(PhaseMarker.self, from: $0) }
+            if let done, done.inputsSha256 == options.fingerprint, store.exists("model") {
                 try StageTraining.loadModel(m, directory: frozenDir, producedBy: i)
-                fields["frozen_phase_test_accuracy"] = done["test_accuracy"]
+                frozenAccuracy = done.testAccuracy
             } else {
                 var frozen = settings
                 frozen.epochs = b.frozenEpochs
@@ -84,9 +87,9 @@ public enum TrainBottleNetPPStage: StageDefinition {
                 let outcome = try StageTraining.train(m, stage: "\(i) (backbone frozen)", ctx: ctx, directory: frozenDir, settings: frozen,
                                                       seed: StageRunner.seed(i, ctx.spec) ^ 1, options: options)
                 try StageTraining.saveModel(m, directory: frozenDir, kind: "bottlenetpp-frozen", ctx: ctx)
-                try AtomicFile.write(try JSONSerialization.data(withJSONObject: ["inputs_sha256": options.fingerprint, "test_accuracy": outcome.testAccuracy]),
+                try AtomicFile.write(try ResultJSON.encoder().encode(PhaseMarker(inputsSha256: options.fingerprint, testAccuracy: outcome.testAccuracy)),
                                      to: marker)
-                fields["frozen_phase_test_accuracy"] = outcome.testAccuracy
+                frozenAccuracy = outcome.testAccuracy
             }
         }
         // Phase 3: jointly.
@@ -95,15 +98,14 @@ public enum TrainBottleNetPPStage: StageDefinition {
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: joint,
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
         try StageTraining.saveModel(m, directory: directory, kind: "bottlenetpp-model", ctx: ctx)
-        fields.merge(outcome.fields) { a, _ in a }
 
         // Test accuracy at fixed channel conditions.
-        var accuracy: [[String: Any]] = []
+        var accuracy: [ConditionAccuracy] = []
         for cond in b.testConditions(c) {
             bridge.condition = Float(cond)
             bridge.resetEvaluationDraws()
             let e = try Trainer.evaluate(m, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
-            accuracy.append(["condition": cond, "accuracy": e.accuracy])
+            accuracy.append(ConditionAccuracy(condition: cond, accuracy: e.accuracy))
             ctx.log?(String(format: "%@: test accuracy %.2f%% at %@ = %g", i.description, 100 * e.accuracy, c == .bec ? "p" : "σ", cond))
         }
         bridge.condition = 0
@@ -114,18 +116,12 @@ public enum TrainBottleNetPPStage: StageDefinition {
         let encoderFLOPs = FlopCounter.measure { _ = GradMode.withoutGrad { bridge.encode(split, condition: 0) } }
         let splitElements = split.shape.dropFirst().reduce(1, *)
         let symbolCount = symbols.dropFirst().reduce(1, *)
-        fields["accuracy_at_conditions"] = accuracy
-        fields["channel"] = c.rawValue
-        fields["reduced_channels"] = symbols[1]
-        fields["symbols_shape"] = Array(symbols.dropFirst())
-        fields["split_shape"] = Array(split.shape.dropFirst())
-        fields["bandwidth_reduction"] = Double(splitElements) / Double(symbolCount)
-        // Over the erasure channel each symbol is 8 bits: 32·C·H·W / (8·C'·H'·W').
-        fields["bit_compression_8bit"] = 32 * Double(splitElements) / (8 * Double(symbolCount))
-        fields["device_flops"] = m.deviceFLOPs(inputShape: shape) + encoderFLOPs
-        fields["encoder_flops"] = encoderFLOPs
-        fields["bridge_parameters"] = bridge.parameterCount
-        return (fields, ["model.safetensors"])
+        let facts = BottleNetPPFacts(frozenPhaseTestAccuracy: frozenAccuracy, frozenEpochs: b.frozenEpochs, accuracyAtConditions: accuracy,
+                                     channel: c, reducedChannels: symbols[1], symbolsShape: Array(symbols.dropFirst()),
+                                     splitShape: Array(split.shape.dropFirst()), bandwidthReduction: Double(splitElements) / Double(symbolCount),
+                                     deviceFlops: m.deviceFLOPs(inputShape: shape) + encoderFLOPs, encoderFlops: encoderFLOPs,
+                                     bridgeParameters: bridge.parameterCount)
+        return StageProduct(Output(outcome, facts), files: ["model.safetensors"])
     }
 }
 
@@ -133,19 +129,20 @@ public enum TrainBottleNetPPStage: StageDefinition {
 // BottleNet's reduction unit (c' = C/V channels), 8-bit min–max quantiser, tiled JPEG and restoration unit at
 // the split, trained jointly from train-base's weights with the JPEG pair as the identity in
 // backpropagation. Test accuracy and bytes are those of real JPEG files.
-public enum TrainBottleNetStage: StageDefinition {
+public enum TrainBottleNetStage: TypedStage {
+    public typealias Output = BottleNetOutput
     public static let name = "train-bottlenet"
     struct Inputs: Encodable { var split: String; var ratio: Int; var quality: Int; var stride: Int; var threads: Int; var training: TrainingSettings }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
         guard let b = spec.baselines?.bottlenet else { return [] }
-        return spec.splits.flatMap { s in spec.ratios.flatMap { v in b.qualities.map { StageInstance(name, split: s, ratio: v, variant: "q\($0)") } } }
+        return spec.splits.flatMap { s in spec.ratios.flatMap { v in b.qualities.map { StageInstance(name, split: s, ratio: v, variant: .jpegQuality($0)) } } }
     }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [TrainBaseStage.instance] }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
 
     static func quality(_ i: StageInstance) throws -> Int {
-        guard let v = i.variant, v.hasPrefix("q"), let q = Int(v.dropFirst()), (1...100).contains(q) else {
+        guard case .jpegQuality(let q)? = i.variant else {
             throw StageError.invalidSettings("\(i): the variant must be q<quality>, e.g. q20")
         }
         return q
@@ -153,24 +150,25 @@ public enum TrainBottleNetStage: StageDefinition {
 
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
         guard let b = spec.baselines?.bottlenet else { throw StageError.invalidSettings("the pipeline has no baselines.bottlenet section") }
-        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, quality: try quality(i), stride: b.stride,
-                                            threads: spec.threads, training: training(spec)!))
+        let p = try i.requirePoint()
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, quality: try quality(i), stride: b.stride,
+                                            threads: spec.threads, training: try requireTraining(name, spec)))
     }
 
     public static func model(_ ctx: RunContext, _ i: StageInstance) throws -> (CoInferenceModel, BottleNetBridge) {
         guard let b = ctx.spec.baselines?.bottlenet else { throw StageError.invalidSettings("the pipeline has no baselines.bottlenet section") }
         let base = try ctx.makeBaseModel()
-        let channels = try AECNNStageSupport.channels(ctx, split: i.split!)
-        let bridge = BottleNetBridge(channels: channels, reduced: ChannelRanking.keptCount(channels: channels, ratio: i.ratio!),
+        let p = try i.requirePoint()
+        let channels = try AECNNStageSupport.channels(ctx, split: p.split)
+        let bridge = BottleNetBridge(channels: channels, reduced: ChannelRanking.keptCount(channels: channels, ratio: p.ratio),
                                      stride: b.stride, quality: try quality(i), seed: StageRunner.seed(i, ctx.spec))
-        return (try CoInferenceModel(base: base, split: i.split!, bridge: bridge), bridge)
+        return (try CoInferenceModel(base: base, split: p.split, bridge: bridge), bridge)
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
         let (m, bridge) = try model(ctx, i)
         try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
-        let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: training(ctx.spec)!,
+        var outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
         try StageTraining.saveModel(m, directory: directory, kind: "bottlenet-model", ctx: ctx)
         // One more pass over the test set, counting the real bytes (the trainer's last evaluation did not count).
@@ -183,17 +181,12 @@ public enum TrainBottleNetStage: StageDefinition {
         let reduceFLOPs = FlopCounter.measure { _ = GradMode.withoutGrad { bridge.reduceFeatures(split) } }
         let bytes = Double(bridge.bytesSent) / Double(max(bridge.imagesSent, 1))
         let splitElements = split.shape.dropFirst().reduce(1, *)
-        var fields = outcome.fields
-        fields["test_accuracy"] = e.accuracy
-        fields["bytes_per_image"] = bytes
-        fields["reduced_shape"] = Array(reducedShape.dropFirst())
-        fields["split_shape"] = Array(split.shape.dropFirst())
-        fields["quality"] = try quality(i)
-        fields["compression_ratio"] = 4 * Double(splitElements) / bytes
-        fields["device_flops"] = m.deviceFLOPs(inputShape: shape) + reduceFLOPs
-        fields["bridge_parameters"] = bridge.parameterCount
+        outcome.testAccuracy = e.accuracy
+        let facts = BottleNetFacts(bytesPerImage: bytes, reducedShape: Array(reducedShape.dropFirst()), splitShape: Array(split.shape.dropFirst()),
+                                   quality: try quality(i), compressionRatio: 4 * Double(splitElements) / bytes,
+                                   deviceFlops: m.deviceFLOPs(inputShape: shape) + reduceFLOPs, bridgeParameters: bridge.parameterCount)
         ctx.log?(String(format: "%@: test accuracy %.2f%%, %.1f JPEG bytes per image (%.0f× smaller than the float32 split tensor)",
                         i.description, 100 * e.accuracy, bytes, 4 * Double(splitElements) / bytes))
-        return (fields, ["model.safetensors"])
+        return StageProduct(Output(outcome, facts), files: ["model.safetensors"])
     }
 }

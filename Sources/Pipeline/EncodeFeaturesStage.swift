@@ -19,7 +19,8 @@ import Checkpoint
 import FeatureCoding
 import PipelineSpec
 
-public enum EncodeFeaturesStage: StageDefinition {
+public enum EncodeFeaturesStage: TypedStage {
+    public typealias Output = EncodeOutput
     public static let name = "encode-features"
     /// `codecFormats` names each codec's frame format (codec id and parameters), so that results made with an
     /// older format under the same codec name are out of date (arith-context moved from payload tag 3 to 4, then 5).
@@ -37,7 +38,8 @@ public enum EncodeFeaturesStage: StageDefinition {
         var c = coding
         c.recoveryTrainingBits = nil   // decided by train-recovery, whose output hash already covers it
         let formats = c.codecs.map { let f = codec($0, c); return "\(f.id) \(f)" }
-        return try canonicalJSON(of: Inputs(split: i.split!, ratio: i.ratio!, threads: spec.threads, coding: c, codecFormats: formats))
+        let p = try i.requirePoint()
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: c, codecFormats: formats))
     }
 
     public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec {
@@ -53,8 +55,8 @@ public enum EncodeFeaturesStage: StageDefinition {
 
     /// The id frames carry for a trained (split, V) model: pipeline, split, V and the weights' hash.
     public static func modelID(_ ctx: RunContext, split: String, ratio: Int) -> String {
-        let r = StageRunner.result(StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio), ctx)
-        let hash = (r?["outputs_sha256"] as? String).map { String($0.prefix(12)) } ?? "unknown"
+        let r = StageRunner.record(StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio), ctx)
+        let hash = r.map { String($0.outputsSha256.prefix(12)) } ?? "unknown"
         return "\(ctx.spec.name)/\(split)/V\(ratio)@\(hash)"
     }
 
@@ -72,29 +74,27 @@ public enum EncodeFeaturesStage: StageDefinition {
         var correct = 0, histogram = [Int](repeating: 0, count: 256)
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
-        let split = i.split!, ratio = i.ratio!
-        let coding = ctx.spec.coding!
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
+        let point = try i.requirePoint()
+        let split = point.split, ratio = point.ratio
+        guard let coding = ctx.spec.coding else { throw StageError.invalidSettings("the pipeline has no coding: section") }
         let m = try loadModel(ctx, split: split, ratio: ratio)
         let (kept, channels) = try PrunedModels.kept(ctx, i)
         let norm = try ctx.normalization()
-        var test = try ctx.testImages()
-        if let n = coding.testImages, n < test.count { test = test.subset(first: n) }
+        // The pipeline's whole test set: the images every other accuracy of the report is measured on.
+        let test = try ctx.testImages()
 
         // A recovery module trained with the quantiser in the loop learned its ranges: use exactly those.
-        let recovery = StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio)
+        let recovery = StageInstance(TrainRecoveryStage.name, point)
         let calibration: QuantizerCalibration
-        if StageRunner.result(recovery, ctx)?["quantized_training_bits"] != nil {
+        if try TrainRecoveryStage.requireOutput(recovery, ctx, for: i.description).fields.quantizedTrainingBits != nil {
             let trained = try LinkCalibration.ranges(fromJSON: StageRunner.directory(recovery, ctx).appendingPathComponent("quantizer.json"))
             calibration = try QuantizerCalibration.fromRanges(trained.channelRanges)
         } else {
             calibration = try LinkCalibration.calibrate(m.device, images: try ctx.trainImages(), count: coding.calibrationImages,
                                                         normalization: norm, carried: kept.count)
         }
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: LinkCalibration.json(calibration, kept: kept, images: min(coding.calibrationImages, try ctx.trainImages().count)),
-                                                        options: [.sortedKeys, .prettyPrinted]),
-                             to: directory.appendingPathComponent("quantizer.json"))
+        try LinkCalibration.write(calibration, kept: kept, images: min(coding.calibrationImages, try ctx.trainImages().count), to: directory.appendingPathComponent("quantizer.json"))
         let probe = m.splitShape(inputShape: [test.channels, test.height, test.width])
         let deployed = DeployedModel(model: m, split: split, ratio: ratio, id: modelID(ctx, split: split, ratio: ratio),
                                      shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]), kept: kept,
@@ -146,7 +146,7 @@ public enum EncodeFeaturesStage: StageDefinition {
         let images = test.count
         let floatBitsPerImage = 32.0 * Double(shape.elementCount ?? 0)
         let floatAccuracy = Double(floatCorrect) / Double(max(images, 1))
-        var rows: [[String: Any]] = []
+        var rows: [CodedRow] = []
         for (k, cfg) in configs.enumerated() {
             let t = tallies[k]
             let sorted = t.frameBytes.sorted()
@@ -155,32 +155,28 @@ public enum EncodeFeaturesStage: StageDefinition {
             let payloadBitsPerElement = 8.0 * Double(t.payloadBytes) / Double(max(images * per, 1))
             let total = t.histogram.reduce(0, +)
             let entropy = t.histogram.reduce(0.0) { acc, c in c == 0 ? acc : acc - Double(c) / Double(total) * log2(Double(c) / Double(total)) }
-            rows.append([
-                "split": split, "ratio": ratio, "codec": cfg.codec.rawValue, "codec_id": cfg.link.codec.description,
-                "bits": cfg.bits, "ranges": coding.ranges.rawValue,
-                "accuracy": Double(t.correct) / Double(max(images, 1)), "float_accuracy": floatAccuracy,
-                "frame_bytes_mean": meanFrame, "frame_bytes_p50": pct(0.5), "frame_bytes_p99": pct(0.99),
-                "payload_bytes_mean": Double(t.payloadBytes) / Double(max(images, 1)),
-                "bits_per_element": payloadBitsPerElement, "order0_entropy_bits": entropy,
+            rows.append(CodedRow(
+                split: split, ratio: ratio, codec: cfg.codec, codecId: cfg.link.codec.description, bits: cfg.bits, ranges: coding.ranges,
+                accuracy: Double(t.correct) / Double(max(images, 1)), floatAccuracy: floatAccuracy,
+                frameBytesMean: meanFrame, frameBytesP50: pct(0.5), frameBytesP99: pct(0.99),
+                payloadBytesMean: Double(t.payloadBytes) / Double(max(images, 1)),
+                bitsPerElement: payloadBitsPerElement, order0EntropyBits: entropy,
                 // 32·C·H·W float bits over the payload bits of K·H·W elements (= V·32 / bits per element when K = C/V).
-                "compression_ratio": 32 * Double(channels) / max(payloadBitsPerElement * Double(kept.count), 1e-12),
-                "compression_ratio_frame": floatBitsPerImage / max(8 * meanFrame, 1e-12),
-                "encode_ms_per_image": 1000 * t.encodeSeconds / Double(max(images, 1)),
-                "decode_ms_per_image": 1000 * t.decodeSeconds / Double(max(images, 1)),
-                "encode_mb_per_s": Double(images * per) / max(t.encodeSeconds, 1e-12) / 1e6,
-                "decode_mb_per_s": Double(images * per) / max(t.decodeSeconds, 1e-12) / 1e6,
-                "carried_shape": [kept.count, shape.height, shape.width], "split_shape": [channels, shape.height, shape.width],
-            ])
+                compressionRatio: 32 * Double(channels) / max(payloadBitsPerElement * Double(kept.count), 1e-12),
+                compressionRatioFrame: floatBitsPerImage / max(8 * meanFrame, 1e-12),
+                encodeMsPerImage: 1000 * t.encodeSeconds / Double(max(images, 1)),
+                decodeMsPerImage: 1000 * t.decodeSeconds / Double(max(images, 1)),
+                encodeMbPerS: Double(images * per) / max(t.encodeSeconds, 1e-12) / 1e6,
+                decodeMbPerS: Double(images * per) / max(t.decodeSeconds, 1e-12) / 1e6,
+                carriedShape: [kept.count, shape.height, shape.width], splitShape: [channels, shape.height, shape.width]))
         }
         let (md, csv) = tables(title: "\(ctx.spec.name) \(split) V=\(ratio)", rows: rows, images: images, floatAccuracy: floatAccuracy)
         try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("coding.md"))
         try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("coding.csv"))
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: ["model_id": id, "test_images": images, "rows": rows],
-                                                        options: [.sortedKeys, .prettyPrinted]),
-                             to: directory.appendingPathComponent("coding.json"))
+        let output = Output(rows: rows, modelId: id, testImages: images, floatAccuracy: floatAccuracy)
+        try AtomicFile.write(try ResultJSON.encoder().encode(output), to: directory.appendingPathComponent("coding.json"))
         ctx.log?(md)
-        return (["rows": rows, "model_id": id, "test_images": images, "float_accuracy": floatAccuracy],
-                ["quantizer.json"])   // the tables are reports: their times differ from run to run
+        return StageProduct(output, files: ["quantizer.json"])   // the tables are reports: their times differ from run to run
     }
 
     static let csvColumns = ["split", "ratio", "codec", "bits", "ranges", "accuracy", "float_accuracy", "frame_bytes_mean",
@@ -188,19 +184,23 @@ public enum EncodeFeaturesStage: StageDefinition {
                              "compression_ratio", "compression_ratio_frame", "encode_ms_per_image", "decode_ms_per_image"]
 
     /// Markdown and CSV of coding rows (also used by `evaluate` for the whole pipeline).
-    static func tables(title: String, rows: [[String: Any]], images: Int, floatAccuracy: Double?) -> (md: String, csv: String) {
-        func f(_ x: Any?, _ fmt: String) -> String { (x as? Double).map { String(format: fmt, $0) } ?? (x.map { "\($0)" } ?? "–") }
+    static func tables(title: String, rows: [CodedRow], images: Int, floatAccuracy: Double?) -> (md: String, csv: String) {
+        func f(_ x: Double, _ fmt: String) -> String { x.isFinite ? String(format: fmt, x) : "–" }
         var md = "# \(title): features through the real codec (\(images) test images)\n\n"
         if let a = floatAccuracy { md += "Accuracy without quantisation or coding: \(String(format: "%.2f", 100 * a)) %.\n\n" }
         md += "| split | V | codec | bits | accuracy % | bytes/image (p50, p99) | payload bits/el | order-0 bits/el | ratio (payload) | ratio (frame) | encode / decode ms |\n"
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         var csv = csvColumns.joined(separator: ",") + "\n"
         for r in rows {
-            md += "| \(r["split"]!) | \(r["ratio"]!) | \(r["codec"]!) | \(r["bits"]!) | \(f((r["accuracy"] as? Double).map { 100 * $0 }, "%.2f")) "
-            md += "| \(f(r["frame_bytes_mean"], "%.1f")) (\(r["frame_bytes_p50"]!), \(r["frame_bytes_p99"]!)) | \(f(r["bits_per_element"], "%.3f")) "
-            md += "| \(f(r["order0_entropy_bits"], "%.3f")) | \(f(r["compression_ratio"], "%.0f"))× | \(f(r["compression_ratio_frame"], "%.0f"))× "
-            md += "| \(f(r["encode_ms_per_image"], "%.3f")) / \(f(r["decode_ms_per_image"], "%.3f")) |\n"
-            csv += csvColumns.map { c in csvField((r[c]).map { "\($0)" } ?? "") }.joined(separator: ",") + "\n"
+            md += "| \(r.split) | \(r.ratio) | \(r.codec.rawValue) | \(r.bits) | \(f(100 * r.accuracy, "%.2f")) "
+            md += "| \(f(r.frameBytesMean, "%.1f")) (\(r.frameBytesP50), \(r.frameBytesP99)) | \(f(r.bitsPerElement, "%.3f")) "
+            md += "| \(f(r.order0EntropyBits, "%.3f")) | \(f(r.compressionRatio, "%.0f"))× | \(f(r.compressionRatioFrame, "%.0f"))× "
+            md += "| \(f(r.encodeMsPerImage, "%.3f")) / \(f(r.decodeMsPerImage, "%.3f")) |\n"
+            let fields: [String] = [r.split, "\(r.ratio)", r.codec.rawValue, "\(r.bits)", r.ranges.rawValue, "\(r.accuracy)", "\(r.floatAccuracy)",
+                                    "\(r.frameBytesMean)", "\(r.frameBytesP50)", "\(r.frameBytesP99)", "\(r.payloadBytesMean)", "\(r.bitsPerElement)",
+                                    "\(r.order0EntropyBits)", "\(r.compressionRatio)", "\(r.compressionRatioFrame)", "\(r.encodeMsPerImage)",
+                                    "\(r.decodeMsPerImage)"]
+            csv += fields.map(csvField).joined(separator: ",") + "\n"
         }
         return (md, csv)
     }

@@ -163,31 +163,51 @@ public enum LinkCalibration {
 
     /// `quantizer.json`: the calibrated ranges of the carried channels, bit patterns included so that the
     /// edge reads exactly the floats the device used.
-    public static func json(_ c: QuantizerCalibration, kept: [Int], images: Int) -> [String: Any] {
+    public struct QuantizerFile: Codable, Sendable {
+        public struct Range: Codable, Sendable {
+            public var channel: Int?
+            public var lo: Double?
+            public var hi: Double?
+            public var loBits: UInt32?
+            public var hiBits: UInt32?
+            init(channel: Int?, lo: Double?, hi: Double?, loBits: UInt32?, hiBits: UInt32?) {
+                self.channel = channel; self.lo = lo; self.hi = hi; self.loBits = loBits; self.hiBits = hiBits
+            }
+            init(channel: Int?, _ r: QuantizerRange) {
+                self.channel = channel; lo = Double(r.lo); hi = Double(r.hi); loBits = r.lo.bitPattern; hiBits = r.hi.bitPattern
+            }
+        }
+        public var kept: [Int]
+        public var calibrationImages: Int
+        public var channelRanges: [Range]
+        /// Empty (`{}`) when the calibration has no tensor range.
+        public var tensorRange: Range
+    }
+
+    public static func file(_ c: QuantizerCalibration, kept: [Int], images: Int) -> QuantizerFile {
         let rs = c.channelRanges ?? []
-        let t = c.tensorRange
-        return ["kept": kept, "calibration_images": images,
-                "channel_ranges": zip(kept, rs).map { ["channel": $0, "lo": Double($1.lo), "hi": Double($1.hi),
-                                                        "lo_bits": Int($1.lo.bitPattern), "hi_bits": Int($1.hi.bitPattern)] as [String: Any] },
-                "tensor_range": t.map { ["lo": Double($0.lo), "hi": Double($0.hi), "lo_bits": Int($0.lo.bitPattern), "hi_bits": Int($0.hi.bitPattern)] } ?? [:]]
+        return QuantizerFile(kept: kept, calibrationImages: images, channelRanges: zip(kept, rs).map { QuantizerFile.Range(channel: $0, $1) },
+                             tensorRange: c.tensorRange.map { QuantizerFile.Range(channel: nil, $0) }
+                                 ?? QuantizerFile.Range(channel: nil, lo: nil, hi: nil, loBits: nil, hiBits: nil))
+    }
+
+    /// Writes `quantizer.json`.
+    public static func write(_ c: QuantizerCalibration, kept: [Int], images: Int, to url: URL) throws {
+        try AtomicFile.write(try ResultJSON.encoder().encode(file(c, kept: kept, images: images)), to: url)
     }
 
     /// Reads `quantizer.json` back into a calibration-equivalent list of carried-channel ranges.
     public static func ranges(fromJSON url: URL) throws -> (kept: [Int], channelRanges: [QuantizerRange], tensorRange: QuantizerRange) {
-        guard let data = try? Data(contentsOf: url),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let kept = obj["kept"] as? [Int], let list = obj["channel_ranges"] as? [[String: Any]],
-              let t = obj["tensor_range"] as? [String: Any] else {
+        guard let data = try? Data(contentsOf: url), let file = try? ResultJSON.decoder().decode(QuantizerFile.self, from: data) else {
             throw StageError.invalidSettings("\(url.path) is missing or not a quantizer description. Fix: run the encode-features stage for this split and ratio")
         }
-        func range(_ d: [String: Any]) throws -> QuantizerRange {
-            guard let lo = d["lo_bits"] as? Int, let hi = d["hi_bits"] as? Int,
-                  let l = UInt32(exactly: lo), let h = UInt32(exactly: hi) else {
+        func range(_ d: QuantizerFile.Range) throws -> QuantizerRange {
+            guard let l = d.loBits, let h = d.hiBits else {
                 throw StageError.invalidSettings("\(url.path): a range without lo_bits/hi_bits. Fix: rerun encode-features with --force")
             }
             return QuantizerRange(lo: Float(bitPattern: l), hi: Float(bitPattern: h))
         }
-        return (kept, try list.map(range), try range(t))
+        return (file.kept, try file.channelRanges.map(range), try range(file.tensorRange))
     }
 }
 

@@ -13,8 +13,18 @@ import Foundation
 public struct PlanCandidate: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable { case coInference = "co-inference", local, fullOffload = "full-offload" }
     public var kind: Kind
-    /// "stem/V16/arith-context/4b", "local", "full-offload".
-    public var id: String
+    /// The coded configuration of a co-inference candidate.
+    public var configuration: CodedConfiguration?
+    /// How the candidate is shown: "stem/V16/arith-context/4b", "local", "full-offload".
+    public var id: String {
+        switch kind {
+        case .local: return "local"
+        case .fullOffload: return "full-offload"
+        case .coInference:
+            guard let c = configuration else { return "co-inference" }
+            return "\(c.point.split)/V\(c.point.ratio)/\(c.codec.rawValue)/\(c.bits)b"
+        }
+    }
     public var accuracy: Double
     public var deviceMs: Double
     public var encodeMs: Double
@@ -29,22 +39,49 @@ public struct PlanCandidate: Codable, Equatable, Sendable {
     /// measured by `aecnn profile --server`, 0 when not measured.
     public var headerBytes: Double
 
-    public init(kind: Kind, id: String, accuracy: Double, deviceMs: Double, encodeMs: Double, bytes: Double, bytesP99: Double,
-                decodeMs: Double, edgeMs: Double, overheadMs: Double = 0, headerBytes: Double = 0) {
-        self.kind = kind; self.id = id; self.accuracy = accuracy; self.deviceMs = deviceMs; self.encodeMs = encodeMs
+    public init(kind: Kind, configuration: CodedConfiguration? = nil, accuracy: Double, deviceMs: Double, encodeMs: Double, bytes: Double,
+                bytesP99: Double, decodeMs: Double, edgeMs: Double, overheadMs: Double = 0, headerBytes: Double = 0) {
+        self.kind = kind; self.configuration = configuration; self.accuracy = accuracy; self.deviceMs = deviceMs; self.encodeMs = encodeMs
         self.bytes = bytes; self.bytesP99 = bytesP99; self.decodeMs = decodeMs; self.edgeMs = edgeMs; self.overheadMs = overheadMs
         self.headerBytes = headerBytes
     }
 
-    enum CodingKeys: String, CodingKey { case kind, id, accuracy, deviceMs, encodeMs, bytes, bytesP99, decodeMs, edgeMs, overheadMs, headerBytes }
+    /// A co-inference candidate.
+    public init(configuration: CodedConfiguration, accuracy: Double, deviceMs: Double, encodeMs: Double, bytes: Double, bytesP99: Double,
+                decodeMs: Double, edgeMs: Double) {
+        self.init(kind: .coInference, configuration: configuration, accuracy: accuracy, deviceMs: deviceMs, encodeMs: encodeMs,
+                  bytes: bytes, bytesP99: bytesP99, decodeMs: decodeMs, edgeMs: edgeMs)
+    }
+
+    enum CodingKeys: String, CodingKey { case kind, id, configuration, accuracy, deviceMs, encodeMs, bytes, bytesP99, decodeMs, edgeMs, overheadMs, headerBytes }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(kind: try c.decode(Kind.self, forKey: .kind), id: try c.decode(String.self, forKey: .id),
+        let kind = try c.decode(Kind.self, forKey: .kind)
+        if kind == .coInference && !c.contains(.configuration) {
+            throw DecodingError.dataCorruptedError(forKey: .configuration, in: c, debugDescription: "a co-inference candidate without its configuration (a profile of an older version): rerun aecnn profile")
+        }
+        self.init(kind: kind, configuration: try c.decodeIfPresent(CodedConfiguration.self, forKey: .configuration),
                   accuracy: try c.decode(Double.self, forKey: .accuracy), deviceMs: try c.decode(Double.self, forKey: .deviceMs),
                   encodeMs: try c.decode(Double.self, forKey: .encodeMs), bytes: try c.decode(Double.self, forKey: .bytes),
                   bytesP99: try c.decode(Double.self, forKey: .bytesP99), decodeMs: try c.decode(Double.self, forKey: .decodeMs),
                   edgeMs: try c.decode(Double.self, forKey: .edgeMs), overheadMs: try c.decodeIfPresent(Double.self, forKey: .overheadMs) ?? 0,
                   headerBytes: try c.decodeIfPresent(Double.self, forKey: .headerBytes) ?? 0)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(id, forKey: .id)   // for readers of the file; decoding uses `configuration`
+        try c.encodeIfPresent(configuration, forKey: .configuration)
+        try c.encode(accuracy, forKey: .accuracy)
+        try c.encode(deviceMs, forKey: .deviceMs)
+        try c.encode(encodeMs, forKey: .encodeMs)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(bytesP99, forKey: .bytesP99)
+        try c.encode(decodeMs, forKey: .decodeMs)
+        try c.encode(edgeMs, forKey: .edgeMs)
+        try c.encode(overheadMs, forKey: .overheadMs)
+        try c.encode(headerBytes, forKey: .headerBytes)
     }
 
     /// Predicted completion time in ms (eq. 1–4) at `uplinkMbps` with `rttMs`; nothing is sent by local computing.

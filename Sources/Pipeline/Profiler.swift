@@ -50,7 +50,7 @@ public enum Profiler {
         // Local computing and full offload with the base model.
         let base = try TrainBaseStage.loadModel(ctx)
         base.setTraining(false)
-        let baseAccuracy = StageRunner.result(TrainBaseStage.instance, ctx)?["test_accuracy"] as? Double ?? .nan
+        let baseAccuracy = try TrainBaseStage.requireOutput(TrainBaseStage.instance, ctx, for: "profile").training.testAccuracy
         warmUp { _ = GradMode.withoutGrad { base(Variable(inputs[0])) } }
         // Each input is made just before it runs, as the device client does (`aecnn offload`), so that both
         // measure the same loop.
@@ -68,17 +68,17 @@ public enum Profiler {
             pngMs.append(ms { bytes = PNGEncoder.encode(pixels: px, channels: test.channels, height: test.height, width: test.width).count })
             pngBytes.append(Double(bytes))
         }
-        out.append(PlanCandidate(kind: .local, id: "local", accuracy: baseAccuracy, deviceMs: deviceSpeedFactor * median(full),
+        out.append(PlanCandidate(kind: .local, accuracy: baseAccuracy, deviceMs: deviceSpeedFactor * median(full),
                                  encodeMs: 0, bytes: 0, bytesP99: 0, decodeMs: 0, edgeMs: 0))
-        out.append(PlanCandidate(kind: .fullOffload, id: "full-offload", accuracy: baseAccuracy, deviceMs: 0,
+        out.append(PlanCandidate(kind: .fullOffload, accuracy: baseAccuracy, deviceMs: 0,
                                  encodeMs: deviceSpeedFactor * median(pngMs), bytes: pngBytes.reduce(0, +) / Double(max(1, pngBytes.count)),
                                  bytesP99: p99(pngBytes), decodeMs: 0, edgeMs: median(fullEdge)))
 
         for inst in EncodeFeaturesStage.instances(ctx.spec) where try StageRunner.state(inst, ctx) == .done {
-            let split = inst.split!, ratio = inst.ratio!
-            let deployed = try DeployedModel.load(ctx, split: split, ratio: ratio)
+            let point = try inst.requirePoint()
+            let deployed = try DeployedModel.load(ctx, split: point.split, ratio: point.ratio)
             let model = deployed.model
-            let rows = (StageRunner.result(inst, ctx)?["rows"] as? [[String: Any]]) ?? []
+            let coded = try EncodeFeaturesStage.requireOutput(inst, ctx, for: "profile")
             warmUp { _ = GradMode.withoutGrad { model.device(Variable(inputs[0])) } }
             var features: [[Float]] = [], deviceMs: [Double] = []
             var featureShape: [Int] = []
@@ -104,8 +104,8 @@ public enum Profiler {
                     dec.append(try ms { _ = try link.decode(bytes) })
                     sizes.append(Double(bytes.count))
                 }
-                let accuracy = rows.first { $0["codec"] as? String == c.rawValue && $0["bits"] as? Int == bits }?["accuracy"] as? Double ?? .nan
-                out.append(PlanCandidate(kind: .coInference, id: "\(split)/V\(ratio)/\(c.rawValue)/\(bits)b", accuracy: accuracy,
+                guard let accuracy = coded.row(codec: c, bits: bits)?.accuracy else { continue }
+                out.append(PlanCandidate(configuration: CodedConfiguration(point: point, codec: c, bits: bits), accuracy: accuracy,
                                          deviceMs: deviceSpeedFactor * median(deviceMs), encodeMs: deviceSpeedFactor * median(enc),
                                          bytes: sizes.reduce(0, +) / Double(max(1, sizes.count)), bytesP99: p99(sizes),
                                          decodeMs: median(dec), edgeMs: median(edgeMs)))

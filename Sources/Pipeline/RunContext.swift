@@ -10,21 +10,44 @@ import PipelineSpec
 import Checkpoint
 
 public final class RunContext {
+    /// The pipeline, with `seed` set to the seed this context runs.
     public let spec: PipelineSpec
-    /// Checkpoints/<pipeline name>/
+    /// Checkpoints/<pipeline name>/: the pipeline's folder (the merged report of several seeds goes here).
+    public let pipelineRoot: URL
+    /// Where this seed's stages write: the pipeline's folder, or its `seed-<k>/` when the pipeline lists `seeds`.
     public let root: URL
     /// Where progress lines go (stderr by default); nil silences them.
     public var log: ((String) -> Void)?
+    /// The build that runs the stages ("aecnn 0.9.0 (commit …)"), recorded in every result; nil in tests.
+    public var buildVersion: String?
+    /// The pipeline file's text, embedded in reports when known.
+    public var pipelineText: String?
 
     private var cachedTrain: LabeledImages?
     private var cachedTest: LabeledImages?
 
-    public init(spec: PipelineSpec, checkpointsDirectory: URL, log: ((String) -> Void)? = { line in
+    /// A context for one of the pipeline's seeds (`seed`, default the first of `seedList`). A seed the
+    /// pipeline does not list is refused by the commands before they get here.
+    public init(spec: PipelineSpec, checkpointsDirectory: URL, seed: UInt64? = nil, log: ((String) -> Void)? = { line in
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }) {
+        var spec = spec
+        let chosen = seed ?? spec.seedList[0]
+        spec.seed = chosen
         self.spec = spec
-        self.root = checkpointsDirectory.appendingPathComponent(spec.name, isDirectory: true)
+        self.pipelineRoot = checkpointsDirectory.appendingPathComponent(spec.name, isDirectory: true)
+        self.root = spec.seeds == nil ? pipelineRoot : pipelineRoot.appendingPathComponent(Self.seedFolder(chosen), isDirectory: true)
         self.log = log
+    }
+
+    /// The folder of one seed's outputs in a pipeline with `seeds`: `seed-<k>`.
+    public static func seedFolder(_ seed: UInt64) -> String { "seed-\(seed)" }
+
+    /// A context for every seed of the pipeline, in the order listed.
+    public static func all(spec: PipelineSpec, checkpointsDirectory: URL, log: ((String) -> Void)? = { line in
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }) -> [RunContext] {
+        spec.seedList.map { RunContext(spec: spec, checkpointsDirectory: checkpointsDirectory, seed: $0, log: log) }
     }
 
     public func stageDirectory(_ stage: String, _ parts: String...) -> URL {

@@ -13,30 +13,59 @@ import Autograd
 import Checkpoint
 import PipelineSpec
 
-/// A stage at a split point and compression ratio (either may be absent).
+/// A stage at a split point and compression ratio (either may be absent), with a baseline's variant.
 public struct StageInstance: Hashable, CustomStringConvertible, Sendable {
     public var stage: String
     public var split: String?
     public var ratio: Int?
-    /// A further choice of some stages (e.g. the channel of train-bottlenetpp).
-    public var variant: String?
+    /// A further choice of the baseline stages: BottleNet++'s channel, BottleNet's JPEG quality.
+    public var variant: StageVariant?
 
-    public init(_ stage: String, split: String? = nil, ratio: Int? = nil, variant: String? = nil) {
+    public init(_ stage: String, split: String? = nil, ratio: Int? = nil, variant: StageVariant? = nil) {
         self.stage = stage; self.split = split; self.ratio = ratio; self.variant = variant
     }
 
+    public init(_ stage: String, _ point: OperatingPoint, variant: StageVariant? = nil) {
+        self.init(stage, split: point.split, ratio: point.ratio, variant: variant)
+    }
+
     public var description: String {
-        [stage, split, ratio.map { "V=\($0)" }, variant].compactMap { $0 }.joined(separator: " ")
+        [stage, split, ratio.map { "V=\($0)" }, variant?.description].compactMap { $0 }.joined(separator: " ")
     }
 
     /// Folder parts below the stage's folder.
-    var pathParts: [String] { [split, ratio.map(String.init), variant].compactMap { $0 } }
+    var pathParts: [String] { [split, ratio.map(String.init), variant?.description].compactMap { $0 } }
 
-    /// The command that runs this instance.
-    public var command: String {
-        "aecnn stage \(stage)" + (split.map { " --split \($0)" } ?? "") + (ratio.map { " --ratio \($0)" } ?? "")
+    /// The stage and its coordinates as `aecnn stage` takes them: "prune --split stem --ratio 4".
+    public var commandArguments: String {
+        stage + (split.map { " --split \($0)" } ?? "") + (ratio.map { " --ratio \($0)" } ?? "")
             + (variant.map { " --variant \($0)" } ?? "")
     }
+
+    /// The command that runs this instance.
+    public var command: String { "aecnn stage " + commandArguments }
+
+    /// The split of a per-split instance (an instance without one is a bug in the stage graph).
+    public func requireSplit() throws -> String {
+        guard let split else { throw StageError.invalidSettings("\(self) has no split point") }
+        return split
+    }
+
+    /// The operating point of a per-split, per-ratio instance.
+    public func requirePoint() throws -> OperatingPoint {
+        guard let split, let ratio else { throw StageError.invalidSettings("\(self) has no split point and ratio") }
+        return OperatingPoint(split: split, ratio: ratio)
+    }
+
+    /// The operating point, when the instance has one.
+    public var point: OperatingPoint? { split.flatMap { s in ratio.map { OperatingPoint(split: s, ratio: $0) } } }
+}
+
+/// What a stage's work produced: its typed output and the files whose content is its result.
+public struct StageProduct {
+    public var output: any StageOutput
+    public var files: [String]
+    public init(_ output: any StageOutput, files: [String]) { self.output = output; self.files = files }
 }
 
 /// What a stage is: its instances, inputs, deciding settings and work.
@@ -50,9 +79,8 @@ public protocol StageDefinition {
     static func settingsJSON(_ instance: StageInstance, _ spec: PipelineSpec) throws -> String
     /// Training settings, when the stage trains (its progress is then reported as epoch k of n).
     static func training(_ spec: PipelineSpec) -> TrainingSettings?
-    /// Do the work in `directory`; return result fields and the files whose content is the stage's output.
-    static func execute(_ instance: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String])
+    /// Do the work in `directory`; return the typed output and the files whose content is the stage's output.
+    static func execute(_ instance: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct
 }
 
 extension StageDefinition {
@@ -96,13 +124,20 @@ public enum StageRunner {
         return i.pathParts.reduce(folder) { $0.appendingPathComponent($1, isDirectory: true) }
     }
 
-    static func resultURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("result.json") }
+    public static func resultURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("result.json") }
     static func failedURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("failed.json") }
 
-    /// The instance's published result, if any (whether or not it is up to date).
+    /// The instance's published result file as JSON, if any (whether or not it is up to date): for tools
+    /// that show it whole. Code that reads a value decodes the stage's output type (`TypedStage.output`).
     public static func result(_ i: StageInstance, _ ctx: RunContext) -> [String: Any]? {
         guard let data = try? Data(contentsOf: resultURL(i, ctx)) else { return nil }
         return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
+    /// The runner's record of the instance's last run, if it has a result.
+    public static func record(_ i: StageInstance, _ ctx: RunContext) -> RunRecord? {
+        guard let data = try? Data(contentsOf: resultURL(i, ctx)) else { return nil }
+        return try? ResultJSON.decoder().decode(RunRecord.self, from: data)
     }
 
     /// Hash of the deciding settings and the outputs of the inputs; nil while an input has no result.
@@ -110,7 +145,7 @@ public enum StageRunner {
         guard let def = definition(i.stage) else { return nil }
         var text = try def.settingsJSON(i, ctx.spec)
         for d in def.dependencies(i, ctx.spec) {
-            guard let r = result(d, ctx), let h = r["outputs_sha256"] as? String else { return nil }
+            guard let h = record(d, ctx)?.outputsSha256 else { return nil }
             text += "\n\(d.description)=\(h)"
         }
         return SHA256.hexDigest(text)
@@ -122,12 +157,11 @@ public enum StageRunner {
             return result(i, ctx) == nil ? .waiting(on: d.description) : .stale("input \(d) is not up to date")
         }
         let current = try inputsHash(i, ctx)
-        if let r = result(i, ctx) {
-            return (r["inputs_sha256"] as? String) == current ? .done : .stale("settings or inputs changed")
+        if FileManager.default.fileExists(atPath: resultURL(i, ctx).path) {
+            return record(i, ctx)?.inputsSha256 == current ? .done : .stale("settings or inputs changed")
         }
-        if let data = try? Data(contentsOf: failedURL(i, ctx)),
-           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let e = obj["error"] as? String {
-            return .failed(e)
+        if let data = try? Data(contentsOf: failedURL(i, ctx)), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
+            return .failed(failure.error)
         }
         if let t = def.training(ctx.spec), let epoch = latestEpoch(directory(i, ctx)) {
             return .partial(epoch: epoch, of: t.epochs)
@@ -154,7 +188,8 @@ public enum StageRunner {
     /// Throws, naming the file and the stage to rerun, when a done instance's output files are missing or no
     /// longer hash to what its result recorded.
     public static func verifyOutputs(_ i: StageInstance, _ ctx: RunContext) throws {
-        guard let r = result(i, ctx), let recorded = r["outputs_sha256"] as? String, let outputs = r["outputs"] as? [String] else { return }
+        guard let r = record(i, ctx) else { return }
+        let recorded = r.outputsSha256, outputs = r.outputs
         let dir = directory(i, ctx)
         let fix = "Fix: rerun it with '\(i.command) --pipeline <file> --force'"
         for f in outputs where !FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path) {
@@ -165,11 +200,15 @@ public enum StageRunner {
         }
     }
 
+    struct FailureRecord: Codable { var error: String; var stage: String }
+
     /// Writes the error into the instance's failed.json (what `status` shows).
     static func recordFailure(_ error: Error, _ i: StageInstance, _ ctx: RunContext) {
-        let record: [String: Any] = ["error": String(describing: error), "stage": i.description]
+        let record = FailureRecord(error: String(describing: error), stage: i.description)
         try? FileManager.default.createDirectory(at: failedURL(i, ctx).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try? AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), to: failedURL(i, ctx))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try? AtomicFile.write(try encoder.encode(record), to: failedURL(i, ctx))
     }
 
     /// Run one instance: its inputs must be done; a done instance is skipped unless forced.
@@ -182,7 +221,7 @@ public enum StageRunner {
         Parallel.threads = ctx.spec.threads
         ProcessMemory.configureAllocatorForTraining()
         for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
-            throw StageError.missingInput(stage: i.description, path: resultURL(d, ctx).path, runFirst: "\(d.stage) --pipeline <file>" + (d.split.map { " --split \($0)" } ?? "") + (d.ratio.map { " --ratio \($0)" } ?? "") + (d.variant.map { " --variant \($0)" } ?? ""))
+            throw StageError.missingInput(stage: i.description, path: resultURL(d, ctx).path, runFirst: d.commandArguments + " --pipeline <file>")
         }
         // Inputs are read from disk: check their files against the hashes their results recorded before
         // anything of this instance is touched (a damaged input must not cost a forced rerun its old outputs).
@@ -193,9 +232,9 @@ public enum StageRunner {
             throw error
         }
         let dir = directory(i, ctx)
-        if !options.force, try state(i, ctx) == .done, let r = result(i, ctx) {
+        if !options.force, try state(i, ctx) == .done {
             ctx.log?("\(i): up to date; --force reruns it")
-            return StageSummary(stage: i.stage, skipped: true, _result: JSONBox(value: r))
+            return StageSummary(stage: i.stage, skipped: true)
         }
         if options.force { try? FileManager.default.removeItem(at: dir) }
         try? FileManager.default.removeItem(at: resultURL(i, ctx))
@@ -203,7 +242,7 @@ public enum StageRunner {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         guard let inputs = try inputsHash(i, ctx) else { throw StageError.invalidSettings("\(i): inputs disappeared") }
         let started = Date()
-        let produced: (result: [String: Any], outputs: [String])
+        let produced: StageProduct
         var options = options
         options.fingerprint = inputs
         do {
@@ -214,22 +253,17 @@ public enum StageRunner {
             recordFailure(error, i, ctx)
             throw error
         }
-        let outputsSHA256 = try outputsHash(produced.outputs, in: dir)
-        var result = produced.result
-        result["stage"] = i.stage
-        result["split"] = i.split
-        result["ratio"] = i.ratio
-        result["pipeline"] = ctx.spec.name
-        result["inputs_sha256"] = inputs
-        result["outputs_sha256"] = outputsSHA256
-        result["outputs"] = produced.outputs.sorted()
-        result["stage_wall_seconds"] = Date().timeIntervalSince(started)
-        result["threads"] = Parallel.threads
-        result["blas_core"] = BLAS.coreName
-        result["conv_kernels"] = Kernels.convKernelName
-        result["peak_rss_bytes"] = ProcessMemory.peakResidentBytes
+        let record = RunRecord(stage: i.stage, split: i.split, ratio: i.ratio, variant: i.variant?.description, pipeline: ctx.spec.name,
+                               seed: ctx.spec.seeds == nil ? nil : ctx.spec.seed,
+                               inputsSha256: inputs, outputsSha256: try outputsHash(produced.files, in: dir), outputs: produced.files.sorted(),
+                               stageWallSeconds: Date().timeIntervalSince(started), threads: Parallel.threads, blasCore: BLAS.coreName,
+                               convKernels: Kernels.convKernelName, peakRssBytes: ProcessMemory.peakResidentBytes,
+                               cpu: Machine.cpuDescription, aecnnVersion: ctx.buildVersion)
+        // One JSON object: the stage's output and the runner's record (the record wins a shared key).
+        var result = try ResultJSON.object(AnyStageOutput(produced.output))
+        result.merge(try ResultJSON.object(record)) { _, r in r }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), to: resultURL(i, ctx))
-        return StageSummary(stage: i.stage, skipped: false, _result: JSONBox(value: result))
+        return StageSummary(stage: i.stage, skipped: false)
     }
 
     /// Every instance of the pipeline in dependency order.

@@ -6,25 +6,18 @@ import NN
 import Checkpoint
 import PipelineSpec
 
-struct TrainedOutcome {
-    var testAccuracy: Double
-    var fields: [String: Any]
-}
-
 enum StageTraining {
     static func train(_ model: Module, stage: String, ctx: RunContext, directory: URL, settings: TrainingSettings,
-                      seed: UInt64, options: StageOptions) throws -> TrainedOutcome {
+                      seed: UInt64, options: StageOptions) throws -> TrainingFigures {
         let trainer = Trainer(stage: stage, directory: directory, settings: settings, seed: seed, log: ctx.log)
         trainer.stopAfterSteps = options.stopAfterSteps
         trainer.fingerprint = options.fingerprint
         let outcome = try trainer.run(model: model, train: try ctx.trainImages(), test: try ctx.testImages(),
                                       normalization: try ctx.normalization(), augmentation: try ctx.augmentation())
         trainer.clearState()
-        return TrainedOutcome(testAccuracy: outcome.testAccuracy, fields: [
-            "test_accuracy": outcome.testAccuracy, "test_loss": outcome.testLoss, "epochs": outcome.epochs,
-            "resumed_from_epoch": outcome.resumedFromEpoch, "train_wall_seconds": outcome.wallSeconds,
-            "train_images_per_second": outcome.imagesPerSecond,
-        ])
+        return TrainingFigures(testAccuracy: outcome.testAccuracy, testLoss: outcome.testLoss, epochs: outcome.epochs,
+                               resumedFromEpoch: outcome.resumedFromEpoch, trainWallSeconds: outcome.wallSeconds,
+                               trainImagesPerSecond: outcome.imagesPerSecond, testImages: try ctx.testImages().count)
     }
 
     static func saveModel(_ model: Module, directory: URL, kind: String, ctx: RunContext, name: String = "model") throws {

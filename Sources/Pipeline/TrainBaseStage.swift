@@ -10,19 +10,16 @@ import Models
 import Checkpoint
 import PipelineSpec
 
+/// What running an instance did: ran it, or found it up to date.
 public struct StageSummary: Sendable {
     public var stage: String
     public var skipped: Bool
-    public var result: [String: Any] { _result.value }
-    let _result: JSONBox
 }
 
-/// A Sendable box for a JSON object (results are written once and then only read).
-struct JSONBox: @unchecked Sendable { var value: [String: Any] }
-
-public enum TrainBaseStage: StageDefinition {
+public enum TrainBaseStage: TypedStage {
+    public typealias Output = BaseModelOutput
     public static let name = "train-base"
-    static let instance = StageInstance(name)
+    public static let instance = StageInstance(name)
 
     struct Inputs: Encodable {
         var dataset: DatasetSpec, model: ModelSpec, seed: UInt64, threads: Int, training: TrainingSettings
@@ -48,7 +45,7 @@ public enum TrainBaseStage: StageDefinition {
 
     /// import-base: the weights of `model.weights`, checked name by name and shape by shape against the
     /// pipeline's model, evaluated on the test set, published as this stage's output.
-    static func importWeights(_ path: String, ctx: RunContext, directory: URL) throws -> (result: [String: Any], outputs: [String]) {
+    static func importWeights(_ path: String, ctx: RunContext, directory: URL) throws -> StageProduct {
         let model = try ctx.makeBaseModel()
         let url = URL(fileURLWithPath: path)
         let file = try SafeTensors.read(from: url)
@@ -78,28 +75,24 @@ public enum TrainBaseStage: StageDefinition {
         let eval = try Trainer.evaluate(model, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
         try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx)
         ctx.log?(String(format: "%@: imported %@, test accuracy %.2f%%", name, path, 100 * eval.accuracy))
-        var result = try report(model, ctx)
-        result["imported_from"] = path
-        result["imported_sha256"] = try SHA256.hexDigest(ofFile: url)
-        result["test_accuracy"] = eval.accuracy
-        result["test_loss"] = eval.loss
-        return (result, ["model.safetensors"])
+        var facts = try report(model, ctx)
+        facts.importedFrom = path
+        facts.importedSha256 = try SHA256.hexDigest(ofFile: url)
+        let figures = TrainingFigures(testAccuracy: eval.accuracy, testLoss: eval.loss, testImages: try ctx.testImages().count)
+        return StageProduct(Output(figures, facts), files: ["model.safetensors"])
     }
 
     /// Parameters, FLOPs, split points and data sizes of a base model.
-    static func report(_ model: ResNet, _ ctx: RunContext) throws -> [String: Any] {
+    static func report(_ model: ResNet, _ ctx: RunContext) throws -> BaseModelFacts {
         let train = try ctx.trainImages(), test = try ctx.testImages()
         let inputShape = [train.channels, train.height, train.width]
-        let splits = model.splitReport(inputShape: inputShape).map {
-            ["split": $0.split, "shape": $0.shape, "device_flops": $0.deviceFLOPs] as [String: Any]
-        }
+        let splits = model.splitReport(inputShape: inputShape).map { SplitPointFacts(split: $0.split, shape: $0.shape, deviceFlops: $0.deviceFLOPs) }
         let total = FlopCounter.measure { _ = GradMode.withoutGrad { model(Variable(Tensor(zeros: [1] + inputShape))) } }
-        return ["parameters": model.parameterCount, "flops_per_image": total, "split_points": splits,
-                "train_images": train.count, "test_images": test.count]
+        return BaseModelFacts(parameters: model.parameterCount, flopsPerImage: total, splitPoints: splits,
+                              trainImages: train.count, testImages: test.count)
     }
 
-    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws
-        -> (result: [String: Any], outputs: [String]) {
+    public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
         if let path = ctx.spec.model.weights { return try importWeights(path, ctx: ctx, directory: directory) }
         let train = try ctx.trainImages(), test = try ctx.testImages()
         let model = try ctx.makeBaseModel()
@@ -109,9 +102,8 @@ public enum TrainBaseStage: StageDefinition {
         let outcome = try StageTraining.train(model, stage: name, ctx: ctx, directory: directory, settings: settings,
                                               seed: ctx.spec.seed &+ 1, options: options)
         try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx)
-        let result = outcome.fields.merging(try report(model, ctx)) { a, _ in a }
         ctx.log?(String(format: "%@: done, test accuracy %.2f%% (%@)", name, 100 * outcome.testAccuracy, directory.path))
-        return (result, ["model.safetensors"])
+        return StageProduct(Output(outcome, try report(model, ctx)), files: ["model.safetensors"])
     }
 
     // Convenience for callers that run just this stage.
@@ -120,9 +112,9 @@ public enum TrainBaseStage: StageDefinition {
         try StageRunner.run(instance, ctx, options: StageOptions(force: force, stopAfterSteps: stopAfterSteps))
     }
 
-    /// The finished stage's result, if it is complete and up to date.
-    public static func upToDateResult(_ ctx: RunContext) throws -> [String: Any]? {
-        try StageRunner.state(instance, ctx) == .done ? StageRunner.result(instance, ctx) : nil
+    /// The finished stage's output, if it is complete and up to date.
+    public static func upToDateOutput(_ ctx: RunContext) throws -> Output? {
+        try StageRunner.state(instance, ctx) == .done ? output(instance, ctx) : nil
     }
 
     /// The trained base model.

@@ -8,7 +8,8 @@
 //     ranges: fixed-per-channel      # per-tensor | per-channel (min–max sent per image) |
 //                                    # fixed-per-tensor | fixed-per-channel (calibrated on training images)
 //     calibration_images: 2000       # training images that calibrate the fixed ranges
-//     test_images: 10000             # first N test images measured (default: all)
+//                                    # (features are measured on the pipeline's whole test set: every accuracy
+//                                    # of a report is on the same images)
 //     recovery_training_bits: 4      # optional: train-recovery trains with this quantiser in the loop
 
 public struct CodingSettings: Equatable, Codable, Sendable {
@@ -26,19 +27,17 @@ public struct CodingSettings: Equatable, Codable, Sendable {
     public var zstdLevel: Int
     public var ranges: RangeMode
     public var calibrationImages: Int
-    public var testImages: Int?
     /// When set, `train-recovery` fine-tunes with this quantiser (and `ranges`) in the loop, straight-through.
     public var recoveryTrainingBits: Int?
 
     public init(codecs: [Codec] = [.arithContext, .zstd], bits: [Int] = [8, 4], zstdLevel: Int = 19,
-                ranges: RangeMode = .fixedPerChannel, calibrationImages: Int = 2000, testImages: Int? = nil,
+                ranges: RangeMode = .fixedPerChannel, calibrationImages: Int = 2000,
                 recoveryTrainingBits: Int? = nil) {
         self.codecs = codecs
         self.bits = bits
         self.zstdLevel = zstdLevel
         self.ranges = ranges
         self.calibrationImages = calibrationImages
-        self.testImages = testImages
         self.recoveryTrainingBits = recoveryTrainingBits
     }
 
@@ -56,11 +55,14 @@ public struct CodingSettings: Equatable, Codable, Sendable {
         }
         let ranges = try map.get("ranges", default: d.ranges) { try $0.oneOf(RangeMode.self) }
         let calibration = try map.get("calibration_images", default: d.calibrationImages) { try $0.int(atLeast: 1) }
-        let test: Int? = try map.optional("test_images").map { try $0.int(atLeast: 1) }
+        if let test = map.optional("test_images") {
+            throw test.error(.invalidValue, "coding.test_images is no longer read: coded features are measured on the pipeline's whole test set, so that every accuracy of a report is on the same images",
+                             hint: "remove it; to measure on fewer images, set dataset.test_subset")
+        }
         let training: Int? = try map.optional("recovery_training_bits").map { v in
             let b = try v.int(); try v.require((1...8).contains(b), "a bit width from 1 to 8"); return b
         }
         self.init(codecs: codecs, bits: bits, zstdLevel: level, ranges: ranges, calibrationImages: calibration,
-                  testImages: test, recoveryTrainingBits: training)
+                  recoveryTrainingBits: training)
     }
 }

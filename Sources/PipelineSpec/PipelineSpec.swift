@@ -14,8 +14,12 @@ import Yams
 public struct PipelineSpec: Equatable, Codable, Sendable {
     /// Pipeline name; outputs go to `Checkpoints/<name>/`. Letters, digits, `.`, `_`, `-`; not starting with `.`.
     public var name: String
-    /// Seed of every random choice (initialization, subsets, shuffling, augmentation).
+    /// Seed of every random choice (initialization, subsets, shuffling, augmentation). With `seeds`, the
+    /// seed of the run at hand (a `RunContext` sets it to one of `seeds`).
     public var seed: UInt64
+    /// The seeds to run the whole graph with, one after another, each in its own folder
+    /// (`Checkpoints/<name>/seed-<k>/`); nil for a pipeline of one `seed` (outputs in `Checkpoints/<name>/`).
+    public var seeds: [UInt64]?
     /// Worker threads for the kernels; ≥ 1.
     public var threads: Int
     /// The data set.
@@ -35,6 +39,9 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
     public var coding: CodingSettings?
     /// The baselines compared with AECNN (the `baselines:` section); nil when absent.
     public var baselines: BaselineSettings?
+    /// The baseline training stages whose epochs the file left out, so that they got AECNN's budget after
+    /// pruning (fine-tune + train-recovery epochs; for BottleNet++ minus its frozen-backbone epochs).
+    public var matchedBudgets: [String] = []
 
     /// Creates a spec; `stages` entries missing from the argument are filled from `TrainingStages`.
     public init(name: String, seed: UInt64 = 0, threads: Int = 2, dataset: DatasetSpec, model: ModelSpec,
@@ -59,8 +66,17 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
     /// The settings of training stage `stage`, or nil when it is not a training stage.
     public func training(_ stage: String) -> TrainingSettings? { stages[stage] }
 
+    /// Every seed the pipeline runs with: `seeds`, or the one `seed`.
+    public var seedList: [UInt64] { seeds ?? [seed] }
+
+    /// The most seeds a pipeline may list.
+    public static let maxSeeds = 32
+
+    /// AECNN's training epochs after pruning (fine-tune + train-recovery): the default budget of each baseline.
+    public var aecnnEpochsAfterPruning: Int { (stages["fine-tune"]?.epochs ?? 0) + (stages["train-recovery"]?.epochs ?? 0) }
+
     /// The keys accepted at the top level of a pipeline file.
-    static let topLevelKeys = ["name", "seed", "threads", "dataset", "model", "splits", "ratios", "stages", "aecnn", "coding", "baselines"]
+    static let topLevelKeys = ["name", "seed", "seeds", "threads", "dataset", "model", "splits", "ratios", "stages", "aecnn", "coding", "baselines"]
 
     /// Reads and validates the pipeline file at `path`.
     ///
@@ -119,6 +135,22 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             }
         }
         let seed = try map.get("seed", default: 0) { try $0.uint64() }
+        let seeds: [UInt64]? = try map.optional("seeds").map { node in
+            if map.optional("seed") != nil {
+                throw node.error(.invalidValue, "'seed' and 'seeds' are both given", hint: "keep one: 'seeds: [0, 1, 2]' runs the graph once per seed")
+            }
+            let items = try node.list()
+            guard (1...maxSeeds).contains(items.count) else {
+                throw node.error(.invalidValue, "lists \(items.count) seeds", hint: "list 1 to \(maxSeeds) seeds, e.g. seeds: [0, 1, 2]")
+            }
+            var result: [UInt64] = []
+            for item in items {
+                let v = try item.uint64()
+                if result.contains(v) { throw item.error(.invalidValue, "seed \(v) is listed twice") }
+                result.append(v)
+            }
+            return result
+        }
         let threads = try map.get("threads", default: 2) { try $0.int(in: 1...maxThreads) }
         let dataset = try DatasetSpec(yaml: try map.required("dataset", hint: "e.g. dataset: {kind: fashion-mnist}"))
         let model = try ModelSpec(yaml: try map.required("model", hint: "e.g. model: {arch: resnet20}"))
@@ -143,19 +175,37 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             }
             return result
         }
-        var stages: [String: TrainingSettings] = [:]
-        if let section = map.optional("stages") {
-            let stageMap = try section.mapping(knownKeys: TrainingStages.names, noun: "stage")
-            for entry in stageMap.entries {
-                stages[entry.key] = try TrainingSettings(yaml: entry.value,
-                                                         defaults: TrainingStages.defaults(for: entry.key)!)
-            }
-        }
         let aecnn = try map.get("aecnn", default: AECNNSettings()) { try AECNNSettings(yaml: $0) }
         let coding = try map.optional("coding").map { try CodingSettings(yaml: $0) }
         let baselines = try map.optional("baselines").map { try BaselineSettings(yaml: $0) }
-        return PipelineSpec(name: name, seed: seed, threads: threads, dataset: dataset, model: model,
-                            splits: splits, ratios: ratios, stages: stages, aecnn: aecnn, coding: coding, baselines: baselines)
+        // The baselines' sections may leave `epochs` out (or be absent): they then get AECNN's training budget
+        // after pruning, so the comparison is at equal epochs. AECNN's own stages are read first.
+        var stages: [String: TrainingSettings] = [:]
+        let stageMap = try map.optional("stages").map { try $0.mapping(knownKeys: TrainingStages.names, noun: "stage") }
+        let matchedStages = TrainingStages.baselineStages
+        for entry in stageMap?.entries ?? [] where !matchedStages.contains(entry.key) {
+            stages[entry.key] = try TrainingSettings(yaml: entry.value, defaults: TrainingStages.defaults(for: entry.key)!)
+        }
+        let afterPruning = (stages["fine-tune"] ?? TrainingStages.defaults(for: "fine-tune")!).epochs
+            + (stages["train-recovery"] ?? TrainingStages.defaults(for: "train-recovery")!).epochs
+        var matched: [String] = []
+        for stage in matchedStages {
+            let frozen = stage == "train-bottlenetpp" ? (baselines?.bottlenetpp?.frozenEpochs ?? 0) : 0
+            let budget = max(1, afterPruning - frozen)
+            let entry = stageMap?.entries.first { $0.key == stage }
+            if let entry, (try? entry.value.mapping(knownKeys: TrainingSettings.keys))?.optional("epochs") != nil {
+                stages[stage] = try TrainingSettings(yaml: entry.value, defaults: TrainingStages.defaults(for: stage)!)
+            } else {
+                stages[stage] = try entry.map { try TrainingSettings(yaml: $0.value, defaults: TrainingStages.defaults(for: stage)!, epochs: budget) }
+                    ?? { var d = TrainingStages.defaults(for: stage)!; d.epochs = budget; return d }()
+                matched.append(stage)
+            }
+        }
+        var spec = PipelineSpec(name: name, seed: seeds?.first ?? seed, threads: threads, dataset: dataset, model: model,
+                                splits: splits, ratios: ratios, stages: stages, aecnn: aecnn, coding: coding, baselines: baselines)
+        spec.seeds = seeds
+        spec.matchedBudgets = matched
+        return spec
     }
 
     /// Yams' composer, with its errors turned into located `PipelineSpecError`s.

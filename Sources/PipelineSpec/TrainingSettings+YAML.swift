@@ -7,10 +7,11 @@ extension TrainingSettings {
     static let keys = ["epochs", "batch_size", "optimizer", "schedule", "eval_batch_size", "trainable"]
 
     /// Reads a training section, filling absent fields from `defaults`.
-    public init(yaml value: YAMLValue, defaults: TrainingSettings) throws {
+    /// `epochs`, when given, is used where the section has no `epochs` (a baseline's matched budget).
+    public init(yaml value: YAMLValue, defaults: TrainingSettings, epochs matched: Int? = nil) throws {
         let map = try value.mapping(knownKeys: Self.keys)
-        let epochs = try map.required("epochs", hint: "a stage section must say how many epochs to train")
-            .int(in: 1...100_000)
+        let epochs = try matched.map { m in try map.get("epochs", default: m) { try $0.int(in: 1...100_000) } }
+            ?? map.required("epochs", hint: "a stage section must say how many epochs to train").int(in: 1...100_000)
         let batchSize = try map.get("batch_size", default: defaults.batchSize) { try $0.int(in: 1...65_536) }
         let evalBatchSize = try map.get("eval_batch_size", default: defaults.evalBatchSize) { try $0.int(in: 1...65_536) }
         let optimizer = try map.get("optimizer", default: defaults.optimizer) {

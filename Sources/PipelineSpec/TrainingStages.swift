@@ -15,6 +15,9 @@ public enum TrainingStages {
         ("train-bottlenet", TrainingSettings(epochs: 5, optimizer: .adam(AdamSettings()))),
     ]
 
+    /// The baselines' training stages: a section may leave `epochs` out to get AECNN's budget after pruning.
+    public static let baselineStages = ["train-bottlenetpp", "train-bottlenet"]
+
     /// The stage names, in pipeline order.
     public static var names: [String] { all.map(\.name) }
 

@@ -67,7 +67,7 @@ final class PipelineSpecErrorTests: XCTestCase {
     }
 
     func testUnknownFieldWithoutCloseMatchListsKnownFields() {
-        expect(head + "zzzzzzzz: 1", .unknownField, keyPath: "", "known fields: name, seed, threads")
+        expect(head + "zzzzzzzz: 1", .unknownField, keyPath: "", "known fields: name, seed, seeds, threads")
     }
 
     func testUnknownStageName() {

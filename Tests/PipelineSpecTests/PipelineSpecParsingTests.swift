@@ -20,7 +20,16 @@ final class PipelineSpecParsingTests: XCTestCase {
         XCTAssertEqual(spec.model.width, 1.0)
         XCTAssertEqual(spec.splits, [])
         XCTAssertEqual(spec.ratios, [])
-        for (stage, defaults) in TrainingStages.all { XCTAssertEqual(spec.stages[stage], defaults, stage) }
+        for (stage, defaults) in TrainingStages.all where !TrainingStages.baselineStages.contains(stage) {
+            XCTAssertEqual(spec.stages[stage], defaults, stage)
+        }
+        // The baselines get AECNN's epochs after pruning (fine-tune 5 + train-recovery 10), otherwise their defaults.
+        for stage in TrainingStages.baselineStages {
+            var matched = TrainingStages.defaults(for: stage)!
+            matched.epochs = 15
+            XCTAssertEqual(spec.stages[stage], matched, stage)
+        }
+        XCTAssertEqual(spec.matchedBudgets, TrainingStages.baselineStages)
         XCTAssertEqual(spec.stages["train-base"]?.batchSize, 128)
         XCTAssertEqual(spec.stages["train-base"]?.evalBatchSize, 500)
         XCTAssertTrue(spec.stages["train-base"]!.trains(parameter: "anything"))
@@ -102,7 +111,7 @@ final class PipelineSpecParsingTests: XCTestCase {
         // Keys sorted at every level.
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         XCTAssertTrue(json.hasPrefix("{\"aecnn\":"))
-        XCTAssertEqual(object.keys.sorted(), ["aecnn", "dataset", "model", "name", "ratios", "seed", "splits", "stages", "threads"])
+        XCTAssertEqual(object.keys.sorted(), ["aecnn", "dataset", "matchedBudgets", "model", "name", "ratios", "seed", "splits", "stages", "threads"])
         try assertSortedKeys(in: json)
         // Round trip through Codable.
         XCTAssertEqual(try JSONDecoder().decode(PipelineSpec.self, from: Data(json.utf8)), spec)
@@ -198,8 +207,7 @@ extension PipelineSpecParsingTests {
         XCTAssertEqual(c.zstdLevel, 3)
         XCTAssertEqual(c.ranges, .perChannel)
         XCTAssertEqual(c.recoveryTrainingBits, 4)
-        XCTAssertNil(c.testImages)
-        for (bad, word) in [("coding: {bitz: [4]}", "bits"), ("coding: {bits: [9]}", "1 to 8"), ("coding: {codecs: [lzma]}", "arith-context"),
+        for (bad, word) in [("coding: {bitz: [4]}", "bits"), ("coding: {test_images: 100}", "dataset.test_subset"), ("coding: {bits: [9]}", "1 to 8"), ("coding: {codecs: [lzma]}", "arith-context"),
                             ("coding: {bits: [4, 4]}", "twice"), ("coding: {ranges: percentile}", "fixed-per-channel"), ("coding: {codecs: []}", "at least one")] {
             XCTAssertThrowsError(try PipelineSpec.parse(yaml: minimal + bad + "\n", fileName: "x.yaml"), bad) { error in
                 XCTAssertTrue("\(error)".contains(word), "\(bad): \(error)")

@@ -78,7 +78,7 @@ final class BottleNetPPTests: XCTestCase {
         let instances = TrainBottleNetPPStage.instances(straight.spec)
         XCTAssertEqual(instances.map(\.description), ["train-bottlenetpp stem V=4 awgn", "train-bottlenetpp stem V=4 bec"])
         try StageRunner.run(StageInstance("train-base"), straight)
-        let bec = StageInstance("train-bottlenetpp", split: "stem", ratio: 4, variant: "bec")
+        let bec = StageInstance("train-bottlenetpp", split: "stem", ratio: 4, variant: .channel(.bec))
         try StageRunner.run(bec, straight)
         let r = try XCTUnwrap(StageRunner.result(bec, straight))
         let conditions = try XCTUnwrap(r["accuracy_at_conditions"] as? [[String: Any]])
@@ -92,7 +92,7 @@ final class BottleNetPPTests: XCTestCase {
         // Interrupted in phase 2 and again in phase 3 (3 steps per epoch, epoch checkpoints), then resumed.
         let killed = try context("killed")
         try StageRunner.run(StageInstance("train-base"), killed)
-        let k = StageInstance("train-bottlenetpp", split: "stem", ratio: 4, variant: "bec")
+        let k = StageInstance("train-bottlenetpp", split: "stem", ratio: 4, variant: .channel(.bec))
         XCTAssertThrowsError(try StageRunner.run(k, killed, options: StageOptions(stopAfterSteps: 4))) { XCTAssertTrue($0 is Trainer.Interrupted) }
         XCTAssertThrowsError(try StageRunner.run(k, killed, options: StageOptions(stopAfterSteps: 4))) { XCTAssertTrue($0 is Trainer.Interrupted) }
         try StageRunner.run(k, killed)

@@ -26,7 +26,7 @@ final class CompareTests: XCTestCase {
         splits: [stem]
         ratios: [2, 4]
         aecnn: {recovery: {layers: 2, hidden: 4}, rank: {batch_size: 16, stability_batches: 2}}
-        coding: {codecs: [arith-context, zstd], bits: [8, 4], calibration_images: 32, test_images: 16}
+        coding: {codecs: [arith-context, zstd], bits: [8, 4], calibration_images: 32}
         baselines:
           bottlenetpp: {channels: [noiseless, bec], test: {bec: [0.05]}, frozen_epochs: 1}
           bottlenet: {qualities: [20]}
@@ -36,28 +36,32 @@ final class CompareTests: XCTestCase {
                              checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
         try StageRunner.runAll(ctx)
         let dir = root.appendingPathComponent("ckpt/cmp/report")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("comparison.json"))) as! [String: Any]
-        let rows = json["rows"] as! [[String: Any]]
-        func count(_ method: String) -> Int { rows.filter { $0["method"] as? String == method }.count }
-        XCTAssertEqual(count("CA_Pruned"), 2)
-        XCTAssertEqual(count("AECNN"), 2)
-        XCTAssertEqual(count("AECNN coded"), 2 * 2 * 2)
-        XCTAssertEqual(count("BottleNet++"), 2 * (1 + 2))   // noiseless at 0; bec at 0 and 0.05
-        XCTAssertEqual(count("BottleNet"), 2)
-        XCTAssertEqual(count("input image as PNG"), 1)
-        let jpeg = StageRunner.result(StageInstance("train-bottlenet", split: "stem", ratio: 2, variant: "q20"), ctx)!
-        XCTAssertEqual(rows.first { $0["method"] as? String == "BottleNet" && $0["ratio"] as? Int == 2 }!["bytes_per_image"] as? Double,
-                       jpeg["bytes_per_image"] as? Double)
-        XCTAssertGreaterThan(jpeg["bytes_per_image"] as! Double, 8)
-        XCTAssertEqual(count("split tensor, 8-bit + zstd-19"), 1)
+        let report = try ComparisonReport.read(dir.appendingPathComponent("comparison.json"))
+        let rows = report.rows
+        func count(_ method: ReportMethod) -> Int { rows.filter { $0.method == method }.count }
+        XCTAssertEqual(count(.caPruned), 2)
+        XCTAssertEqual(count(.aecnn), 2)
+        XCTAssertEqual(count(.aecnnCoded), 2 * 2 * 2)
+        XCTAssertEqual(count(.bottleNetPP), 2 * (1 + 2))   // noiseless at 0; bec at 0 and 0.05
+        XCTAssertEqual(count(.bottleNet), 2)
+        XCTAssertEqual(count(.reference), 3)
+        // One test set per table: every accuracy on the pipeline's 24 test images, and the report says so.
+        XCTAssertEqual(report.testImages, 24)
+        XCTAssertTrue(rows.filter { $0.accuracy != nil }.allSatisfy { $0.testImages == 24 })
+        let jpeg = try XCTUnwrap(TrainBottleNetStage.output(StageInstance("train-bottlenet", split: "stem", ratio: 2, variant: .jpegQuality(20)), ctx))
+        XCTAssertEqual(rows.first { $0.method == .bottleNet && $0.ratio == 2 }?.bytesPerImage, jpeg.fields.bytesPerImage)
+        XCTAssertGreaterThan(jpeg.fields.bytesPerImage, 8)
+        XCTAssertEqual(rows.filter { $0.reference == "split tensor, 8-bit + zstd-19" }.count, 1)
         // Table values are the stages' own.
-        let ft = StageRunner.result(StageInstance("fine-tune", split: "stem", ratio: 4), ctx)!["test_accuracy"] as! Double
-        XCTAssertEqual(rows.first { $0["method"] as? String == "CA_Pruned" && $0["ratio"] as? Int == 4 }!["accuracy"] as? Double, ft)
-        let bec = StageRunner.result(StageInstance("train-bottlenetpp", split: "stem", ratio: 4, variant: "bec"), ctx)!
-        XCTAssertEqual(rows.first { $0["method"] as? String == "BottleNet++" && $0["channel"] as? String == "bec" && $0["ratio"] as? Int == 4
-                                    && $0["condition"] as? Double == 0 }!["compression_ratio"] as! Double,
-                       bec["bit_compression_8bit"] as! Double, accuracy: 1e-9)
-        let png = rows.first { $0["method"] as? String == "input image as PNG" }!["bytes_per_image"] as! Double
+        let ft = try XCTUnwrap(FineTuneStage.output(StageInstance("fine-tune", split: "stem", ratio: 4), ctx)).training.testAccuracy
+        XCTAssertEqual(rows.first { $0.method == .caPruned && $0.ratio == 4 }?.accuracy, ft)
+        let bec = try XCTUnwrap(TrainBottleNetPPStage.output(StageInstance("train-bottlenetpp", split: "stem", ratio: 4, variant: .channel(.bec)), ctx))
+        XCTAssertEqual(try XCTUnwrap(rows.first { $0.method == .bottleNetPP && $0.channel == .bec && $0.ratio == 4 && $0.condition == 0 }?.compressionRatio),
+                       bec.fields.bitCompression8bit, accuracy: 1e-9)
+        // Fair budgets: the baselines left their epochs to the pipeline here (1 each), and the report says so.
+        XCTAssertEqual(report.budgets.first { $0.method == .bottleNetPP }?.epochsAfterBase, 2)
+        XCTAssertEqual(report.budgets.first { $0.method == .bottleNetPP }?.matched, false)
+        let png = try XCTUnwrap(rows.first { $0.reference == "input image as PNG" }?.bytesPerImage)
         XCTAssertGreaterThan(png, 8 + 25 + 12 + 12)   // signature, IHDR, IDAT, IEND at least
         for f in ["comparison.md", "comparison.csv", "report.md", "accuracy_vs_ratio_stem.svg", "accuracy_vs_bytes_stem.svg", "importance_stem.svg", "training.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
@@ -68,28 +72,32 @@ final class CompareTests: XCTestCase {
         }
         let ratioPlot = try String(contentsOf: dir.appendingPathComponent("accuracy_vs_ratio_stem.svg"), encoding: .utf8)
         for name in ["CA_Pruned (float)", "AECNN 4-bit arith-context", "BottleNet++ bec", "BottleNet JPEG q20"] { XCTAssertTrue(ratioPlot.contains(name), name) }
-        let report = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
-        XCTAssertTrue(report.contains("Wall time of every stage"))
-        XCTAssertTrue(report.contains("train-bottlenetpp stem V=2 bec"))
+        let reportText = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(reportText.contains("Wall time of every stage"))
+        XCTAssertTrue(reportText.contains("train-bottlenetpp stem V=2 bec"))
+        XCTAssertTrue(reportText.contains("every accuracy on the same 24 test images"))
 
         // Every series with data has its markers in the bytes plot: BottleNet++ (its byte counts were integers
         // and were dropped) and all three reference rows (the input PNG has no split).
         let bytesPlot = try String(contentsOf: dir.appendingPathComponent("accuracy_vs_bytes_stem.svg"), encoding: .utf8)
         XCTAssertEqual(markers(in: bytesPlot, series: "BottleNet++ bec (8-bit)"), 2)
         XCTAssertEqual(markers(in: bytesPlot, series: "BottleNet JPEG q20"), 2)
-        XCTAssertEqual(markers(in: bytesPlot, series: "references"), 3)
+        XCTAssertEqual(markers(in: bytesPlot, series: "references (base model)"), 3)
+        XCTAssertEqual(markers(in: bytesPlot, series: "AECNN 8-bit zstd"), 2)
+        // One style per method across plots.
+        let style = SVGPlot.style(forMethod: "BottleNet++").colour
+        XCTAssertTrue(ratioPlot.contains(style) && bytesPlot.contains(style))
         // RFC 4180: a strict reader sees one field count, and the quoted method name intact.
         let csv = try parseCSV(String(contentsOf: dir.appendingPathComponent("comparison.csv"), encoding: .utf8))
         XCTAssertEqual(Set(csv.map(\.count)).count, 1, "rows of different lengths")
-        XCTAssertTrue(csv.contains { $0.first == "split tensor, float32" })
+        XCTAssertTrue(csv.contains { $0.count > 1 && $0[1] == "split tensor, float32" })
     }
 
     /// Markers (circle, rect, polygon) inside the SVG group of one series.
     func markers(in svg: String, series: String) -> Int {
         guard let start = svg.range(of: "<g data-series=\"\(series)\">"),
               let end = svg.range(of: "</g>", range: start.upperBound..<svg.endIndex) else { return 0 }
-        let body = svg[start.upperBound..<end.lowerBound]
-        return ["<circle", "<rect", "<polygon"].reduce(0) { $0 + body.components(separatedBy: $1).count - 1 }
+        return svg[start.upperBound..<end.lowerBound].components(separatedBy: "class=\"marker\"").count - 1
     }
 
     /// A strict RFC 4180 reader: quoted fields with doubled quotes, every record ended by a line break.
@@ -109,7 +117,7 @@ final class CompareTests: XCTestCase {
                 quoted = true; atFieldStart = false
             } else if c == "," {
                 record.append(field); field = ""; atFieldStart = true
-            } else if c == "\n" {
+            } else if c == "\r\n" || c == "\n" {   // "\r\n" is one Character
                 record.append(field); records.append(record); record = []; field = ""; atFieldStart = true
             } else {
                 field.append(c); atFieldStart = false
@@ -138,11 +146,11 @@ final class CompareTests: XCTestCase {
         try TrainBaseStage.run(ctx)
         let dir = try CompareStage.rebuild(ctx)
         let md = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
-        XCTAssertTrue(md.contains("| 2 | 0 | 0.00 | – | – | – |"), md)
+        XCTAssertTrue(md.contains("| 2 | – | – | – | – |"), md)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report.md").path))
         let json = try Data(contentsOf: dir.appendingPathComponent("comparison.json"))
         XCTAssertNoThrow(try JSONSerialization.jsonObject(with: json))
-        XCTAssertFalse(String(decoding: json, as: UTF8.self).lowercased().contains("nan"))
+        XCTAssertNil(String(decoding: json, as: UTF8.self).range(of: #":\s*-?(nan|inf)"#, options: [.regularExpression, .caseInsensitive]))
         let csv = try parseCSV(String(contentsOf: dir.appendingPathComponent("comparison.csv"), encoding: .utf8))
         XCTAssertEqual(Set(csv.map(\.count)).count, 1)
     }

@@ -10,7 +10,7 @@ import _TestSupport
 
 final class PlannerTests: XCTestCase {
     func testCompletionTimeFollowsTheEquations() {
-        let c = PlanCandidate(kind: .coInference, id: "x", accuracy: 0.9, deviceMs: 3, encodeMs: 0.5, bytes: 1250, bytesP99: 2500, decodeMs: 0.25, edgeMs: 2)
+        let c = PlanCandidate(configuration: CodedConfiguration(point: OperatingPoint(split: "stem", ratio: 4), codec: .zstd, bits: 4), accuracy: 0.9, deviceMs: 3, encodeMs: 0.5, bytes: 1250, bytesP99: 2500, decodeMs: 0.25, edgeMs: 2)
         // 1250 bytes at 1 Mbit/s: 10 ms; plus RTT 4.
         XCTAssertEqual(c.completionMs(uplinkMbps: 1, rttMs: 4), 3 + 0.5 + 10 + 4 + 0.25 + 2, accuracy: 1e-9)
         XCTAssertEqual(c.completionMs(uplinkMbps: 1, rttMs: 4, useP99: true), 3 + 0.5 + 20 + 4 + 0.25 + 2, accuracy: 1e-9)
@@ -29,8 +29,10 @@ final class PlannerTests: XCTestCase {
         var rng = RNG(seed: 17)
         for trial in 0..<500 {
             let n = 1 + rng.int(below: 12)
-            let candidates = (0..<n).map { k in
-                PlanCandidate(kind: k == 0 ? .local : (k == 1 ? .fullOffload : .coInference), id: "c\(k)",
+            let candidates = (0..<n).map { k -> PlanCandidate in
+                let kind: PlanCandidate.Kind = k == 0 ? .local : (k == 1 ? .fullOffload : .coInference)
+                let config = kind == .coInference ? CodedConfiguration(point: OperatingPoint(split: "s\(k)", ratio: 2), codec: .zstd, bits: 4) : nil
+                return PlanCandidate(kind: kind, configuration: config,
                               accuracy: Double(80 + rng.int(below: 15)) / 100,   // ties happen
                               deviceMs: Double(rng.uniform()) * 50, encodeMs: Double(rng.uniform()) * 5, bytes: Double(rng.int(below: 20000)),
                               bytesP99: 0, decodeMs: Double(rng.uniform()) * 5, edgeMs: Double(rng.uniform()) * 20)

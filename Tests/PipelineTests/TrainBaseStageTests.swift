@@ -40,7 +40,8 @@ final class TrainBaseStageTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("state").path), "progress state is removed when the stage completes")
-        let acc = try XCTUnwrap(summary.result["test_accuracy"] as? Double)
+        XCTAssertFalse(summary.skipped)
+        let acc = try XCTUnwrap(TrainBaseStage.output(TrainBaseStage.instance, ctx)?.training.testAccuracy)
         XCTAssertGreaterThan(acc, 0.5, "4 well-separated classes: chance is 0.25")
         // Metrics are JSON lines with one epoch line per epoch.
         let lines = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
@@ -65,7 +66,7 @@ final class TrainBaseStageTests: XCTestCase {
         for stop in [4, 9] {
             let ctx = try context("interrupted-\(stop)")
             XCTAssertThrowsError(try TrainBaseStage.run(ctx, stopAfterSteps: stop)) { XCTAssertTrue($0 is Trainer.Interrupted) }
-            XCTAssertNil(try TrainBaseStage.upToDateResult(ctx), "an interrupted stage is not done")
+            XCTAssertNil(try TrainBaseStage.upToDateOutput(ctx), "an interrupted stage is not done")
             _ = try TrainBaseStage.run(ctx)
             XCTAssertEqual(try modelHash(ctx), reference, "resumed after \(stop) steps")
         }
@@ -74,9 +75,9 @@ final class TrainBaseStageTests: XCTestCase {
     func testChangedSettingsMakeTheResultStale() throws {
         let ctx = try context("stale")
         _ = try TrainBaseStage.run(ctx)
-        XCTAssertNotNil(try TrainBaseStage.upToDateResult(ctx))
+        XCTAssertNotNil(try TrainBaseStage.upToDateOutput(ctx))
         let changed = try context("stale", epochs: 1)
-        XCTAssertNil(try TrainBaseStage.upToDateResult(changed))
+        XCTAssertNil(try TrainBaseStage.upToDateOutput(changed))
     }
 
     /// A ratio that does not divide a split's channels, or a split the model lacks, is refused before training.

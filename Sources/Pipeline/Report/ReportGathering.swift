@@ -1,0 +1,232 @@
+// One seed's comparison from the stages' typed outputs: a row per method × operating point × setting, the
+// reference rows, the training budgets, the machine and every stage's wall time. A stage that has not run
+// leaves its rows' numbers absent (the tables show "–").
+//
+// Reference rows are measured here with the base model on the same test images as everything else: the
+// split tensor sent raw as float32; the split tensor 8-bit (per-tensor min–max) + zstd through the real
+// frame; the input image as PNG. They are cached in the report folder (references.json) under the base
+// model's output hash, so rebuilding a report does not measure them again.
+
+import Foundation
+import TensorCore
+import Autograd
+import Datasets
+import Checkpoint
+import FeatureCoding
+import PipelineSpec
+
+public enum ReportGathering {
+    /// The comparison of one seed's results.
+    public static func gather(_ ctx: RunContext, referencesCache: URL?) throws -> ComparisonReport {
+        let spec = ctx.spec
+        let base = TrainBaseStage.output(TrainBaseStage.instance, ctx)
+        let testImages = try ctx.testImages().count
+        let bpp = spec.baselines?.bottlenetpp
+        let bn = spec.baselines?.bottlenet
+        let epochs = (attention: spec.training(TrainAttentionStage.name)?.epochs ?? 0, fineTune: spec.training(FineTuneStage.name)?.epochs ?? 0,
+                      recovery: spec.training(TrainRecoveryStage.name)?.epochs ?? 0, bpp: spec.training(TrainBottleNetPPStage.name)?.epochs ?? 0,
+                      bn: spec.training(TrainBottleNetStage.name)?.epochs ?? 0)
+        var rows: [ReportRow] = []
+        for split in spec.splits { for v in spec.ratios {
+            let point = OperatingPoint(split: split, ratio: v)
+            let prune = PruneStage.output(StageInstance(PruneStage.name, point), ctx)
+            let tuned = FineTuneStage.output(StageInstance(FineTuneStage.name, point), ctx)
+            let recovered = TrainRecoveryStage.output(StageInstance(TrainRecoveryStage.name, point), ctx)
+            var ca = ReportRow(method: .caPruned, split: split, ratio: v)
+            ca.accuracy = tuned?.training.testAccuracy
+            ca.testImages = tuned?.training.testImages ?? (tuned == nil ? nil : testImages)
+            ca.compressionRatio = Double(v)
+            ca.deviceFlops = prune?.deviceFlops
+            ca.sentChannels = prune?.kept.count
+            ca.epochs = epochs.attention + epochs.fineTune
+            rows.append(ca)
+            var ae = ca
+            ae.method = .aecnn
+            ae.accuracy = recovered?.training.testAccuracy
+            ae.testImages = recovered?.training.testImages ?? (recovered == nil ? nil : testImages)
+            ae.epochs = epochs.attention + epochs.fineTune + epochs.recovery
+            ae.bytesPerImage = prune.map { p in 4 * Double(p.transmittedShape.reduce(1, *)) }
+            rows.append(ae)
+            if spec.coding != nil, let coded = EncodeFeaturesStage.output(StageInstance(EncodeFeaturesStage.name, point), ctx) {
+                for c in coded.rows {
+                    var row = ReportRow(method: .aecnnCoded, split: split, ratio: v)
+                    row.codec = c.codec; row.bits = c.bits
+                    row.accuracy = c.accuracy
+                    row.testImages = coded.testImages
+                    row.bitsPerElement = c.bitsPerElement
+                    row.bytesPerImage = c.frameBytesMean
+                    row.compressionRatio = c.compressionRatio
+                    row.compressionRatioFrame = c.compressionRatioFrame
+                    row.deviceFlops = prune?.deviceFlops
+                    row.sentChannels = prune?.kept.count
+                    row.epochs = ae.epochs
+                    rows.append(row)
+                }
+            }
+            for c in bpp?.channels ?? [] {
+                let out = TrainBottleNetPPStage.output(StageInstance(TrainBottleNetPPStage.name, point, variant: .channel(c)), ctx)
+                // The channel's symbols: 32-bit floats noise-free or over AWGN, 8-bit over the erasure channel.
+                let symbolBytes = c == .bec ? 1.0 : 4.0
+                let conditions = out?.fields.accuracyAtConditions.map(\.condition) ?? bpp.map { $0.testConditions(c) } ?? [0]
+                for cond in conditions {
+                    var row = ReportRow(method: .bottleNetPP, split: split, ratio: v)
+                    row.channel = c; row.condition = cond
+                    row.accuracy = out?.fields.accuracyAtConditions.first { $0.condition == cond }?.accuracy
+                    row.testImages = out == nil ? nil : (out?.training.testImages ?? testImages)
+                    if let f = out?.fields {
+                        row.compressionRatio = f.bandwidthReduction * 4 / symbolBytes
+                        row.bytesPerImage = symbolBytes * Double(f.symbolsShape.reduce(1, *))
+                        row.deviceFlops = f.deviceFlops
+                        row.sentChannels = f.reducedChannels
+                    }
+                    row.epochs = (bpp?.frozenEpochs ?? 0) + epochs.bpp
+                    rows.append(row)
+                }
+            }
+            for q in bn?.qualities ?? [] {
+                let out = TrainBottleNetStage.output(StageInstance(TrainBottleNetStage.name, point, variant: .jpegQuality(q)), ctx)
+                var row = ReportRow(method: .bottleNet, split: split, ratio: v)
+                row.quality = q
+                row.accuracy = out?.training.testAccuracy
+                row.testImages = out == nil ? nil : (out?.training.testImages ?? testImages)
+                row.bytesPerImage = out?.fields.bytesPerImage
+                row.compressionRatio = out?.fields.compressionRatio
+                row.deviceFlops = out?.fields.deviceFlops
+                row.sentChannels = out?.fields.reducedShape.first
+                row.epochs = epochs.bn
+                rows.append(row)
+            }
+        } }
+        if base != nil { rows += try references(ctx, cache: referencesCache) }
+        for k in rows.indices where rows[k].accuracy != nil { rows[k].n = 1 }
+
+        var budgets = [TrainingBudget(method: .aecnn, epochsAfterBase: epochs.attention + epochs.fineTune + epochs.recovery,
+                                      breakdown: "\(epochs.attention) attention + \(epochs.fineTune) fine-tune + \(epochs.recovery) recovery", matched: nil),
+                       TrainingBudget(method: .caPruned, epochsAfterBase: epochs.attention + epochs.fineTune,
+                                      breakdown: "\(epochs.attention) attention + \(epochs.fineTune) fine-tune", matched: nil)]
+        if let bpp {
+            budgets.append(TrainingBudget(method: .bottleNetPP, epochsAfterBase: bpp.frozenEpochs + epochs.bpp,
+                                          breakdown: "\(bpp.frozenEpochs) frozen-backbone + \(epochs.bpp) joint",
+                                          matched: spec.matchedBudgets.contains(TrainBottleNetPPStage.name)))
+        }
+        if bn != nil {
+            budgets.append(TrainingBudget(method: .bottleNet, epochsAfterBase: epochs.bn, breakdown: "\(epochs.bn) joint",
+                                          matched: spec.matchedBudgets.contains(TrainBottleNetStage.name)))
+        }
+        let measured = Set(rows.compactMap(\.testImages))
+        return ComparisonReport(
+            pipeline: spec.name, seeds: [spec.seed],
+            layout: ReportLayout(splits: spec.splits, ratios: spec.ratios, codecs: spec.coding?.codecs ?? [], bits: spec.coding?.bits ?? [],
+                                 channels: bpp?.channels ?? [], qualities: bn?.qualities ?? []),
+            testImages: measured.count <= 1 ? (measured.first ?? testImages) : nil,
+            trainImages: try ctx.trainImages().count, dataset: spec.dataset.kind.rawValue,
+            model: "\(spec.model.arch.rawValue) width \(spec.model.width)",
+            baseAccuracy: base?.training.testAccuracy, baseAccuracyStd: nil, rows: rows, budgets: budgets,
+            provenance: [RunProvenance(seed: spec.seed, version: ctx.buildVersion, cpu: Machine.cpuDescription,
+                                       cores: ProcessInfo.processInfo.activeProcessorCount, threads: spec.threads,
+                                       blasCore: BLAS.coreName, convKernels: Kernels.convKernelName)],
+            stageTimes: stageTimes(ctx), pipelineText: ctx.pipelineText)
+    }
+
+    /// Every finished instance's wall time, with the CPU it ran on when another sitting ran it.
+    static func stageTimes(_ ctx: RunContext) -> [StageTime] {
+        StageRunner.allInstances(ctx.spec).compactMap { inst -> StageTime? in
+            guard inst.stage != CompareStage.name, let r = StageRunner.record(inst, ctx) else { return nil }
+            let figures = try? ResultJSON.decoder().decode(TrainingFigures.self, from: Data(contentsOf: StageRunner.resultURL(inst, ctx)))
+            return StageTime(seed: ctx.spec.seed, instance: inst.description, seconds: r.stageWallSeconds,
+                             trainImagesPerSecond: figures?.trainImagesPerSecond, cpu: r.cpu)
+        }
+    }
+
+    struct ReferenceCache: Codable { var baseOutputsSha256: String; var testImages: Int; var zstdLevel: Int; var splits: [String]; var rows: [ReportRow] }
+
+    /// The reference rows, measured with the base model on the pipeline's test images (or read from `cache`).
+    static func references(_ ctx: RunContext, cache: URL?) throws -> [ReportRow] {
+        let test = try ctx.testImages()
+        let level = ctx.spec.coding?.zstdLevel ?? 19
+        let baseHash = StageRunner.record(TrainBaseStage.instance, ctx)?.outputsSha256 ?? "unknown"
+        if let cache, let data = try? Data(contentsOf: cache), let c = try? ResultJSON.decoder().decode(ReferenceCache.self, from: data),
+           c.baseOutputsSha256 == baseHash, c.testImages == test.count, c.zstdLevel == level, c.splits == ctx.spec.splits {
+            return c.rows
+        }
+        let model = try TrainBaseStage.loadModel(ctx)
+        model.setTraining(false)
+        let norm = try ctx.normalization()
+        // Frames name the base model by its weights (as encode-features names AECNN models), not by the pipeline.
+        let baseID = "base@" + String(baseHash.prefix(12))
+        var rows: [ReportRow] = []
+        var pngBytes = 0
+        for k in 0..<test.count {
+            pngBytes += PNGEncoder.encode(pixels: Array(test.pixels[(k * test.imageSize)..<((k + 1) * test.imageSize)]),
+                                          channels: test.channels, height: test.height, width: test.width).count
+        }
+        var baseCorrect = 0
+        var unused = RNG(seed: 0)
+        for range in Batching.batchRanges(count: test.count, batchSize: 250) {
+            let (x, labels) = try Batching.makeBatch(test, indices: range, normalization: norm, augmentation: nil, rng: &unused)
+            GradMode.withoutGrad { for (p, y) in zip(argmaxRows(model(Variable(x)).value), labels) where p == Int(y) { baseCorrect += 1 } }
+        }
+        let n = Double(max(test.count, 1))
+        var png = ReportRow(method: .reference, reference: "input image as PNG")
+        png.accuracy = Double(baseCorrect) / n
+        png.bytesPerImage = Double(pngBytes) / n
+        png.testImages = test.count
+        rows.append(png)
+        for split in ctx.spec.splits {
+            var correct = 0, zstdBytes = 0, elements = 0
+            let q = try Quantizer(bits: 8, ranges: .perTensor)
+            for range in Batching.batchRanges(count: test.count, batchSize: 250) {
+                let (x, labels) = try Batching.makeBatch(test, indices: range, normalization: norm, augmentation: nil, rng: &unused)
+                let f = try GradMode.withoutGrad { try model.forwardDevice(Variable(x), split: split).value }
+                let per = f.count / labels.count
+                elements = per
+                let shape = FeatureShape(channels: f.shape[1], height: f.shape[2], width: f.shape[3])
+                let received = Tensor(uninitialized: f.shape)
+                let src = f.array
+                for s in 0..<labels.count {
+                    let bytes = try FeatureBitstream.encode(values: Array(src[(s * per)..<((s + 1) * per)]), shape: shape, modelID: baseID,
+                                                            splitPoint: split, quantizer: q, codec: .zstd(level: level))
+                    zstdBytes += bytes.count
+                    let values = try FeatureBitstream.decode(bytes).dequantized()
+                    for j in 0..<per { received.buffer[s * per + j] = values[j] }
+                }
+                let logits = try GradMode.withoutGrad { try model.forwardEdge(Variable(received), split: split).value }
+                for (p, y) in zip(argmaxRows(logits), labels) where p == Int(y) { correct += 1 }
+            }
+            var raw = ReportRow(method: .reference, reference: "split tensor, float32", split: split)
+            raw.accuracy = Double(baseCorrect) / n
+            raw.bytesPerImage = Double(4 * elements)
+            raw.compressionRatio = 1
+            raw.testImages = test.count
+            var coded = ReportRow(method: .reference, reference: "split tensor, 8-bit + zstd-\(level)", split: split)
+            coded.accuracy = Double(correct) / n
+            coded.bytesPerImage = Double(zstdBytes) / n
+            coded.compressionRatio = Double(4 * elements) / (Double(zstdBytes) / n)
+            coded.testImages = test.count
+            rows += [raw, coded]
+        }
+        if let cache {
+            try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try AtomicFile.write(try ResultJSON.encoder().encode(ReferenceCache(baseOutputsSha256: baseHash, testImages: test.count, zstdLevel: level,
+                                                                                splits: ctx.spec.splits, rows: rows)), to: cache)
+        }
+        return rows
+    }
+}
+
+/// The machine, as reports name it.
+public enum Machine {
+    /// "Intel(R) Xeon(R) Processor (family 6 model 207), 2 cores, avx512" from /proc/cpuinfo.
+    public static var cpuDescription: String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown CPU" }
+        func field(_ name: String) -> String? {
+            text.split(separator: "\n").first { $0.hasPrefix(name) && $0.dropFirst(name.count).trimmingCharacters(in: .whitespaces).hasPrefix(":") }
+                .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) }
+        }
+        let name = field("model name") ?? "unknown CPU"
+        let family = field("cpu family"), model = field("model")
+        let flags = field("flags")?.split(separator: " ") ?? []
+        let vector = flags.contains("avx512f") ? "AVX-512" : (flags.contains("avx2") ? "AVX2" : "no AVX2")
+        return "\(name)" + (family.flatMap { f in model.map { " (family \(f) model \($0))" } } ?? "") + ", \(vector)"
+    }
+}

@@ -1,0 +1,251 @@
+// A ComparisonReport as files: comparison.md (per split, a row per ratio V), comparison.csv (RFC 4180,
+// long form: one line per report row), comparison.json (the report itself), accuracy_vs_ratio_<split>.svg
+// and accuracy_vs_bytes_<split>.svg, and report.md around them (provenance, budgets, wall times, the
+// pipeline file). The same code renders one seed's report and a merge of several.
+
+import Foundation
+import PipelineSpec
+import Checkpoint
+
+public enum ReportRendering {
+    // MARK: cells
+
+    /// "93.31", "93.31 ± 0.12" (several seeds), or "–".
+    static func accuracy(_ row: ReportRow?) -> String {
+        guard let a = row?.accuracy, a.isFinite else { return "–" }
+        if let s = row?.accuracyStd, let n = row?.n, n >= 2 { return String(format: "%.2f ± %.2f", 100 * a, 100 * s) }
+        return String(format: "%.2f", 100 * a)
+    }
+
+    static func number(_ x: Double?, _ format: String) -> String { x.map { $0.isFinite ? String(format: format, $0) : "–" } ?? "–" }
+
+    /// "+1.20 ahead", "−0.31 within noise (±0.62)", "−1.40 behind" (points).
+    static func verdict(_ a: ReportRow?, _ b: ReportRow?) -> String {
+        guard let c = Statistics.compare(a, b) else { return "–" }
+        let d = String(format: "%+.2f", 100 * c.difference).replacingOccurrences(of: "-", with: "−")
+        switch c.verdict {
+        case .ahead: return "\(d) ahead"
+        case .behind: return "\(d) **behind**"
+        case .withinNoise: return "\(d) within noise (±\(String(format: "%.2f", 100 * c.noise)))"
+        }
+    }
+
+    static func find(_ rows: [ReportRow], _ method: ReportMethod, split: String, ratio: Int, where extra: (ReportRow) -> Bool = { _ in true }) -> [ReportRow] {
+        rows.filter { $0.method == method && $0.split == split && $0.ratio == ratio && extra($0) }
+    }
+
+    /// The noise-free (or least noisy) BottleNet++ test of a channel.
+    static func bottleNetPP(_ rows: [ReportRow], split: String, ratio: Int, channel: BottleNetPPSettings.Channel) -> ReportRow? {
+        find(rows, .bottleNetPP, split: split, ratio: ratio) { $0.channel == channel }.min { ($0.condition ?? 0) < ($1.condition ?? 0) }
+    }
+
+    static func seedsPhrase(_ r: ComparisonReport) -> String {
+        r.seeds.count == 1 ? "seed \(r.seeds[0])" : "mean ± standard deviation over \(r.seeds.count) seeds (\(r.seeds.map(String.init).joined(separator: ", ")))"
+    }
+
+    static func imagesPhrase(_ r: ComparisonReport) -> String {
+        if let n = r.testImages { return "every accuracy on the same \(n) test images" }
+        return "rows measured on different numbers of test images (see the CSV's test_images): rebuild the stages to compare them"
+    }
+
+    // MARK: comparison.md
+
+    public static func comparisonMarkdown(_ r: ComparisonReport) -> String {
+        var md = "# \(r.pipeline): AECNN against its baselines\n\n"
+        md += "Test accuracy in %, \(seedsPhrase(r)); \(imagesPhrase(r)). Base model \(accuracy(baseRow(r))) %. "
+        md += "Ratios are against the float32 split tensor: 32·C·H·W bits over the bits sent (AECNN coded: payload bits; BottleNet++: its channel symbols, 32-bit when noise-free or over AWGN, 8-bit over the erasure channel; BottleNet: its JPEG bytes). "
+        md += "\"vs\" columns: AECNN (float) minus the baseline in points, ahead or behind when the difference exceeds twice its standard error (test-set sampling √(p(1−p)/N), and the spread over seeds when there are several), otherwise within noise.\n\n"
+        md += budgetsMarkdown(r)
+        let rows = r.rows
+        for split in r.layout.splits {
+            md += "## Split `\(split)`\n\n"
+            var header = "| V | sent C' | device MFLOP | CA_Pruned | AECNN (float) |"
+            var rule = "|---|---|---|---|---|"
+            if !r.layout.bits.isEmpty { header += " AECNN coded: accuracy, bits/el, bytes/image, ratio |"; rule += "---|" }
+            for c in r.layout.channels { header += " BottleNet++ \(c.rawValue) |"; rule += "---|" }
+            for q in r.layout.qualities { header += " BottleNet JPEG q\(q): accuracy, bytes, ratio |"; rule += "---|" }
+            for c in r.layout.channels where c == .noiseless { header += " AECNN vs BottleNet++ \(c.rawValue) |"; rule += "---|" }
+            for q in r.layout.qualities { header += " AECNN vs BottleNet q\(q) |"; rule += "---|" }
+            md += header + "\n" + rule + "\n"
+            for v in r.layout.ratios {
+                let ca = find(rows, .caPruned, split: split, ratio: v).first, ae = find(rows, .aecnn, split: split, ratio: v).first
+                let mflop = number(ae?.deviceFlops.map { Double($0) / 1e6 }, "%.2f")
+                var line = "| \(v) | \(ae?.sentChannels.map(String.init) ?? "–") | \(mflop) | \(accuracy(ca)) | \(accuracy(ae)) |"
+                if !r.layout.bits.isEmpty {
+                    let coded = find(rows, .aecnnCoded, split: split, ratio: v)
+                    let cells = coded.map { c in
+                        "\(c.codec?.rawValue ?? "?") \(c.bits ?? 0)b: \(accuracy(c)), \(number(c.bitsPerElement, "%.2f")), \(number(c.bytesPerImage, "%.0f")) B, \(number(c.compressionRatio, "%.0f"))×"
+                    }
+                    line += " \(cells.isEmpty ? "–" : cells.joined(separator: "<br>")) |"
+                }
+                for c in r.layout.channels {
+                    let tests = find(rows, .bottleNetPP, split: split, ratio: v) { $0.channel == c }
+                    let cell = tests.filter { $0.accuracy != nil }.map { t -> String in
+                        let level = t.condition ?? 0
+                        return (level == 0 ? "" : (c == .bec ? "p=\(level): " : "σ=\(level): ")) + accuracy(t)
+                    }.joined(separator: ", ")
+                    line += " \(cell.isEmpty ? "–" : cell + " (\(number(tests.first?.compressionRatio, "%.0f"))×)") |"
+                }
+                for q in r.layout.qualities {
+                    let b = find(rows, .bottleNet, split: split, ratio: v) { $0.quality == q }.first
+                    line += b?.accuracy == nil ? " – |" : " \(accuracy(b)), \(number(b?.bytesPerImage, "%.0f")) B, \(number(b?.compressionRatio, "%.0f"))× |"
+                }
+                for c in r.layout.channels where c == .noiseless { line += " \(verdict(ae, bottleNetPP(rows, split: split, ratio: v, channel: c))) |" }
+                for q in r.layout.qualities { line += " \(verdict(ae, find(rows, .bottleNet, split: split, ratio: v) { $0.quality == q }.first)) |" }
+                md += line + "\n"
+            }
+            md += "\n"
+        }
+        let refs = rows.filter { $0.method == .reference }
+        if !refs.isEmpty {
+            md += "## Reference rows (the base model)\n\n| what | split | accuracy | bytes/image | ratio |\n|---|---|---|---|---|\n"
+            for ref in refs {
+                md += "| \(ref.reference ?? "?") | \(ref.split ?? "–") | \(accuracy(ref)) | \(number(ref.bytesPerImage, "%.1f")) | \(ref.compressionRatio.map { String(format: "%.1f×", $0) } ?? "–") |\n"
+            }
+            md += "\n"
+        }
+        return md
+    }
+
+    static func baseRow(_ r: ComparisonReport) -> ReportRow {
+        var row = ReportRow(method: .reference, reference: "base model")
+        row.accuracy = r.baseAccuracy; row.accuracyStd = r.baseAccuracyStd; row.n = r.seeds.count
+        return row
+    }
+
+    static func budgetsMarkdown(_ r: ComparisonReport) -> String {
+        guard !r.budgets.isEmpty else { return "" }
+        var md = "Training after the base model (epochs):\n\n| method | epochs | as |\n|---|---|---|\n"
+        for b in r.budgets {
+            let note = b.matched == true ? " (matched to AECNN's epochs after pruning)" : (b.matched == false ? " (set by the pipeline)" : "")
+            md += "| \(b.method.rawValue) | \(b.epochsAfterBase) | \(b.breakdown)\(note) |\n"
+        }
+        return md + "\n"
+    }
+
+    // MARK: comparison.csv
+
+    static let csvColumns = ["method", "reference", "split", "ratio", "channel", "condition", "quality", "codec", "bits", "accuracy",
+                             "accuracy_std", "n", "test_images", "epochs", "bits_per_element", "bytes_per_image", "compression_ratio",
+                             "compression_ratio_frame", "device_flops", "sent_channels"]
+
+    /// RFC 4180, one line per row; an absent value is an empty field.
+    public static func csv(_ r: ComparisonReport) -> String {
+        func s<T>(_ x: T?) -> String { x.map { "\($0)" } ?? "" }
+        var out = csvColumns.joined(separator: ",") + "\r\n"
+        for row in r.rows {
+            let fields = [row.method.rawValue, s(row.reference), s(row.split), s(row.ratio), s(row.channel?.rawValue), s(row.condition), s(row.quality),
+                          s(row.codec?.rawValue), s(row.bits), s(row.accuracy), s(row.accuracyStd), s(row.n), s(row.testImages), s(row.epochs),
+                          s(row.bitsPerElement), s(row.bytesPerImage), s(row.compressionRatio), s(row.compressionRatioFrame), s(row.deviceFlops),
+                          s(row.sentChannels)]
+            out += fields.map(csvField).joined(separator: ",") + "\r\n"
+        }
+        return out
+    }
+
+    // MARK: plots
+
+    /// Accuracy against compression ratio and against bytes per image, for each split.
+    public static func plots(_ r: ComparisonReport) -> [(name: String, svg: String)] {
+        var out: [(String, String)] = []
+        for split in r.layout.splits {
+            let rows = r.rows.filter { $0.split == split || ($0.method == .reference && $0.split == nil) }
+            var byRatio = SVGPlot(title: "\(r.pipeline), split \(split): accuracy against compression", xLabel: "compression ratio against the float32 split tensor (log scale)",
+                                  yLabel: "test accuracy (%)", xScale: .log2)
+            var byBytes = SVGPlot(title: "\(r.pipeline), split \(split): accuracy against bytes sent", xLabel: "bytes per image (log scale)",
+                                  yLabel: "test accuracy (%)", xScale: .log10)
+            if let b = r.baseAccuracy {
+                byRatio.references = [("base model", 100 * b)]
+                byBytes.references = [("base model", 100 * b)]
+            }
+            func series(_ name: String, style: String, _ pick: (ReportRow) -> Bool, x: KeyPath<ReportRow, Double?>, connect: Bool = true) -> SVGPlot.Series {
+                let picked = rows.filter(pick).filter { $0.accuracy != nil && $0[keyPath: x] != nil }
+                    .sorted { ($0[keyPath: x] ?? 0) < ($1[keyPath: x] ?? 0) }
+                var s = SVGPlot.Series(name: name, points: picked.map { ($0[keyPath: x]!, 100 * $0.accuracy!) }, connect: connect)
+                s.style = SVGPlot.style(forMethod: style)
+                let errors = picked.map { 100 * ($0.accuracyStd ?? 0) }
+                if errors.contains(where: { $0 > 0 }) { s.errors = errors }
+                return s
+            }
+            for (method, name) in [(ReportMethod.caPruned, "CA_Pruned (float)"), (.aecnn, "AECNN (float)")] {
+                byRatio.series.append(series(name, style: method.rawValue, { $0.method == method }, x: \.compressionRatio))
+            }
+            byBytes.series.append(series("AECNN (float)", style: ReportMethod.aecnn.rawValue, { $0.method == .aecnn }, x: \.bytesPerImage))
+            for bits in r.layout.bits { for codec in r.layout.codecs {
+                let pick: (ReportRow) -> Bool = { $0.method == .aecnnCoded && $0.bits == bits && $0.codec == codec }
+                let name = "AECNN \(bits)-bit \(codec.rawValue)"
+                byRatio.series.append(series(name, style: "AECNN \(bits)-bit", pick, x: \.compressionRatio))
+                byBytes.series.append(series(name, style: "AECNN \(bits)-bit", pick, x: \.bytesPerImage))
+            } }
+            for c in r.layout.channels {
+                let pick: (ReportRow) -> Bool = { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 }
+                let name = "BottleNet++ \(c.rawValue)" + (c == .bec ? " (8-bit)" : "")
+                byRatio.series.append(series(name, style: "BottleNet++", pick, x: \.compressionRatio))
+                byBytes.series.append(series(name, style: "BottleNet++", pick, x: \.bytesPerImage))
+            }
+            for q in r.layout.qualities {
+                let pick: (ReportRow) -> Bool = { $0.method == .bottleNet && $0.quality == q }
+                byRatio.series.append(series("BottleNet JPEG q\(q)", style: "BottleNet", pick, x: \.compressionRatio))
+                byBytes.series.append(series("BottleNet JPEG q\(q)", style: "BottleNet", pick, x: \.bytesPerImage))
+            }
+            byBytes.series.append(series("references (base model)", style: "references", { $0.method == .reference }, x: \.bytesPerImage, connect: false))
+            out.append(("accuracy_vs_ratio_\(split).svg", byRatio.render()))
+            out.append(("accuracy_vs_bytes_\(split).svg", byBytes.render()))
+        }
+        return out
+    }
+
+    // MARK: report.md
+
+    public static func reportMarkdown(_ r: ComparisonReport, comparison: String, plots: [String]) -> String {
+        var md = "# Report: \(r.pipeline)\n\n"
+        md += "Data: \(r.dataset ?? "?") (\(r.trainImages.map(String.init) ?? "?") training images; \(imagesPhrase(r))); model \(r.model ?? "?"); "
+        md += r.seeds.count == 1 ? "seed \(r.seeds[0]).\n\n" : "seeds \(r.seeds.map(String.init).joined(separator: ", ")).\n\n"
+        md += "## Provenance\n\n| seed | build | CPU | cores | threads | BLAS | convolutions |\n|---|---|---|---|---|---|---|\n"
+        for p in r.provenance {
+            md += "| \(p.seed) | \(p.version ?? "–") | \(p.cpu) | \(p.cores) | \(p.threads) | \(p.blasCore ?? "–") | \(p.convKernels ?? "–") |\n"
+        }
+        md += "\n" + comparison.replacingOccurrences(of: "# \(r.pipeline): AECNN against its baselines\n\n", with: "## Comparison\n\n")
+        md += "## Plots\n\n" + plots.map { "![\($0)](\($0))" }.joined(separator: "\n\n") + "\n\n"
+        md += "## Wall time of every stage\n\n"
+        let cpus = Array(Set(r.stageTimes.compactMap(\.cpu))).sorted()
+        if cpus.count > 1 { md += "Stages ran on more than one CPU: \(cpus.joined(separator: "; ")) (column cpu).\n\n" }
+        md += "| seed | stage | wall s | train images/s |" + (cpus.count > 1 ? " cpu |" : "") + "\n|---|---|---|---|" + (cpus.count > 1 ? "---|" : "") + "\n"
+        var total = 0.0
+        for t in r.stageTimes {
+            total += t.seconds
+            md += String(format: "| %llu | %@ | %.0f | %@ |", t.seed, t.instance, t.seconds, t.trainImagesPerSecond.map { String(format: "%.0f", $0) } ?? "–")
+            if cpus.count > 1 { md += " \(t.cpu.flatMap { cpus.firstIndex(of: $0) }.map { "CPU \($0 + 1)" } ?? "–") |" }
+            md += "\n"
+        }
+        md += String(format: "| | **total** | **%.0f** | |", total) + (cpus.count > 1 ? " |" : "") + "\n"
+        if cpus.count > 1 { md += "\n" + cpus.enumerated().map { "CPU \($0.offset + 1): \($0.element)" }.joined(separator: "  \n") + "\n" }
+        if let text = r.pipelineText {
+            md += "\n## Pipeline file\n\n```yaml\n\(text)\(text.hasSuffix("\n") ? "" : "\n")```\n"
+        } else {
+            md += "\nPipeline settings: the pipeline file; every field is in docs/pipeline.md.\n"
+        }
+        return md
+    }
+
+    /// Writes comparison.md/.csv/.json, the plots and report.md into `directory`; returns comparison.md's text.
+    @discardableResult
+    public static func write(_ r: ComparisonReport, to directory: URL, extraPlots: [(name: String, svg: String)] = []) throws -> String {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let md = comparisonMarkdown(r)
+        let plots = self.plots(r) + extraPlots
+        for p in plots { try AtomicFile.write(Data(p.svg.utf8), to: directory.appendingPathComponent(p.name)) }
+        try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("comparison.md"))
+        try AtomicFile.write(Data(csv(r).utf8), to: directory.appendingPathComponent("comparison.csv"))
+        try AtomicFile.write(try r.encoded(), to: directory.appendingPathComponent("comparison.json"))
+        try AtomicFile.write(Data(reportMarkdown(r, comparison: md, plots: plots.map(\.name)).utf8), to: directory.appendingPathComponent("report.md"))
+        return md
+    }
+}
+
+/// One CSV field as RFC 4180 writes it: quoted when it holds a comma, a double quote or a line break, with
+/// inner double quotes doubled.
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
