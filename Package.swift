@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: kernelFlags),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
-        .target(name: "FeatureCoding", dependencies: ["CZstd", "CTurboJPEG"], swiftSettings: kernelFlags),
+        .target(name: "FeatureCoding", dependencies: ["CZstd", "CZlib", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
             "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib",
