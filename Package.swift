@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "FeatureCoding", dependencies: ["CZstd", "CZlib", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib",
+            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib", "CPNG",
         ]),
         .target(name: "EdgeServer", dependencies: [
             "Pipeline", "PipelineSpec", "Methods", "FeatureCoding", "Autograd", "TensorCore", "Checkpoint",
