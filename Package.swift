@@ -28,6 +28,10 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
+        // The git commit of this build (BuildInfo), stamped at build time by Plugins/VersionStamp.
+        .plugin(name: "VersionStamp", capability: .buildTool()),
+        .target(name: "BuildStamp", plugins: ["VersionStamp"]),
+
         // Arrows point down this list only.
         .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
         .target(name: "Autograd", dependencies: ["TensorCore", "CBLAS", "CDNNL"], swiftSettings: kernelFlags),
@@ -36,17 +40,17 @@ let package = Package(
         .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: kernelFlags),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
-        .target(name: "FeatureCoding", dependencies: ["CZstd", "CTurboJPEG"], swiftSettings: kernelFlags),
+        .target(name: "FeatureCoding", dependencies: ["CZstd", "CZlib", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Pipeline", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib",
+            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib", "CPNG",
         ]),
         .target(name: "EdgeServer", dependencies: [
             "Pipeline", "PipelineSpec", "Methods", "FeatureCoding", "Autograd", "TensorCore", "Checkpoint",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .target(name: "AECNNCommands", dependencies: [
-            "EdgeServer",
+            "EdgeServer", "BuildStamp",
             "Pipeline", "PipelineSpec", "Models", "Methods", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "FeatureCoding", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -61,7 +65,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),
         .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Autograd", "AECNNCommands", "EdgeServer", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "_TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Autograd", "AECNNCommands", "EdgeServer", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "BuildStamp", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 // The `aecnn` command tree. Each subcommand is a thin layer over the library modules.
 
 import ArgumentParser
+import BuildStamp
 import Foundation
 
 public enum AECNNMain {
@@ -33,5 +34,6 @@ struct AECNN: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aecnn",
         abstract: "Device–edge co-inference with attention-based feature compression (AECNN) and its baselines.",
+        version: BuildInfo.description,
         subcommands: [Stage.self, Run.self, Status.self, Report.self, Profile.self, PlanCommand.self, Serve.self, Offload.self, BenchServer.self, Encode.self, Decode.self, Bench.self, BenchCoders.self, ExportFeatures.self])
 }

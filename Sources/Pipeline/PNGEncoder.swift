@@ -1,63 +1,65 @@
-// A minimal PNG encoder (8-bit grey or RGB, non-interlaced) for the comparison report's reference row
-// "send the input image itself": per-row filter chosen by the minimum sum of absolute differences (libpng's
-// default heuristic), zlib level 9. Only the size matters here; the files are valid PNGs all the same.
+// PNG files of 8-bit grey or RGB images for the comparison report's reference row "send the input image
+// itself", written by libpng's simplified API (`png_image_write_to_memory`): libpng's default filter
+// selection and zlib settings, non-interlaced, and the sRGB chunk libpng adds for 8-bit images. Only the
+// size matters to the report; the files are ordinary PNGs that any reader opens. It does not write other
+// bit depths, palettes, alpha or metadata.
 
-import CZlib
-import TensorCore
+import CPNG
 
 public enum PNGEncoder {
-    /// `pixels`: planar C×H×W (C = 1 or 3), as LabeledImages stores them.
+    /// A PNG file of one image.
+    /// - Parameters:
+    ///   - pixels: planar C×H×W bytes (C = 1 or 3), as LabeledImages stores them.
+    ///   - channels: 1 (grey) or 3 (RGB).
+    ///   - height, width: at least 1.
     public static func encode(pixels: [UInt8], channels: Int, height: Int, width: Int) -> [UInt8] {
         precondition(channels == 1 || channels == 3, "PNGEncoder: 1 or 3 channels")
-        let stride = width * channels
-        var raw = [UInt8](repeating: 0, count: height * stride)
-        for y in 0..<height { for x in 0..<width { for c in 0..<channels {
-            raw[y * stride + x * channels + c] = pixels[c * height * width + y * width + x]
-        } } }
-        var filtered: [UInt8] = []
-        filtered.reserveCapacity(height * (stride + 1))
-        let bpp = channels
-        for y in 0..<height {
-            let row = Array(raw[(y * stride)..<((y + 1) * stride)])
-            let up = y > 0 ? Array(raw[((y - 1) * stride)..<(y * stride)]) : [UInt8](repeating: 0, count: stride)
-            var best: [UInt8] = [], bestType: UInt8 = 0, bestCost = Int.max
-            for type in UInt8(0)...4 {
-                var out = [UInt8](repeating: 0, count: stride)
-                for i in 0..<stride {
-                    let a = i >= bpp ? Int(row[i - bpp]) : 0, b = Int(up[i]), c = i >= bpp ? Int(up[i - bpp]) : 0
-                    let predictor: Int
-                    switch type {
-                    case 0: predictor = 0
-                    case 1: predictor = a
-                    case 2: predictor = b
-                    case 3: predictor = (a + b) / 2
-                    default:
-                        let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
-                        predictor = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c)
-                    }
-                    out[i] = UInt8(truncatingIfNeeded: Int(row[i]) - predictor)
-                }
-                let cost = out.reduce(0) { $0 + min(Int($1), 256 - Int($1)) }
-                if cost < bestCost { bestCost = cost; best = out; bestType = type }
-            }
-            filtered.append(bestType)
-            filtered += best
-        }
-        var destLen = compressBound(uLong(filtered.count))
-        var z = [UInt8](repeating: 0, count: Int(destLen))
-        _ = compress2(&z, &destLen, filtered, uLong(filtered.count), 9)
-        z.removeSubrange(Int(destLen)...)
-
-        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        func chunk(_ type: String, _ data: [UInt8]) {
-            let t = Array(type.utf8)
-            png += be32(UInt32(data.count)) + t + data + be32(CRC32.checksum(t + data))
-        }
-        chunk("IHDR", be32(UInt32(width)) + be32(UInt32(height)) + [8, channels == 1 ? 0 : 2, 0, 0, 0])
-        chunk("IDAT", z)
-        chunk("IEND", [])
-        return png
+        precondition(height > 0 && width > 0 && pixels.count == channels * height * width,
+                     "PNGEncoder: \(pixels.count) bytes for a \(channels)×\(height)×\(width) image")
+        let interleaved = channels == 1 ? pixels : interleave(pixels, channels: channels, count: height * width)
+        // Room for incompressible rows (a filter byte each, zlib's stored-block overhead) and the chunks.
+        return write(interleaved, channels: channels, height: height, width: width,
+                     capacity: height * (width * channels + 1) * 101 / 100 + 1024)
     }
 
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
+    /// Writes interleaved H×W×C bytes into a buffer of `capacity` bytes; when that is short, libpng says
+    /// how much it needs and a second call writes into that.
+    static func write(_ interleaved: [UInt8], channels: Int, height: Int, width: Int, capacity: Int) -> [UInt8] {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(width)
+        image.height = UInt32(height)
+        image.format = channels == 1 ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
+        var capacity = capacity
+        for _ in 0..<2 {
+            var out = [UInt8](repeating: 0, count: capacity)
+            var size = png_alloc_size_t(capacity)
+            let ok = out.withUnsafeMutableBytes { dst in
+                interleaved.withUnsafeBytes { src in
+                    png_image_write_to_memory(&image, dst.baseAddress, &size, 0, src.baseAddress, 0, nil)
+                }
+            }
+            if ok != 0 {
+                out.removeSubrange(Int(size)...)
+                return out
+            }
+            guard Int(size) > capacity else { break }
+            capacity = Int(size)
+            image.opaque = nil
+            image.warning_or_error = 0
+        }
+        let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        preconditionFailure("PNGEncoder: libpng could not write a \(channels)×\(height)×\(width) image: \(message)")
+    }
+
+    /// Planar C×H×W to interleaved H×W×C.
+    static func interleave(_ planar: [UInt8], channels: Int, count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: planar.count)
+        planar.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<channels { for p in 0..<count { dst[p * channels + c] = src[c * count + p] } }
+            }
+        }
+        return out
+    }
 }
