@@ -5,9 +5,10 @@ import ArgumentParser
 import Foundation
 import Pipeline
 import PipelineSpec
+import BuildStamp
 
 /// The build, as results and reports record it.
-let buildDescription: String? = nil
+let buildDescription: String? = BuildInfo.description
 
 extension JSONDecoder {
     /// A decoder of the snake_case result files.
