@@ -28,30 +28,38 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
+
+        // Arrows point down this list only; each target lists exactly the modules it imports.
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
+        .target(name: "Autograd", dependencies: ["TensorCore", "CDNNL"], swiftSettings: kernelFlags),
+        .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
+        .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),
+        .target(name: "FeatureCoding", dependencies: ["CZstd", "CZlib", "CTurboJPEG"], swiftSettings: kernelFlags),
+        .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),
+        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: kernelFlags),
+        .target(name: "Checkpoint", dependencies: ["TensorCore"]),
+        .target(name: "PipelineSpec", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // SVG line and scatter plots (the report's and the planner's figures).
+        .target(name: "Plots"),
+        // Co-inference without the trainer: the feature link, deployed models, profiler and planner.
+        .target(name: "CoInference", dependencies: [
+            "TensorCore", "Autograd", "Models", "Methods", "Datasets", "Checkpoint", "FeatureCoding", "PipelineSpec", "Plots", "CPNG",
+        ]),
+        // The stage graph, the stages, the trainer and the report.
+        .target(name: "Pipeline", dependencies: [
+            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "FeatureCoding", "PipelineSpec", "Plots", "CoInference",
+        ]),
+        // The edge server: depends on CoInference, not on Pipeline.
+        .target(name: "EdgeServer", dependencies: [
+            "CoInference", "Methods", "Models", "Datasets", "FeatureCoding", "Autograd", "TensorCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         // The git commit of this build (BuildInfo), stamped at build time by Plugins/VersionStamp.
         .plugin(name: "VersionStamp", capability: .buildTool()),
         .target(name: "BuildStamp", plugins: ["VersionStamp"]),
-
-        // Arrows point down this list only.
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
-        .target(name: "Autograd", dependencies: ["TensorCore", "CBLAS", "CDNNL"], swiftSettings: kernelFlags),
-        .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
-        .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),
-        .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),
-        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: kernelFlags),
-        .target(name: "Checkpoint", dependencies: ["TensorCore", "CZlib"]),
-        .target(name: "FeatureCoding", dependencies: ["CZstd", "CZlib", "CTurboJPEG"], swiftSettings: kernelFlags),
-        .target(name: "PipelineSpec", dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Pipeline", dependencies: [
-            "TensorCore", "Autograd", "NN", "Models", "Methods", "Datasets", "Checkpoint", "PipelineSpec", "FeatureCoding", "CZlib", "CPNG",
-        ]),
-        .target(name: "EdgeServer", dependencies: [
-            "Pipeline", "PipelineSpec", "Methods", "FeatureCoding", "Autograd", "TensorCore", "Checkpoint",
-            .product(name: "Hummingbird", package: "hummingbird"),
-        ]),
         .target(name: "AECNNCommands", dependencies: [
-            "EdgeServer", "BuildStamp",
-            "Pipeline", "PipelineSpec", "Models", "Methods", "NN", "Autograd", "TensorCore", "Datasets", "Checkpoint", "FeatureCoding", "CBLAS",
+            "EdgeServer", "BuildStamp", "CoInference", "Pipeline", "PipelineSpec", "Models", "Methods", "NN", "Autograd", "TensorCore",
+            "Datasets", "Checkpoint", "FeatureCoding",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "aecnn", dependencies: ["AECNNCommands"]),
@@ -61,11 +69,11 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "NN", "TensorCore", "_TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "FeatureCoding", "Models", "NN", "Autograd", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "FeatureCoding", "Pipeline", "PipelineSpec", "_TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "FeatureCoding", "Pipeline", "CoInference", "PipelineSpec", "CZlib", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorCore", "_TestSupport"]),
         .testTarget(name: "FeatureCodingTests", dependencies: ["FeatureCoding"]),
-        .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "TensorCore", "_TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Autograd", "AECNNCommands", "EdgeServer", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "TensorCore", "BuildStamp", "_TestSupport"]),
+        .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CoInference", "Plots", "Autograd", "AECNNCommands", "EdgeServer", "FeatureCoding", "PipelineSpec", "Checkpoint", "Datasets", "Models", "Methods", "TensorCore", "BuildStamp", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

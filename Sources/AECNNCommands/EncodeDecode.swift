@@ -6,6 +6,7 @@
 
 import ArgumentParser
 import Foundation
+import CoInference
 import TensorCore
 import Autograd
 import Datasets

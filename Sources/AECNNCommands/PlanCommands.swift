@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import CoInference
 import TensorCore
 import Autograd
 import Datasets

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import CoInference
 import TensorCore
 import Autograd
 import Datasets
@@ -27,7 +28,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let ctx = try options.context()
-        let models = try EdgeModels(ctx: ctx, only: only)
+        let models = try loadEdgeModels(ctx, only: only)
         var o = EdgeServerOptions()
         o.host = host; o.port = port; o.maxInFlight = maxInFlight; o.maxBodyBytes = maxBodyBytes
         let ids = models.models.keys.sorted()
@@ -245,3 +246,39 @@ struct BenchServer: ParsableCommand {
         if goodFailed > 0 || transportErrors > 0 || badAccepted > 0 { throw ExitCode(1) }
     }
 }
+
+/// The edge models of a pipeline: every (split, V) whose encode-features stage is done (or those in `only`,
+/// as "split/V"), and the base network for full offload.
+func loadEdgeModels(_ ctx: RunContext, only: [String] = []) throws -> EdgeModels {
+    guard ctx.spec.coding != nil else {
+        throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section: there is nothing to serve")
+    }
+    // An --only entry that is no configuration of this pipeline is a typo, not a stage still to run.
+    let points = try EncodeFeaturesStage.instances(ctx.spec).map { try $0.requirePoint() }
+    let configurations = points.map { "\($0.split)/\($0.ratio)" }
+    for name in only where !configurations.contains(name) {
+        throw StageError.invalidSettings("--only \(name) is not a configuration of \(ctx.spec.name). Fix: use split/V from \(configurations.joined(separator: ", "))")
+    }
+    var deployed: [(model: DeployedModel, rows: [CodedRow])] = []
+    for point in points {
+        let inst = StageInstance(EncodeFeaturesStage.name, point)
+        let name = "\(point.split)/\(point.ratio)"
+        if !only.isEmpty && !only.contains(name) { continue }
+        guard try StageRunner.state(inst, ctx) == .done else {
+            if only.contains(name) {
+                throw StageError.missingInput(stage: "serve", path: StageRunner.directory(inst, ctx).path, runFirst: inst.commandArguments + " --pipeline <file>")
+            }
+            continue
+        }
+        deployed.append((try DeployedModel.load(ctx, split: point.split, ratio: point.ratio),
+                         try EncodeFeaturesStage.requireOutput(inst, ctx, for: "serve").rows))
+    }
+    guard !deployed.isEmpty else {
+        throw StageError.missingInput(stage: "serve", path: ctx.root.path, runFirst: "encode-features --pipeline <file> (or aecnn run)")
+    }
+    let test = try ctx.testImages()
+    return try EdgeModels(pipeline: ctx.spec.name, deployed: deployed, base: try TrainBaseStage.loadModel(ctx),
+                          classNames: (try? ctx.datasetKindNames()) ?? [], inputShape: [test.channels, test.height, test.width],
+                          normalization: try ctx.normalization(), threads: ctx.spec.threads)
+}
+

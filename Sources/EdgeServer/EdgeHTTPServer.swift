@@ -10,7 +10,7 @@
 
 import Foundation
 import Hummingbird
-import NIOCore
+
 import FeatureCoding
 
 public final class ServerMetrics: @unchecked Sendable {

@@ -7,8 +7,7 @@ import Foundation
 import TensorCore
 import Autograd
 import Methods
-import Pipeline
-import PipelineSpec
+import CoInference
 import FeatureCoding
 import Models
 import Datasets
@@ -85,47 +84,24 @@ public final class EdgeModels: @unchecked Sendable {
     let inputShape: [Int]
     let normalization: Normalization
 
-    /// Loads every (split, V) whose encode-features stage is done (or those in `only`, as "split/V").
-    public init(ctx: RunContext, only: [String] = []) throws {
+    /// Serves `deployed` (each with encode-features' measurements of its configurations) and `base` for
+    /// full offload. Loading them from a pipeline's checkpoints is the caller's (`aecnn serve`).
+    public init(pipeline: String, deployed: [(model: DeployedModel, rows: [CodedRow])], base: ResNet, classNames: [String],
+                inputShape: [Int], normalization: Normalization, threads: Int) throws {
         GradMode.disableForInferenceProcess()
-        Parallel.threads = ctx.spec.threads
-        guard ctx.spec.coding != nil else {
-            throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section: there is nothing to serve")
-        }
+        Parallel.threads = threads
         var models: [String: EdgeModel] = [:]
-        // An --only entry that is no configuration of this pipeline is a typo, not a stage still to run.
-        let points = try EncodeFeaturesStage.instances(ctx.spec).map { try $0.requirePoint() }
-        let configurations = points.map { "\($0.split)/\($0.ratio)" }
-        for name in only where !configurations.contains(name) {
-            throw StageError.invalidSettings("--only \(name) is not a configuration of \(ctx.spec.name). Fix: use split/V from \(configurations.joined(separator: ", "))")
-        }
-        for point in points {
-            let inst = StageInstance(EncodeFeaturesStage.name, point)
-            let name = "\(point.split)/\(point.ratio)"
-            if !only.isEmpty && !only.contains(name) { continue }
-            guard try StageRunner.state(inst, ctx) == .done else {
-                if only.contains(name) {
-                    throw StageError.missingInput(stage: "serve", path: StageRunner.directory(inst, ctx).path,
-                                                  runFirst: inst.commandArguments + " --pipeline <file>")
-                }
-                continue
-            }
-            let deployed = try DeployedModel.load(ctx, split: point.split, ratio: point.ratio)
-            let rows = try EncodeFeaturesStage.requireOutput(inst, ctx, for: "serve").rows
-            models[deployed.id] = EdgeModel(id: deployed.id, split: point.split, ratio: point.ratio, shape: deployed.shape, kept: deployed.kept,
-                                            fixed: try deployed.fixedRanges(), rows: rows, model: deployed.model)
-        }
-        guard !models.isEmpty else {
-            throw StageError.missingInput(stage: "serve", path: ctx.root.path, runFirst: "encode-features --pipeline <file> (or aecnn run)")
+        for (d, rows) in deployed {
+            models[d.id] = EdgeModel(id: d.id, split: d.split, ratio: d.ratio, shape: d.shape, kept: d.kept,
+                                     fixed: try d.fixedRanges(), rows: rows, model: d.model)
         }
         self.models = models
-        self.classNames = (try? ctx.datasetKindNames()) ?? []
-        self.pipeline = ctx.spec.name
-        base = try TrainBaseStage.loadModel(ctx)
+        self.classNames = classNames
+        self.pipeline = pipeline
+        self.base = base
         base.setTraining(false)
-        let test = try ctx.testImages()
-        inputShape = [test.channels, test.height, test.width]
-        normalization = try ctx.normalization()
+        self.inputShape = inputShape
+        self.normalization = normalization
     }
 
     /// Full offload: a PNG or JPEG image of the model's input size through the whole base network.

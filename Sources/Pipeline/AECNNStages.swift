@@ -8,6 +8,7 @@
 //   train-recovery   insert the feature-recovery CNN on the edge side, fine-tune ("AECNN")
 
 import Foundation
+import CoInference
 import TensorCore
 import Autograd
 import NN

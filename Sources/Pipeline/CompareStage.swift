@@ -11,6 +11,7 @@
 // merged report in Checkpoints/<pipeline>/report/ (`mergeSeeds`).
 
 import Foundation
+import Plots
 import Checkpoint
 import PipelineSpec
 

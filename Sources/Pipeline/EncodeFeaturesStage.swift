@@ -10,6 +10,7 @@
 // configuration reuses its output.
 
 import Foundation
+import CoInference
 import TensorCore
 import Autograd
 import NN
@@ -42,16 +43,7 @@ public enum EncodeFeaturesStage: TypedStage {
         return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: c, codecFormats: formats))
     }
 
-    public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec {
-        switch c {
-        case .arithContext: return .arithmeticContext
-        case .arithContext4: return .arithmeticContext4(cdfShift: 6)
-        case .arithContext3: return .arithmeticContext3(rateLimit: 30)
-        case .arithOrder0: return .arithmeticOrder0
-        case .zstd: return .zstd(level: settings.zstdLevel)
-        case .raw: return .raw
-        }
-    }
+    public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec { CodecTable.codec(c, settings) }
 
     /// The id frames carry for a trained (split, V) model: pipeline, split, V and the weights' hash.
     public static func modelID(_ ctx: RunContext, split: String, ratio: Int) -> String {
@@ -190,7 +182,7 @@ public enum EncodeFeaturesStage: TypedStage {
         if let a = floatAccuracy { md += "Accuracy without quantisation or coding: \(String(format: "%.2f", 100 * a)) %.\n\n" }
         md += "| split | V | codec | bits | accuracy % | bytes/image (p50, p99) | payload bits/el | order-0 bits/el | ratio (payload) | ratio (frame) | encode / decode ms |\n"
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
-        var csv = csvColumns.joined(separator: ",") + "\n"
+        var csv = csvColumns.joined(separator: ",") + "\r\n"
         for r in rows {
             md += "| \(r.split) | \(r.ratio) | \(r.codec.rawValue) | \(r.bits) | \(f(100 * r.accuracy, "%.2f")) "
             md += "| \(f(r.frameBytesMean, "%.1f")) (\(r.frameBytesP50), \(r.frameBytesP99)) | \(f(r.bitsPerElement, "%.3f")) "
@@ -200,28 +192,13 @@ public enum EncodeFeaturesStage: TypedStage {
                                     "\(r.frameBytesMean)", "\(r.frameBytesP50)", "\(r.frameBytesP99)", "\(r.payloadBytesMean)", "\(r.bitsPerElement)",
                                     "\(r.order0EntropyBits)", "\(r.compressionRatio)", "\(r.compressionRatioFrame)", "\(r.encodeMsPerImage)",
                                     "\(r.decodeMsPerImage)"]
-            csv += fields.map(csvField).joined(separator: ",") + "\n"
+            csv += fields.map(csvField).joined(separator: ",") + "\r\n"
         }
         return (md, csv)
     }
 }
 
-/// A trained (split, V) model as it is deployed: the AECNN weights of train-recovery and the quantiser ranges
-/// of its encode-features stage (`quantizer.json`), from which the link of any codec × width is built. What
-/// `aecnn encode`/`decode`, the profiler and the edge server load.
-public struct DeployedModel {
-    public let model: CoInferenceModel
-    public let split: String
-    public let ratio: Int
-    /// The model id frames carry.
-    public let id: String
-    /// The full split tensor.
-    public let shape: FeatureShape
-    /// Carried channels.
-    public let kept: [Int]
-    let calibration: QuantizerCalibration
-    let coding: CodingSettings
-
+extension DeployedModel {
     /// Loads a model whose encode-features instance is done.
     public static func load(_ ctx: RunContext, split: String, ratio: Int) throws -> DeployedModel {
         guard let coding = ctx.spec.coding else { throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section") }
@@ -241,12 +218,4 @@ public struct DeployedModel {
                              calibration: try QuantizerCalibration.fromRanges(ranges), coding: coding)
     }
 
-    /// The link for a width and codec, with the pipeline's range mode.
-    public func link(bits: Int, codec: CodingSettings.Codec) throws -> FeatureLink {
-        let q = try LinkCalibration.quantizer(bits: bits, mode: coding.ranges, calibration: calibration, kept: kept, channels: shape.channels)
-        return FeatureLink(shape: shape, kept: kept, splitPoint: split, modelID: id, quantizer: q, codec: EncodeFeaturesStage.codec(codec, coding))
-    }
-
-    /// The calibrated ranges a decoder needs (nil for the min–max modes, whose frames carry their ranges).
-    public func fixedRanges() throws -> QuantizationRanges? { try link(bits: 8, codec: .raw).fixedRanges }
 }

@@ -8,6 +8,7 @@
 // hashed outputs).
 
 import Foundation
+import CoInference
 import Checkpoint
 import PipelineSpec
 

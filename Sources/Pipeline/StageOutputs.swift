@@ -8,28 +8,9 @@
 
 import Foundation
 import PipelineSpec
+import CoInference
 
-// MARK: - Keys: operating points and variants
-
-/// Where the network is cut and how many times fewer channels cross the link: the coordinates of every
-/// per-split, per-ratio result.
-public struct OperatingPoint: Hashable, Codable, Comparable, CustomStringConvertible, Sendable {
-    public var split: String
-    public var ratio: Int
-    public init(split: String, ratio: Int) { self.split = split; self.ratio = ratio }
-    public var description: String { "\(split) V=\(ratio)" }
-    public static func < (a: OperatingPoint, b: OperatingPoint) -> Bool { (a.split, a.ratio) < (b.split, b.ratio) }
-}
-
-/// A coded configuration of an AECNN operating point: codec and quantiser width.
-public struct CodedConfiguration: Hashable, Codable, CustomStringConvertible, Sendable {
-    public var point: OperatingPoint
-    public var codec: CodingSettings.Codec
-    public var bits: Int
-    public init(point: OperatingPoint, codec: CodingSettings.Codec, bits: Int) { self.point = point; self.codec = codec; self.bits = bits }
-    /// "stem V=16 arith-context 4-bit".
-    public var description: String { "\(point) \(codec.rawValue) \(bits)-bit" }
-}
+// MARK: - Keys: variants (operating points and coded configurations are CoInference types)
 
 /// The further choice of a baseline instance: BottleNet++'s channel or BottleNet's JPEG quality.
 public enum StageVariant: Hashable, Sendable, CustomStringConvertible {
@@ -216,34 +197,6 @@ public struct RecoveryFacts: Codable, Sendable {
 }
 /// train-recovery (AECNN).
 public typealias RecoveryOutput = Trained<RecoveryFacts>
-
-/// One coded configuration measured through the real encoder, frame and decoder.
-public struct CodedRow: Codable, Sendable {
-    public var split: String
-    public var ratio: Int
-    public var codec: CodingSettings.Codec
-    public var codecId: String
-    public var bits: Int
-    public var ranges: CodingSettings.RangeMode
-    public var accuracy: Double
-    public var floatAccuracy: Double
-    public var frameBytesMean: Double
-    public var frameBytesP50: Int
-    public var frameBytesP99: Int
-    public var payloadBytesMean: Double
-    public var bitsPerElement: Double
-    public var order0EntropyBits: Double
-    public var compressionRatio: Double
-    public var compressionRatioFrame: Double
-    public var encodeMsPerImage: Double
-    public var decodeMsPerImage: Double
-    public var encodeMbPerS: Double
-    public var decodeMbPerS: Double
-    public var carriedShape: [Int]
-    public var splitShape: [Int]
-
-    public var configuration: CodedConfiguration { CodedConfiguration(point: OperatingPoint(split: split, ratio: ratio), codec: codec, bits: bits) }
-}
 
 /// encode-features.
 public struct EncodeOutput: StageOutput {

@@ -8,6 +8,7 @@
 // written atomically after everything else, carries both: its presence with a matching inputs hash means done.
 
 import Foundation
+import CoInference
 import TensorCore
 import Autograd
 import Checkpoint

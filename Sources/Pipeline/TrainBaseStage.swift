@@ -108,6 +108,7 @@ public enum TrainBaseStage: TypedStage {
 
     // Convenience for callers that run just this stage.
 
+    @discardableResult
     public static func run(_ ctx: RunContext, force: Bool = false, stopAfterSteps: Int? = nil) throws -> StageSummary {
         try StageRunner.run(instance, ctx, options: StageOptions(force: force, stopAfterSteps: stopAfterSteps))
     }

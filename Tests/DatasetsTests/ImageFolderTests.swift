@@ -4,6 +4,7 @@
 
 import XCTest
 import Foundation
+import CoInference
 import Datasets
 import FeatureCoding
 import Pipeline

@@ -4,6 +4,8 @@
 
 import XCTest
 import Foundation
+import CoInference
+import Plots
 #if canImport(FoundationXML)
 import FoundationXML
 #endif

@@ -5,6 +5,7 @@
 
 import XCTest
 import Foundation
+import CoInference
 import TensorCore
 import Checkpoint
 import FeatureCoding

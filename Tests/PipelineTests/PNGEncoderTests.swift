@@ -4,8 +4,9 @@
 
 import XCTest
 import Foundation
+@testable import CoInference
 import Datasets
-@testable import Pipeline
+
 
 final class PNGEncoderTests: XCTestCase {
     func roundTrip(_ pixels: [UInt8], channels: Int, height: Int, width: Int, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -3,6 +3,7 @@
 
 import XCTest
 import Foundation
+import CoInference
 import TensorCore
 import Pipeline
 import PipelineSpec

@@ -4,10 +4,11 @@
 
 import XCTest
 import Foundation
+@testable import Plots
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-@testable import Pipeline
+
 
 final class SVGPlotTests: XCTestCase {
     /// What a test needs from a rendered plot, read with XMLParser.

@@ -8,6 +8,7 @@
 // model's output hash, so rebuilding a report does not measure them again.
 
 import Foundation
+import CoInference
 import TensorCore
 import Autograd
 import Datasets

@@ -4,6 +4,7 @@
 // pipeline file). The same code renders one seed's report and a merge of several.
 
 import Foundation
+import Plots
 import PipelineSpec
 import Checkpoint
 

@@ -9,6 +9,7 @@
 // on the device, nothing sent) and full offload (the input image sent, the whole network on the edge).
 
 import Foundation
+import Plots
 
 public struct PlanCandidate: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable { case coInference = "co-inference", local, fullOffload = "full-offload" }

@@ -193,17 +193,17 @@ public enum LinkCalibration {
 
     /// Writes `quantizer.json`.
     public static func write(_ c: QuantizerCalibration, kept: [Int], images: Int, to url: URL) throws {
-        try AtomicFile.write(try ResultJSON.encoder().encode(file(c, kept: kept, images: images)), to: url)
+        try AtomicFile.write(try CoInferenceJSON.encoder().encode(file(c, kept: kept, images: images)), to: url)
     }
 
     /// Reads `quantizer.json` back into a calibration-equivalent list of carried-channel ranges.
     public static func ranges(fromJSON url: URL) throws -> (kept: [Int], channelRanges: [QuantizerRange], tensorRange: QuantizerRange) {
-        guard let data = try? Data(contentsOf: url), let file = try? ResultJSON.decoder().decode(QuantizerFile.self, from: data) else {
-            throw StageError.invalidSettings("\(url.path) is missing or not a quantizer description. Fix: run the encode-features stage for this split and ratio")
+        guard let data = try? Data(contentsOf: url), let file = try? CoInferenceJSON.decoder().decode(QuantizerFile.self, from: data) else {
+            throw CoInferenceError("\(url.path) is missing or not a quantizer description. Fix: run the encode-features stage for this split and ratio")
         }
         func range(_ d: QuantizerFile.Range) throws -> QuantizerRange {
             guard let l = d.loBits, let h = d.hiBits else {
-                throw StageError.invalidSettings("\(url.path): a range without lo_bits/hi_bits. Fix: rerun encode-features with --force")
+                throw CoInferenceError("\(url.path): a range without lo_bits/hi_bits. Fix: rerun encode-features with --force")
             }
             return QuantizerRange(lo: Float(bitPattern: l), hi: Float(bitPattern: h))
         }

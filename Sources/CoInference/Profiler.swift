@@ -13,6 +13,7 @@ import Methods
 import Checkpoint
 import FeatureCoding
 import PipelineSpec
+import Models
 
 public enum Profiler {
     static func median(_ xs: [Double]) -> Double {
@@ -31,26 +32,44 @@ public enum Profiler {
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
     }
 
-    /// Measures every candidate. `deviceSpeedFactor` multiplies device-side times (2 = a device half as fast).
-    public static func profile(_ ctx: RunContext, images count: Int, deviceSpeedFactor: Double) throws -> [PlanCandidate] {
-        guard let coding = ctx.spec.coding else {
-            throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section, so there are no coded configurations to profile")
+    /// What a profile measures: the trained models and the images to time them on.
+    public struct Inputs {
+        /// The whole base network (local computing and full offload) and its test accuracy.
+        public var base: ResNet
+        public var baseAccuracy: Double
+        /// Every deployed (split, V) with encode-features' measurements of its configurations.
+        public var deployed: [(model: DeployedModel, rows: [CodedRow])]
+        public var coding: CodingSettings
+        /// The images timed (the first N of the test set) and their normalisation.
+        public var test: LabeledImages
+        public var normalization: Normalization
+        /// The edge half's threads (as `aecnn serve` runs it).
+        public var edgeThreads: Int
+        public init(base: ResNet, baseAccuracy: Double, deployed: [(model: DeployedModel, rows: [CodedRow])], coding: CodingSettings,
+                    test: LabeledImages, normalization: Normalization, edgeThreads: Int) {
+            self.base = base; self.baseAccuracy = baseAccuracy; self.deployed = deployed; self.coding = coding
+            self.test = test; self.normalization = normalization; self.edgeThreads = edgeThreads
         }
+    }
+
+    /// Measures every candidate. `deviceSpeedFactor` multiplies device-side times (2 = a device half as fast).
+    public static func profile(_ given: Inputs, deviceSpeedFactor: Double) throws -> [PlanCandidate] {
+        let coding = given.coding
         // The device half runs on one core, as a device would; the edge half with the pipeline's threads, as
         // `aecnn serve` runs it.
-        let edgeThreads = ctx.spec.threads
+        let edgeThreads = given.edgeThreads
         Parallel.threads = 1
-        let test = try ctx.testImages().subset(first: count)
-        let norm = try ctx.normalization()
+        let test = given.test
+        let norm = given.normalization
         var unused = RNG(seed: 0)
         var inputs: [Tensor] = []
         for k in 0..<test.count { inputs.append(try Batching.makeBatch(test, indices: k..<(k + 1), normalization: norm, augmentation: nil, rng: &unused).x) }
         var out: [PlanCandidate] = []
 
         // Local computing and full offload with the base model.
-        let base = try TrainBaseStage.loadModel(ctx)
+        let base = given.base
         base.setTraining(false)
-        let baseAccuracy = try TrainBaseStage.requireOutput(TrainBaseStage.instance, ctx, for: "profile").training.testAccuracy
+        let baseAccuracy = given.baseAccuracy
         warmUp { _ = GradMode.withoutGrad { base(Variable(inputs[0])) } }
         // Each input is made just before it runs, as the device client does (`aecnn offload`), so that both
         // measure the same loop.
@@ -74,11 +93,9 @@ public enum Profiler {
                                  encodeMs: deviceSpeedFactor * median(pngMs), bytes: pngBytes.reduce(0, +) / Double(max(1, pngBytes.count)),
                                  bytesP99: p99(pngBytes), decodeMs: 0, edgeMs: median(fullEdge)))
 
-        for inst in EncodeFeaturesStage.instances(ctx.spec) where try StageRunner.state(inst, ctx) == .done {
-            let point = try inst.requirePoint()
-            let deployed = try DeployedModel.load(ctx, split: point.split, ratio: point.ratio)
+        for (deployed, rows) in given.deployed {
+            let point = OperatingPoint(split: deployed.split, ratio: deployed.ratio)
             let model = deployed.model
-            let coded = try EncodeFeaturesStage.requireOutput(inst, ctx, for: "profile")
             warmUp { _ = GradMode.withoutGrad { model.device(Variable(inputs[0])) } }
             var features: [[Float]] = [], deviceMs: [Double] = []
             var featureShape: [Int] = []
@@ -104,7 +121,7 @@ public enum Profiler {
                     dec.append(try ms { _ = try link.decode(bytes) })
                     sizes.append(Double(bytes.count))
                 }
-                guard let accuracy = coded.row(codec: c, bits: bits)?.accuracy else { continue }
+                guard let accuracy = rows.first(where: { $0.codec == c && $0.bits == bits })?.accuracy else { continue }
                 out.append(PlanCandidate(configuration: CodedConfiguration(point: point, codec: c, bits: bits), accuracy: accuracy,
                                          deviceMs: deviceSpeedFactor * median(deviceMs), encodeMs: deviceSpeedFactor * median(enc),
                                          bytes: sizes.reduce(0, +) / Double(max(1, sizes.count)), bytesP99: p99(sizes),
@@ -114,24 +131,24 @@ public enum Profiler {
         return out
     }
 
-    public static func url(_ ctx: RunContext) -> URL { ctx.root.appendingPathComponent("profile", isDirectory: true).appendingPathComponent("profile.json") }
+    /// profile.json.
+    public struct File: Codable { public var pipeline: String; public var images: Int; public var deviceSpeedFactor: Double; public var blasCore: String; public var candidates: [PlanCandidate] }
 
-    public static func save(_ candidates: [PlanCandidate], images: Int, deviceSpeedFactor: Double, ctx: RunContext) throws {
+    public static func save(_ candidates: [PlanCandidate], pipeline: String, images: Int, deviceSpeedFactor: Double, to url: URL) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        struct File: Codable { var pipeline: String; var images: Int; var deviceSpeedFactor: Double; var blasCore: String; var candidates: [PlanCandidate] }
-        let data = try enc.encode(File(pipeline: ctx.spec.name, images: images, deviceSpeedFactor: deviceSpeedFactor, blasCore: BLAS.coreName, candidates: candidates))
-        try FileManager.default.createDirectory(at: url(ctx).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try AtomicFile.write(data, to: url(ctx))
+        let data = try enc.encode(File(pipeline: pipeline, images: images, deviceSpeedFactor: deviceSpeedFactor, blasCore: BLAS.coreName, candidates: candidates))
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try AtomicFile.write(data, to: url)
     }
 
-    public static func load(_ ctx: RunContext) throws -> [PlanCandidate] {
-        struct File: Codable { var candidates: [PlanCandidate] }
-        guard let data = try? Data(contentsOf: url(ctx)) else {
-            throw StageError.invalidSettings("\(url(ctx).path) does not exist. Fix: aecnn profile --pipeline <file>")
+    public static func load(_ url: URL) throws -> [PlanCandidate] {
+        struct Candidates: Codable { var candidates: [PlanCandidate] }
+        guard let data = try? Data(contentsOf: url) else {
+            throw CoInferenceError("\(url.path) does not exist. Fix: aecnn profile --pipeline <file>")
         }
-        do { return try JSONDecoder().decode(File.self, from: data).candidates }
-        catch { throw StageError.invalidSettings("\(url(ctx).path) is not a profile (\(error)). Fix: rerun aecnn profile --pipeline <file>") }
+        do { return try JSONDecoder().decode(Candidates.self, from: data).candidates }
+        catch { throw CoInferenceError("\(url.path) is not a profile (\(error)). Fix: rerun aecnn profile --pipeline <file>") }
     }
 }
 
