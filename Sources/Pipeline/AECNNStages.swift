@@ -85,7 +85,7 @@ public enum TrainAttentionStage: TypedStage {
         try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
-        try StageTraining.saveModel(m, directory: directory, kind: "attention-model", ctx: ctx)
+        try StageTraining.saveModel(m, directory: directory, kind: "attention-model", ctx: ctx, instance: i)
         return StageProduct(Output(outcome), files: ["model.safetensors"])
     }
 }
@@ -198,7 +198,7 @@ public enum PruneStage: TypedStage {
         try Pruning.prune(base, split: split, keep: kept)
         let pruned = try CoInferenceModel(base: base, split: split, bridge: ZeroFill(kept: kept, channels: channels))
         let eval = try Trainer.evaluate(pruned, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
-        try StageTraining.saveModel(pruned, directory: directory, kind: "pruned-model", ctx: ctx)
+        try StageTraining.saveModel(pruned, directory: directory, kind: "pruned-model", ctx: ctx, instance: i, kept: kept)
         ctx.log?(String(format: "%@: keeps %d of %d channels %@, device FLOPs %d → %d, accuracy before fine-tuning %.2f%%",
                         i.description, kept.count, channels, "\(kept)", fullFLOPs, pruned.deviceFLOPs(inputShape: shape), 100 * eval.accuracy))
         return StageProduct(Output(kept: kept, channels: channels, splitShape: Array(splitShape.dropFirst()),
@@ -256,7 +256,7 @@ public enum FineTuneStage: TypedStage {
         let m = try PrunedModels.zeroFilled(ctx, i, weightsFrom: StageInstance(PruneStage.name, try i.requirePoint()))
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
-        try StageTraining.saveModel(m, directory: directory, kind: "ca-pruned-model", ctx: ctx)
+        try StageTraining.saveModel(m, directory: directory, kind: "ca-pruned-model", ctx: ctx, instance: i, kept: try PrunedModels.kept(ctx, i).kept)
         let facts = DeviceFacts(deviceFlops: m.deviceFLOPs(inputShape: try AECNNStageSupport.inputShape(ctx)))
         return StageProduct(Output(outcome, facts), files: ["model.safetensors"])
     }
@@ -316,7 +316,7 @@ public enum TrainRecoveryStage: TypedStage {
         }
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
-        try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx)
+        try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx, instance: i, kept: try PrunedModels.kept(ctx, i).kept)
         let (kept, _) = try PrunedModels.kept(ctx, i)
         let shape = try AECNNStageSupport.inputShape(ctx)
         let splitShape = m.splitShape(inputShape: shape)

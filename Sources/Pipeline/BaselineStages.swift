@@ -86,7 +86,7 @@ public enum TrainBottleNetPPStage: TypedStage {
                 frozen.trainable = ["bridge."]
                 let outcome = try StageTraining.train(m, stage: "\(i) (backbone frozen)", ctx: ctx, directory: frozenDir, settings: frozen,
                                                       seed: StageRunner.seed(i, ctx.spec) ^ 1, options: options)
-                try StageTraining.saveModel(m, directory: frozenDir, kind: "bottlenetpp-frozen", ctx: ctx)
+                try StageTraining.saveModel(m, directory: frozenDir, kind: "bottlenetpp-frozen", ctx: ctx, instance: i)
                 try AtomicFile.write(try ResultJSON.encoder().encode(PhaseMarker(inputsSha256: options.fingerprint, testAccuracy: outcome.testAccuracy)),
                                      to: marker)
                 frozenAccuracy = outcome.testAccuracy
@@ -97,7 +97,7 @@ public enum TrainBottleNetPPStage: TypedStage {
         if joint.trainable == ["bridge."] { joint.trainable = [] }
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: joint,
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
-        try StageTraining.saveModel(m, directory: directory, kind: "bottlenetpp-model", ctx: ctx)
+        try StageTraining.saveModel(m, directory: directory, kind: "bottlenetpp-model", ctx: ctx, instance: i)
 
         // Test accuracy at fixed channel conditions.
         var accuracy: [ConditionAccuracy] = []
@@ -170,7 +170,7 @@ public enum TrainBottleNetStage: TypedStage {
         try StageTraining.loadModel(m.base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
         var outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
                                               seed: StageRunner.seed(i, ctx.spec), options: options)
-        try StageTraining.saveModel(m, directory: directory, kind: "bottlenet-model", ctx: ctx)
+        try StageTraining.saveModel(m, directory: directory, kind: "bottlenet-model", ctx: ctx, instance: i)
         // One more pass over the test set, counting the real bytes (the trainer's last evaluation did not count).
         bridge.resetCounters()
         let e = try Trainer.evaluate(m, try ctx.testImages(), try ctx.normalization(), batchSize: 500)

@@ -20,11 +20,26 @@ enum StageTraining {
                                trainImagesPerSecond: outcome.imagesPerSecond, testImages: try ctx.testImages().count)
     }
 
-    static func saveModel(_ model: Module, directory: URL, kind: String, ctx: RunContext, name: String = "model") throws {
+    /// Saves `model`'s weights and statistics. The safetensors header's `__metadata__` says what the file is,
+    /// for any safetensors reader: format, kind, architecture and width, seed, and for a split model its split,
+    /// ratio and carried channels. Not the pipeline's name: outputs are decided by content, so two pipelines
+    /// with the same settings write the same bytes.
+    static func saveModel(_ model: Module, directory: URL, kind: String, ctx: RunContext, instance: StageInstance? = nil,
+                          kept: [Int]? = nil, name: String = "model") throws {
         let store = CheckpointStore(directory: directory)
+        var file = ["format": "pt", "aecnn_kind": kind, "arch": ctx.spec.model.arch.rawValue, "width": "\(ctx.spec.model.width)",
+                    "seed": "\(ctx.spec.seed)"]
+        if let i = instance {
+            file["stage"] = i.stage
+            if let s = i.split { file["split"] = s }
+            if let r = i.ratio { file["ratio"] = "\(r)" }
+            if let v = i.variant { file["variant"] = v.description }
+        }
+        if let kept { file["kept_channels"] = kept.map(String.init).joined(separator: ",") }
         try store.save(name, kind: kind, tensors: model.stateTensors().map { NamedTensor($0.0, $0.1) },
                        metadata: ["arch": .string(ctx.spec.model.arch.rawValue), "width": .double(ctx.spec.model.width),
-                                  "pipeline": .string(ctx.spec.name)])
+                                  "pipeline": .string(ctx.spec.name)],
+                       fileMetadata: file)
     }
 
     static func loadModel(_ model: Module, directory: URL, producedBy: StageInstance, name: String = "model") throws {

@@ -73,7 +73,7 @@ public enum TrainBaseStage: TypedStage {
         }
         try model.loadState(tensors)
         let eval = try Trainer.evaluate(model, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
-        try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx)
+        try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx, instance: instance)
         ctx.log?(String(format: "%@: imported %@, test accuracy %.2f%%", name, path, 100 * eval.accuracy))
         var facts = try report(model, ctx)
         facts.importedFrom = path
@@ -101,7 +101,7 @@ public enum TrainBaseStage: TypedStage {
         // The training RNG is seed + 1 (the model's initialisation uses the seed itself).
         let outcome = try StageTraining.train(model, stage: name, ctx: ctx, directory: directory, settings: settings,
                                               seed: ctx.spec.seed &+ 1, options: options)
-        try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx)
+        try StageTraining.saveModel(model, directory: directory, kind: "base-model", ctx: ctx, instance: instance)
         ctx.log?(String(format: "%@: done, test accuracy %.2f%% (%@)", name, 100 * outcome.testAccuracy, directory.path))
         return StageProduct(Output(outcome, try report(model, ctx)), files: ["model.safetensors"])
     }

@@ -94,6 +94,16 @@ final class StageGraphTests: XCTestCase {
         for name in ["stem.bn.running_mean", "stem.bn.running_var", "stem.bn.weight", "stem.bn.bias"] {
             XCTAssertEqual(pruned[name]!, kept.map { baseTensors[name]![$0] }, name)
         }
+        // A weights file explains itself to any safetensors reader.
+        for stage in ["prune", "train-recovery"] {
+            let meta = try SafeTensors.read(from: StageRunner.directory(StageInstance(stage, split: "stem", ratio: 4), ctx)
+                .appendingPathComponent("model.safetensors")).metadata
+            XCTAssertEqual(meta["format"], "pt")
+            XCTAssertEqual(meta["arch"], "resnet20")
+            XCTAssertEqual(meta["split"], "stem")
+            XCTAssertEqual(meta["ratio"], "4")
+            XCTAssertEqual(meta["kept_channels"], kept.map(String.init).joined(separator: ","), stage)
+        }
 
         // Changing fine-tune's settings makes fine-tune, train-recovery and evaluate stale, nothing else.
         let changed = try context("graph", fineTuneLR: 0.03)
