@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Already in the graph through hummingbird (swift-nio-extras, swift-certificates); Checkpoint hashes with its SHA256.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
     ],
     targets: [
         // C libraries: module maps only.
@@ -37,7 +39,7 @@ let package = Package(
         .target(name: "FeatureCoding", dependencies: ["CZstd", "CZlib", "CTurboJPEG"], swiftSettings: kernelFlags),
         .target(name: "Methods", dependencies: ["Models", "NN", "Autograd", "TensorCore", "FeatureCoding"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib", "CTurboJPEG", "CPNG"], swiftSettings: kernelFlags),
-        .target(name: "Checkpoint", dependencies: ["TensorCore"]),
+        .target(name: "Checkpoint", dependencies: ["TensorCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "PipelineSpec", dependencies: [.product(name: "Yams", package: "Yams")]),
         // SVG line and scatter plots (the report's and the planner's figures).
         .target(name: "Plots"),
