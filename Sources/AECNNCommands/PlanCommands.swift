@@ -52,10 +52,10 @@ extension Profile {
             var d: [Double] = [], c: [Double] = [], o: [Double] = [], h: [Double] = []
             for body in bodies {
                 let r = try LinkClient.request(server: server, method: "POST", path: path, body: body)
-                guard r.status == 200, let obj = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any],
-                      let sd = obj["server_decode_ms"] as? Double, let sc = obj["server_compute_ms"] as? Double else {
+                guard r.status == 200, let answer = try? InferenceReply.decode(r.body) else {
                     throw ValidationError("\(server)\(path) answered \(r.status): \(String(decoding: r.body, as: UTF8.self)). Fix: serve this pipeline (aecnn serve --pipeline …)")
                 }
+                let sd = answer.serverDecodeMs, sc = answer.serverComputeMs
                 d.append(sd); c.append(sc); o.append(r.seconds * 1000 - sd - sc)
                 h.append(Double(LinkClient.requestHead(method: "POST", path: path, host: host, port: port, bodyCount: body.count).count))
             }

@@ -18,19 +18,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port (0: any free port, printed at start).") var port = 8080
     @Option(help: "Serve only these configurations, split/V (repeatable), e.g. --only stem/16.") var only: [String] = []
     @Option(help: "Concurrent inferences; beyond it requests get 503 at once.") var maxInFlight = 8
-    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 4 << 20
+    @Option(help: "Largest request body in bytes (a larger declared Content-Length is refused with 413 at once).") var maxBodyBytes = 4 << 20
+    @Option(help: "Seconds a request body may take to arrive after its head (then 408).") var bodyTimeoutSeconds = 10.0
 
     func validate() throws {
         try OptionRange.check("port", port, 0...65_535)
         try OptionRange.check("max-in-flight", maxInFlight, 1...1024)
         try OptionRange.check("max-body-bytes", maxBodyBytes, 64...(1 << 30))
+        try OptionRange.check("body-timeout-seconds", bodyTimeoutSeconds, 0.05...3600)
     }
 
     func run() async throws {
         let ctx = try options.context()
         let models = try loadEdgeModels(ctx, only: only)
         var o = EdgeServerOptions()
-        o.host = host; o.port = port; o.maxInFlight = maxInFlight; o.maxBodyBytes = maxBodyBytes
+        o.host = host; o.port = port; o.maxInFlight = maxInFlight; o.maxBodyBytes = maxBodyBytes; o.bodyTimeoutSeconds = bodyTimeoutSeconds
         let ids = models.models.keys.sorted()
         try await EdgeHTTPServer.run(models, options: o) { bound in
             print("serving \(ids.count) model(s) of \(ctx.spec.name) on http://\(host):\(bound): \(ids.joined(separator: ", "))")
@@ -86,12 +88,12 @@ struct Offload: ParsableCommand {
             let t2 = DispatchTime.now().uptimeNanoseconds
             let reply = try LinkClient.request(server: server, method: "POST", path: "/v1/infer", body: bytes,
                                                link: LinkEmulation(uplinkMbps: uplinkMbps, rttMs: rttMs))
-            guard reply.status == 200, let obj = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
+            guard reply.status == 200, let answer = try? InferenceReply.decode(reply.body) else {
                 throw ValidationError("the server answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
             }
             let device = Double(t1 - t0) / 1e6, encode = Double(t2 - t1) / 1e6, trip = reply.seconds * 1000
-            let sdec = obj["server_decode_ms"] as? Double ?? 0, scomp = obj["server_compute_ms"] as? Double ?? 0
-            let predicted = obj["class"] as? Int ?? -1
+            let sdec = answer.serverDecodeMs, scomp = answer.serverComputeMs
+            let predicted = answer.class
             if predicted == Int(labels[0]) { correct += 1 }
             totals[0] += device; totals[1] += encode; totals[2] += trip; totals[3] += sdec; totals[4] += scomp
             overshoot += reply.emulationOvershootSeconds * 1000
@@ -155,12 +157,12 @@ extension Offload {
                 bytes = png.count
                 let reply = try LinkClient.request(server: server!, method: "POST", path: "/v1/infer-image", body: png,
                                                    link: LinkEmulation(uplinkMbps: uplinkMbps, rttMs: rttMs))
-                guard reply.status == 200, let obj = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
+                guard reply.status == 200, let answer = try? InferenceReply.decode(reply.body) else {
                     throw ValidationError("the server answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
                 }
                 trip = reply.seconds * 1000
                 overshoot += reply.emulationOvershootSeconds * 1000
-                predicted = obj["class"] as? Int ?? -1
+                predicted = answer.class
             }
             if predicted == label { correct += 1 }
             totalDevice += device; totalEncode += encode; totalTrip += trip; bytesTotal += bytes

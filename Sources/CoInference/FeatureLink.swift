@@ -24,11 +24,17 @@ public struct FeatureLink {
     public let modelID: String
     public let quantizer: Quantizer
     public let codec: FeatureCodec
+    /// The frame format sent: 2, compact (the receiver knows the model: `context`), or 1, self-describing.
+    public let frameVersion: Int
 
-    public init(shape: FeatureShape, kept: [Int], splitPoint: String, modelID: String, quantizer: Quantizer, codec: FeatureCodec) {
+    public init(shape: FeatureShape, kept: [Int], splitPoint: String, modelID: String, quantizer: Quantizer, codec: FeatureCodec,
+                frameVersion: Int = FeatureBitstream.compactVersion) {
         self.shape = shape; self.kept = kept; self.splitPoint = splitPoint; self.modelID = modelID
-        self.quantizer = quantizer; self.codec = codec
+        self.quantizer = quantizer; self.codec = codec; self.frameVersion = frameVersion
     }
+
+    /// What a receiver of this link's compact frames knows about the model.
+    public var context: FrameContext { FrameContext(modelID: modelID, splitPoint: splitPoint, shape: shape, channels: kept) }
 
     /// The calibrated ranges for the fixed modes (nil for the min–max modes).
     public var fixedRanges: QuantizationRanges? {
@@ -43,8 +49,9 @@ public struct FeatureLink {
 
     /// One image's frame: the quantised symbols and the encoded bytes.
     public func encode(_ values: [Float]) throws -> (bytes: [UInt8], symbols: [UInt8]) {
-        let frame = try FeatureFrame(values: values, shape: shape, channels: kept, modelID: modelID,
+        var frame = try FeatureFrame(values: values, shape: shape, channels: kept, modelID: modelID,
                                      splitPoint: splitPoint, quantizer: quantizer, codec: codec)
+        frame.header.version = frameVersion
         return (try FeatureBitstream.encode(frame), frame.symbols)
     }
 
@@ -52,17 +59,14 @@ public struct FeatureLink {
     /// - Throws: `FeatureBitstreamError` for a malformed frame, `FeatureLinkError.mismatch` for a frame of
     ///   another model, split point, shape or channel set.
     public func decode(_ bytes: [UInt8]) throws -> (values: [Float], frame: FeatureFrame) {
-        let frame = try FeatureBitstream.decode(bytes)
+        let frame = try FeatureBitstream.decode(bytes, contexts: [context])
         try check(frame.header)
         return (try frame.dequantized(fixed: fixedRanges), frame)
     }
 
     /// Whether a frame's header is for this link.
     public func check(_ h: FeatureFrameHeader) throws {
-        if h.modelID != modelID { throw FeatureLinkError.mismatch(field: "model id", expected: modelID, found: h.modelID) }
-        if h.splitPoint != splitPoint { throw FeatureLinkError.mismatch(field: "split point", expected: splitPoint, found: h.splitPoint) }
-        if h.shape != shape { throw FeatureLinkError.mismatch(field: "split tensor shape", expected: "\(shape)", found: "\(h.shape)") }
-        if h.channels != kept { throw FeatureLinkError.mismatch(field: "carried channels", expected: "\(kept)", found: "\(h.channels)") }
+        if let m = context.mismatch(h) { throw FeatureLinkError.mismatch(field: m.field, expected: m.expected, found: m.found) }
         if h.quantizerMode != quantizer.ranges.mode {
             throw FeatureLinkError.mismatch(field: "quantiser mode", expected: "\(quantizer.ranges.mode)", found: "\(h.quantizerMode)")
         }

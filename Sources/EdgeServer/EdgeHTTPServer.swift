@@ -57,12 +57,73 @@ public struct EdgeServerOptions: Sendable {
     public var maxInFlight = 8
     public var maxBodyBytes = 4 << 20
     public var idleTimeoutSeconds: Int64 = 30
+    /// The longest a request body may take to arrive once its head has; slower bodies get 408.
+    public var bodyTimeoutSeconds: Double = 10
     public init() {}
 }
 
+/// The reply to `POST /v1/infer` and `POST /v1/infer-image` (JSON, snake_case keys).
+public struct InferenceReply: Codable, Sendable {
+    public struct Candidate: Codable, Sendable {
+        public var `class`: Int
+        public var label: String
+        public var probability: Double
+    }
+    /// The model that answered ("base" for full offload).
+    public var model: String
+    /// The most probable class and its name.
+    public var `class`: Int
+    public var label: String
+    public var top5: [Candidate]
+    public var serverDecodeMs: Double
+    public var serverComputeMs: Double
+    /// Request body bytes.
+    public var bytes: Int
+
+    init(_ r: InferenceResult) {
+        model = r.modelID; `class` = r.top.first?.label ?? -1; label = r.top.first?.name ?? ""
+        top5 = r.top.map { Candidate(class: $0.label, label: $0.name, probability: $0.probability) }
+        serverDecodeMs = r.decodeMs; serverComputeMs = r.computeMs; bytes = r.bytes
+    }
+
+    /// Decodes a reply body.
+    public static func decode(_ body: [UInt8]) throws -> InferenceReply { try EdgeJSON.decoder().decode(InferenceReply.self, from: Data(body)) }
+}
+
+/// The reply to `GET /health`.
+public struct HealthReply: Codable, Sendable { public var status: String; public var pipeline: String; public var models: Int }
+
+/// Every refused request's reply.
+public struct ErrorReply: Codable, Sendable { public var error: String }
+
+/// The reply to `GET /v1/models`.
+public struct ModelsReply: Codable, Sendable {
+    public struct Configuration: Codable, Sendable { public var codec: String; public var bits: Int; public var accuracy: Double }
+    public struct Model: Codable, Sendable {
+        public var id: String; public var split: String; public var ratio: Int; public var shape: [Int]; public var carriedChannels: [Int]
+        public var configurations: [Configuration]
+    }
+    public var pipeline: String
+    public var models: [Model]
+}
+
+enum EdgeJSON {
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+}
+
 public enum EdgeHTTPServer {
-    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    static func json<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
+        let data = (try? EdgeJSON.encoder().encode(value)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -76,7 +137,7 @@ public enum EdgeHTTPServer {
         let router = Router()
         router.get("/health") { _, _ -> Response in
             metrics.record(path: "/health", status: 200, ms: 0, bytes: 0)
-            return json(.ok, ["status": "ok", "pipeline": models.pipeline, "models": models.models.count])
+            return json(.ok, HealthReply(status: "ok", pipeline: models.pipeline, models: models.models.count))
         }
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
@@ -85,41 +146,48 @@ public enum EdgeHTTPServer {
         }
         router.get("/v1/models") { _, _ -> Response in
             metrics.record(path: "/v1/models", status: 200, ms: 0, bytes: 0)
-            let list = models.models.values.sorted { $0.id < $1.id }.map { m -> [String: Any] in
-                ["id": m.id, "split": m.split, "ratio": m.ratio, "shape": [m.shape.channels, m.shape.height, m.shape.width],
-                 "carried_channels": m.kept, "configurations": m.accuracyByConfig.map { ["codec": $0.codec.rawValue, "bits": $0.bits, "accuracy": $0.accuracy] as [String: Any] }]
+            let list = models.models.values.sorted { $0.id < $1.id }.map { m in
+                ModelsReply.Model(id: m.id, split: m.split, ratio: m.ratio, shape: [m.shape.channels, m.shape.height, m.shape.width],
+                                  carriedChannels: m.kept,
+                                  configurations: m.accuracyByConfig.map { .init(codec: $0.codec.rawValue, bits: $0.bits, accuracy: $0.accuracy) })
             }
-            return json(.ok, ["pipeline": models.pipeline, "models": list])
+            return json(.ok, ModelsReply(pipeline: models.pipeline, models: list))
         }
         /// Collect the body, admit, run `work` off the event loop, answer with JSON; every outcome is counted.
         @Sendable func inference(_ path: String, _ request: Request, _ work: @escaping @Sendable ([UInt8]) throws -> InferenceResult) async -> Response {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            func done(_ status: HTTPResponse.Status, _ body: [String: Any], bytes: Int) -> Response {
+            func done<T: Encodable>(_ status: HTTPResponse.Status, _ body: T, bytes: Int) -> Response {
                 metrics.record(path: path, status: Int(status.code), ms: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, bytes: bytes)
                 return json(status, body)
             }
-            var request = request
+            func refuse(_ status: HTTPResponse.Status, _ message: String, bytes: Int) -> Response { done(status, ErrorReply(error: message), bytes: bytes) }
+            // A declared length over the limit is refused from the head, before any body byte is read.
+            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > options.maxBodyBytes {
+                return refuse(.contentTooLarge, "request body of \(declared) bytes is over the limit of \(options.maxBodyBytes)", bytes: 0)
+            }
             let buffer: ByteBuffer
-            do { buffer = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
-                return done(.contentTooLarge, ["error": "request body over \(options.maxBodyBytes) bytes"], bytes: 0)
+            switch await collect(request.body, upTo: options.maxBodyBytes, seconds: options.bodyTimeoutSeconds) {
+            case .success(let b): buffer = b
+            case .failure(.tooLarge): return refuse(.contentTooLarge, "request body over the limit of \(options.maxBodyBytes) bytes", bytes: 0)
+            case .failure(.timedOut):
+                return refuse(.requestTimeout, "the request body did not arrive within \(options.bodyTimeoutSeconds) s", bytes: 0)
+            case .failure(.malformed(let why)): return refuse(.badRequest, "incomplete or malformed request body: \(why)", bytes: 0)
             }
             let bytes = Array(buffer.readableBytesView)
-            guard inFlight.enter() else { return done(.serviceUnavailable, ["error": "busy: \(options.maxInFlight) requests in flight; retry"], bytes: bytes.count) }
+            guard inFlight.enter() else { return refuse(.serviceUnavailable, "busy: \(options.maxInFlight) requests in flight; retry", bytes: bytes.count) }
             defer { inFlight.leave() }
             let outcome: Result<InferenceResult, Error> = await withCheckedContinuation { cont in
                 queue.async { cont.resume(returning: Result { try work(bytes) }) }
             }
             switch outcome {
             case .success(let r):
-                return done(.ok, ["model": r.modelID, "class": r.top.first?.label ?? -1, "label": r.top.first?.name ?? "",
-                                  "top5": r.top.map { ["class": $0.label, "label": $0.name, "probability": $0.probability] },
-                                  "server_decode_ms": r.decodeMs, "server_compute_ms": r.computeMs, "bytes": r.bytes], bytes: bytes.count)
+                return done(.ok, InferenceReply(r), bytes: bytes.count)
             case .failure(EdgeError.unknownModel(let id, let known)):
-                return done(.notFound, ["error": "\(EdgeError.unknownModel(id, known: known))"], bytes: bytes.count)
+                return refuse(.notFound, "\(EdgeError.unknownModel(id, known: known))", bytes: bytes.count)
             case .failure(let e as EdgeError):
-                return done(.badRequest, ["error": "\(e)"], bytes: bytes.count)
+                return refuse(.badRequest, "\(e)", bytes: bytes.count)
             case .failure(let e):
-                return done(.internalServerError, ["error": "\(e)"], bytes: bytes.count)
+                return refuse(.internalServerError, "\(e)", bytes: bytes.count)
             }
         }
         router.post("/v1/infer-image") { request, _ in await inference("/v1/infer-image", request) { try models.inferImage($0) } }
@@ -130,6 +198,37 @@ public enum EdgeHTTPServer {
                               configuration: .init(address: .hostname(options.host, port: options.port), serverName: "aecnn"),
                               onServerRunning: { channel in onRunning(channel.localAddress?.port ?? options.port) })
         try await app.runService()
+    }
+}
+
+enum BodyError: Error { case tooLarge, timedOut, malformed(String) }
+
+/// The request body, or why not: over `limit` bytes, not complete within `seconds`, or cut short / badly
+/// framed. The body is read by its own task; the first of it and the deadline answers.
+func collect(_ body: RequestBody, upTo limit: Int, seconds: Double) async -> Result<ByteBuffer, BodyError> {
+    final class Once: @unchecked Sendable {
+        let lock = NSLock()
+        var continuation: CheckedContinuation<Result<ByteBuffer, BodyError>, Never>?
+        func resume(_ r: Result<ByteBuffer, BodyError>) {
+            lock.lock(); let c = continuation; continuation = nil; lock.unlock()
+            c?.resume(returning: r)
+        }
+    }
+    let once = Once()
+    return await withCheckedContinuation { (c: CheckedContinuation<Result<ByteBuffer, BodyError>, Never>) in
+        once.continuation = c
+        let reader = Task {
+            do { once.resume(.success(try await body.collect(upTo: limit))) } catch let e as HTTPResponseError where e.status == .contentTooLarge {
+                once.resume(.failure(.tooLarge))
+            } catch {
+                once.resume(.failure(.malformed("\(error)")))
+            }
+        }
+        Task {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            once.resume(.failure(.timedOut))
+            reader.cancel()
+        }
     }
 }
 

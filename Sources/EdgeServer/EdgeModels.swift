@@ -83,6 +83,8 @@ public final class EdgeModels: @unchecked Sendable {
     let baseLock = NSLock()
     let inputShape: [Int]
     let normalization: Normalization
+    /// What compact frames leave out, per served model.
+    let contexts: [FrameContext]
 
     /// Serves `deployed` (each with encode-features' measurements of its configurations) and `base` for
     /// full offload. Loading them from a pipeline's checkpoints is the caller's (`aecnn serve`).
@@ -102,6 +104,12 @@ public final class EdgeModels: @unchecked Sendable {
         base.setTraining(false)
         self.inputShape = inputShape
         self.normalization = normalization
+        self.contexts = models.values.map { FrameContext(modelID: $0.id, splitPoint: $0.split, shape: $0.shape, channels: $0.kept) }
+        // Two models whose ids share a key could not be told apart in compact frames.
+        let keys = Dictionary(grouping: contexts, by: \.key)
+        if let clash = keys.values.first(where: { $0.count > 1 }) {
+            throw EdgeError.mismatch("models \(clash.map(\.modelID).joined(separator: " and ")) share the compact-frame key 0x\(String(clash[0].key, radix: 16)): serve them from different servers")
+        }
     }
 
     /// Full offload: a PNG or JPEG image of the model's input size through the whole base network.
@@ -128,13 +136,15 @@ public final class EdgeModels: @unchecked Sendable {
     public func infer(_ bytes: [UInt8], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> InferenceResult {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let header: FeatureFrameHeader
-        do { header = try FeatureBitstream.decodeHeader(bytes, limits: limits).header } catch { throw EdgeError.badFrame("\(error)") }
+        do { header = try FeatureBitstream.decodeHeader(bytes, contexts: contexts, limits: limits).header }
+        catch FeatureBitstreamError.unknownModelKey(let key, _) { throw EdgeError.unknownModel("with key 0x" + String(key, radix: 16), known: models.keys.sorted()) }
+        catch { throw EdgeError.badFrame("\(error)") }
         guard let m = models[header.modelID] else { throw EdgeError.unknownModel(header.modelID, known: models.keys.sorted()) }
-        guard header.shape == m.shape, header.channels == m.kept else {
-            throw EdgeError.mismatch("the frame carries channels \(header.channels) of \(header.shape); model \(m.id) expects \(m.kept) of \(m.shape)")
+        if let bad = FrameContext(modelID: m.id, splitPoint: m.split, shape: m.shape, channels: m.kept).mismatch(header) {
+            throw EdgeError.mismatch("the frame's \(bad.field) is \(bad.found); model \(m.id) has \(bad.expected)")
         }
         let values: [Float]
-        do { values = try FeatureBitstream.decode(bytes, limits: limits).dequantized(fixed: m.fixed) } catch { throw EdgeError.badFrame("\(error)") }
+        do { values = try FeatureBitstream.decode(bytes, contexts: contexts, limits: limits).dequantized(fixed: m.fixed) } catch { throw EdgeError.badFrame("\(error)") }
         let t1 = DispatchTime.now().uptimeNanoseconds
         let p = m.classify(values)
         let t2 = DispatchTime.now().uptimeNanoseconds

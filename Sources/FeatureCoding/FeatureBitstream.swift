@@ -99,9 +99,41 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
     }
 }
 
+/// What a receiver knows about a model once per deployment, so that compact (version 2) frames need not
+/// repeat it: the model id, split point, full shape and carried channels. A compact frame names its model by
+/// `key`, the CRC-32 of the model id's UTF-8 bytes.
+public struct FrameContext: Equatable, Hashable, Sendable {
+    public var modelID: String
+    public var splitPoint: String
+    public var shape: FeatureShape
+    public var channels: [Int]
+
+    public init(modelID: String, splitPoint: String, shape: FeatureShape, channels: [Int]) {
+        self.modelID = modelID; self.splitPoint = splitPoint; self.shape = shape; self.channels = channels
+    }
+
+    /// The model key compact frames carry.
+    public var key: UInt32 { FrameContext.key(modelID) }
+
+    /// CRC-32 of the UTF-8 bytes of `modelID`.
+    public static func key(_ modelID: String) -> UInt32 { CRC32.checksum(Array(modelID.utf8)) }
+
+    /// The first field in which a frame's header is not for this model (field, expected, found), or nil. The
+    /// one check every receiver applies (the edge server, `aecnn decode`, a link).
+    public func mismatch(_ h: FeatureFrameHeader) -> (field: String, expected: String, found: String)? {
+        if h.modelID != modelID { return ("model id", modelID, h.modelID) }
+        if h.splitPoint != splitPoint { return ("split point", splitPoint, h.splitPoint) }
+        if h.shape != shape { return ("split tensor shape", "\(shape)", "\(h.shape)") }
+        if h.channels != channels { return ("carried channels", "\(channels)", "\(h.channels)") }
+        return nil
+    }
+}
+
 /// Everything in a frame except the payload.
 public struct FeatureFrameHeader: Equatable, Sendable {
-    /// Format version (`FeatureBitstream.version` for every frame this encoder writes).
+    /// Format version: 1, the self-describing frame (`FeatureBitstream.version`), or 2, the compact frame
+    /// (`FeatureBitstream.compactVersion`) whose model id, split point, shape and channels the receiver knows
+    /// from a `FrameContext` and which carries only a 32-bit model key.
     public var version: Int
     /// Which model (and weights) produced the features, e.g. `"fashion-resnet20@3f2a9c1e"`; UTF-8, ≤ 255 bytes.
     /// The edge server looks it up; an unknown model is the caller's error to raise.
@@ -262,8 +294,15 @@ public struct FeatureBitstreamLimits: Equatable, Sendable {
 public enum FeatureBitstream {
     /// The four magic bytes, "AEFC".
     public static let magic: [UInt8] = [0x41, 0x45, 0x46, 0x43]
-    /// The format version this code writes and reads.
+    /// The self-describing format version.
     public static let version = 1
+    /// The compact format version: first byte `compactMarker`, a 32-bit model key instead of the model's
+    /// description (docs/bitstream.md §8).
+    public static let compactVersion = 2
+    /// The first byte of every compact frame (a version-1 frame starts with "A", 0x41).
+    public static let compactMarker: UInt8 = 0xA2
+    /// Marker, key, packed bits/mode/codec, a 1-byte codec parameter, CRC: the smallest compact frame.
+    public static let minimumCompactFrameSize = 1 + 4 + 1 + 1 + 4
     /// The smallest well-formed frame length: magic, version, length (9), two empty strings (2), C H W K (16),
     /// bits and mode (2), codec id and parameter (3), payload length (4), empty payload, CRC (4).
     public static let minimumFrameSize = 9 + 2 + 16 + 2 + 3 + 4 + 4
@@ -281,7 +320,9 @@ public enum FeatureBitstream {
     ///   format cannot hold (the same checks the decoder applies), and the codec's `FeatureCodingError`.
     public static func encode(_ frame: FeatureFrame) throws -> [UInt8] {
         let h = frame.header
-        guard h.version == version else { throw FeatureBitstreamError.unsupportedVersion(found: h.version, supported: [version]) }
+        guard h.version == version || h.version == compactVersion else {
+            throw FeatureBitstreamError.unsupportedVersion(found: h.version, supported: [version, compactVersion])
+        }
         let model = Array(h.modelID.utf8), split = Array(h.splitPoint.utf8)
         guard model.count <= 255 else { throw FeatureBitstreamError.oversized(field: "model id (UTF-8 bytes)", value: model.count, limit: 255) }
         guard split.count <= 255 else { throw FeatureBitstreamError.oversized(field: "split point (UTF-8 bytes)", value: split.count, limit: 255) }
@@ -293,6 +334,7 @@ public enum FeatureBitstream {
             throw FeatureBitstreamError.invalidField(field: "symbol \(i)", expected: "< 2^\(h.bits)", found: "\(frame.symbols[i])")
         }
         let payload = try h.codec.symbolCodec?.encode(frame.symbols, shape: h.carriedShape, bits: h.bits) ?? frame.symbols
+        if h.version == compactVersion { return compact(h, payload: payload) }
 
         var out: [UInt8] = magic
         out.append(UInt8(version))
@@ -315,6 +357,24 @@ public enum FeatureBitstream {
         return out
     }
 
+    /// A compact frame: marker, model key, packed bits/mode/codec id, codec parameter (LEB128), ranges,
+    /// payload, CRC-32 (docs/bitstream.md §8). The header has been validated.
+    static func compact(_ h: FeatureFrameHeader, payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [compactMarker]
+        putU32(&out, FrameContext.key(h.modelID))
+        out.append(UInt8(h.bits - 1) | h.quantizerMode.rawValue << 3 | h.codec.id << 5)
+        var p = UInt32(h.codec.parameter!)   // validate checked the parameter
+        repeat {
+            let low = UInt8(p & 0x7F)
+            p >>= 7
+            out.append(p == 0 ? low : low | 0x80)
+        } while p != 0
+        for r in h.ranges { putU32(&out, r.lo.bitPattern); putU32(&out, r.hi.bitPattern) }
+        out += payload
+        putU32(&out, CRC32.checksum(out))
+        return out
+    }
+
     /// Decodes one frame: exactly one frame, all of `bytes`.
     ///
     /// Checks, in order: size limit, magic, version, frame length, CRC-32, then every field (lengths against
@@ -325,8 +385,10 @@ public enum FeatureBitstream {
     ///   - limits: the caller's bounds.
     /// - Throws: `FeatureBitstreamError` (every case), never traps; allocates at most a small multiple of
     ///   `bytes.count` plus `K·H·W ≤ limits.maxElements` symbols (and the codec's working memory, docs/coders.md).
-    public static func decode(_ bytes: [UInt8], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> FeatureFrame {
-        let (header, payloadRange) = try decodeHeader(bytes, limits: limits)
+    /// A compact frame (first byte 0xA2) is read with the context whose key it carries; `contexts` may be empty
+    /// for a decoder that only takes self-describing frames.
+    public static func decode(_ bytes: [UInt8], contexts: [FrameContext] = [], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> FeatureFrame {
+        let (header, payloadRange) = try decodeHeader(bytes, contexts: contexts, limits: limits)
         let shape = header.carriedShape
         let n = shape.elementCount! // ≤ C·H·W, checked against the limit
         let payload = Array(bytes[payloadRange])
@@ -358,8 +420,9 @@ public enum FeatureBitstream {
     /// Decodes and checks everything but the payload (including the CRC over the whole frame): enough to
     /// route a frame by `modelID` before spending time on its payload.
     /// - Returns: the header and where the payload lies in `bytes`.
-    public static func decodeHeader(_ bytes: [UInt8], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> (header: FeatureFrameHeader, payload: Range<Int>) {
+    public static func decodeHeader(_ bytes: [UInt8], contexts: [FrameContext] = [], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> (header: FeatureFrameHeader, payload: Range<Int>) {
         guard bytes.count <= limits.maxBytes else { throw FeatureBitstreamError.oversized(field: "frame (bytes)", value: bytes.count, limit: limits.maxBytes) }
+        if bytes.first == compactMarker { return try decodeCompactHeader(bytes, contexts: contexts, limits: limits) }
         let head = Array(bytes.prefix(4))
         guard head == Array(magic.prefix(head.count)) else { throw FeatureBitstreamError.badMagic(found: head) }
         guard bytes.count >= 9 else { throw FeatureBitstreamError.truncated(field: "magic, version and frame length", needed: 9, available: bytes.count) }
@@ -422,6 +485,52 @@ public enum FeatureBitstream {
         }
         let header = FeatureFrameHeader(modelID: modelID, splitPoint: splitPoint, shape: shape, channels: channels, bits: bits,
                                         quantizerMode: mode, ranges: ranges, codec: codec)
+        _ = try validate(header, maxElements: limits.maxElements)
+        return (header, r.position..<r.end)
+    }
+
+    /// The header of a compact frame: CRC first, then the key looked up in `contexts`, then the fields.
+    static func decodeCompactHeader(_ bytes: [UInt8], contexts: [FrameContext], limits: FeatureBitstreamLimits) throws -> (header: FeatureFrameHeader, payload: Range<Int>) {
+        guard bytes.count >= minimumCompactFrameSize else {
+            throw FeatureBitstreamError.truncated(field: "compact frame (marker, key, fields and CRC)", needed: minimumCompactFrameSize, available: bytes.count)
+        }
+        let body = bytes.count - 4
+        let stored = UInt32(bytes[body]) | UInt32(bytes[body + 1]) << 8 | UInt32(bytes[body + 2]) << 16 | UInt32(bytes[body + 3]) << 24
+        let computed = CRC32.checksum(bytes, range: 0..<body)
+        guard stored == computed else { throw FeatureBitstreamError.crcMismatch(stored: stored, computed: computed) }
+        var r = Reader(bytes: bytes, position: 1, end: body)
+        let key = try r.u32("model key")
+        let matching = contexts.filter { $0.key == key }
+        guard let context = matching.first else {
+            throw FeatureBitstreamError.unknownModelKey(key, known: contexts.map(\.modelID))
+        }
+        guard matching.count == 1 else {
+            throw FeatureBitstreamError.invalidField(field: "model key", expected: "one model per key", found: "0x\(hex32(key)) shared by \(matching.map(\.modelID).joined(separator: ", "))")
+        }
+        let packed = try r.u8("bits, mode and codec id")
+        let bits = Int(packed & 0x07) + 1
+        let modeByte = (packed >> 3) & 0x03
+        guard let mode = QuantizerMode(rawValue: modeByte) else { throw FeatureBitstreamError.unknownQuantizerMode(modeByte) }
+        var parameter: UInt32 = 0
+        for k in 0..<3 {
+            let b = try r.u8("codec parameter")
+            parameter |= UInt32(b & 0x7F) << (7 * UInt32(k))
+            if b & 0x80 == 0 { break }
+            guard k < 2 else { throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "at most 3 LEB128 bytes", found: "more") }
+        }
+        guard let p16 = UInt16(exactly: parameter) else {
+            throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "≤ 65535", found: "\(parameter)")
+        }
+        let codec = try FeatureCodec.from(id: packed >> 5, parameter: p16)
+        let rangeCount = mode.transmittedRangeCount(channelCount: context.channels.count)
+        try r.need(8 * rangeCount, "quantiser ranges")
+        var ranges: [QuantizerRange] = []
+        for _ in 0..<rangeCount {
+            let lo = Float(bitPattern: try r.u32("range lo")), hi = Float(bitPattern: try r.u32("range hi"))
+            ranges.append(QuantizerRange(lo: lo, hi: hi))
+        }
+        let header = FeatureFrameHeader(version: compactVersion, modelID: context.modelID, splitPoint: context.splitPoint, shape: context.shape,
+                                        channels: context.channels, bits: bits, quantizerMode: mode, ranges: ranges, codec: codec)
         _ = try validate(header, maxElements: limits.maxElements)
         return (header, r.position..<r.end)
     }

@@ -27,11 +27,13 @@ public enum FeatureBitstreamError: Error, CustomStringConvertible, Equatable, Se
     case payloadSizeMismatch(expected: Int, found: Int)
     /// The symbol codec rejected the payload.
     case payloadCorrupt(codec: String, underlying: FeatureCodingError)
+    /// A compact frame's model key matches none of the receiver's models.
+    case unknownModelKey(UInt32, known: [String])
 
     public var description: String {
         switch self {
         case .badMagic(let f):
-            return "not a feature frame: magic bytes \(hexString(f)), expected 41 45 46 43 (\"AEFC\"). Fix: check that the sender speaks this format."
+            return "not a feature frame: magic bytes \(hexString(f)), expected 41 45 46 43 (\"AEFC\") or a compact frame's A2. Fix: check that the sender speaks this format."
         case .unsupportedVersion(let f, let s):
             return "feature frame format version \(f) is not supported; this decoder reads \(s.map(String.init).joined(separator: ", ")). Fix: upgrade the edge server or configure the device to send version \(s.last ?? 1)."
         case .truncated(let field, let n, let a):
@@ -45,13 +47,15 @@ public enum FeatureBitstreamError: Error, CustomStringConvertible, Equatable, Se
         case .invalidField(let field, let e, let f):
             return "feature frame field \(field): expected \(e), found \(f). Fix: the encoder wrote an invalid frame; see docs/bitstream.md."
         case .unknownCodec(let id):
-            return "feature frame codec id \(id) is unknown; expected 0 (raw), 1 (zstd), 2 (arithmetic order-0) or 3 (arithmetic context). Fix: upgrade the decoder or pick a supported codec on the device."
+            return "feature frame codec id \(id) is unknown; expected 0 (raw), 1 (zstd), 2 (arithmetic order-0), 3, 4 or 5 (arithmetic context models). Fix: upgrade the decoder or pick a supported codec on the device."
         case .unknownQuantizerMode(let m):
             return "feature frame quantiser mode \(m) is unknown; expected 0 (per tensor), 1 (per channel), 2 (fixed per tensor) or 3 (fixed per channel). Fix: upgrade the decoder or pick a supported mode."
         case .payloadSizeMismatch(let e, let f):
             return "feature frame payload holds \(f) symbols, expected K·H·W = \(e). Fix: the encoder's shape, channel list and payload disagree."
         case .payloadCorrupt(let codec, let err):
             return "feature frame payload (\(codec)) rejected: \(err)"
+        case .unknownModelKey(let key, let known):
+            return "compact feature frame for model key 0x\(hex32(key)), which is none of the models known here (\(known.isEmpty ? "none" : known.map { "\($0) = 0x\(hex32(FrameContext.key($0)))" }.joined(separator: ", "))). Fix: send to the server that serves this model, or send self-describing frames."
         }
     }
 }

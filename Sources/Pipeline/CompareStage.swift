@@ -13,6 +13,7 @@
 import Foundation
 import Plots
 import Checkpoint
+import FeatureCoding
 import PipelineSpec
 
 public enum CompareStage: TypedStage {
@@ -27,10 +28,11 @@ public enum CompareStage: TypedStage {
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        // The reference rows are measured on the pipeline's whole test set (version 2; version 1 used the
-        // first 1000 images), so a report of version 1 is out of date.
+        // The reference rows are measured on the pipeline's whole test set (the first 1000 images before), in
+        // compact frames (self-describing ones before), so older reports are out of date.
         try canonicalJSON(of: ["splits": spec.splits, "ratios": spec.ratios.map(String.init),
-                               "reference_images": ["all"], "zstd_level": ["\(spec.coding?.zstdLevel ?? 19)"]])
+                               "reference_images": ["all"], "zstd_level": ["\(spec.coding?.zstdLevel ?? 19)"],
+                               "frame_version": ["\(FeatureBitstream.compactVersion)"]])
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {

@@ -25,7 +25,10 @@ public enum EncodeFeaturesStage: TypedStage {
     public static let name = "encode-features"
     /// `codecFormats` names each codec's frame format (codec id and parameters), so that results made with an
     /// older format under the same codec name are out of date (arith-context moved from payload tag 3 to 4, then 5).
-    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings; var codecFormats: [String] }
+    /// `frameVersion` (absent before compact frames: version 1) decides the frame bytes measured.
+    struct Inputs: Encodable {
+        var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings; var codecFormats: [String]; var frameVersion: Int?
+    }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
         spec.coding == nil ? [] : AECNNStageSupport.ratioInstances(name, spec)
@@ -40,7 +43,8 @@ public enum EncodeFeaturesStage: TypedStage {
         c.recoveryTrainingBits = nil   // decided by train-recovery, whose output hash already covers it
         let formats = c.codecs.map { let f = codec($0, c); return "\(f.id) \(f)" }
         let p = try i.requirePoint()
-        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: c, codecFormats: formats))
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: c, codecFormats: formats,
+                                            frameVersion: FeatureBitstream.compactVersion))
     }
 
     public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec { CodecTable.codec(c, settings) }

@@ -95,6 +95,10 @@ public struct RunRecord: Codable, Sendable {
     public var pipeline: String
     public var seed: UInt64?
     public var inputsSha256: String
+    /// The canonical JSON of the settings that decided the result (what `inputs_sha256` hashes with the inputs).
+    public var settings: String?
+    /// The `outputs_sha256` of every instance it read, by instance.
+    public var inputOutputs: [String: String]?
     public var outputsSha256: String
     public var outputs: [String]
     public var stageWallSeconds: Double

@@ -159,7 +159,8 @@ public enum StageRunner {
         }
         let current = try inputsHash(i, ctx)
         if FileManager.default.fileExists(atPath: resultURL(i, ctx).path) {
-            return record(i, ctx)?.inputsSha256 == current ? .done : .stale("settings or inputs changed")
+            guard let r = record(i, ctx) else { return .stale("its result.json is unreadable") }
+            return r.inputsSha256 == current ? .done : .stale(try staleness(i, ctx, recorded: r))
         }
         if let data = try? Data(contentsOf: failedURL(i, ctx)), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
             return .failed(failure.error)
@@ -168,6 +169,27 @@ public enum StageRunner {
             return .partial(epoch: epoch, of: t.epochs)
         }
         return .pending
+    }
+
+    /// Why a result is out of date: the settings that changed (old → new) and the inputs whose outputs changed,
+    /// as far as the result recorded them.
+    static func staleness(_ i: StageInstance, _ ctx: RunContext, recorded r: RunRecord) throws -> String {
+        guard let def = definition(i.stage) else { return "unknown stage" }
+        var reasons: [String] = []
+        if let old = r.settings {
+            let new = try def.settingsJSON(i, ctx.spec)
+            if old != new {
+                let changes = SettingsDiff.changes(from: old, to: new)
+                reasons.append(changes.isEmpty ? "settings changed" : "settings changed: " + changes.prefix(4).joined(separator: "; ")
+                               + (changes.count > 4 ? "; and \(changes.count - 4) more" : ""))
+            }
+        }
+        if let recorded = r.inputOutputs {
+            for d in def.dependencies(i, ctx.spec) where recorded[d.description] != record(d, ctx)?.outputsSha256 {
+                reasons.append("the outputs of \(d) changed")
+            }
+        }
+        return reasons.isEmpty ? "settings or inputs changed" : reasons.joined(separator: "; ")
     }
 
     static func latestEpoch(_ dir: URL) -> Int? {
@@ -254,9 +276,11 @@ public enum StageRunner {
             recordFailure(error, i, ctx)
             throw error
         }
+        var inputOutputs: [String: String] = [:]
+        for d in def.dependencies(i, ctx.spec) { inputOutputs[d.description] = record(d, ctx)?.outputsSha256 }
         let record = RunRecord(stage: i.stage, split: i.split, ratio: i.ratio, variant: i.variant?.description, pipeline: ctx.spec.name,
                                seed: ctx.spec.seeds == nil ? nil : ctx.spec.seed,
-                               inputsSha256: inputs, outputsSha256: try outputsHash(produced.files, in: dir), outputs: produced.files.sorted(),
+                               inputsSha256: inputs, settings: try def.settingsJSON(i, ctx.spec), inputOutputs: inputOutputs, outputsSha256: try outputsHash(produced.files, in: dir), outputs: produced.files.sorted(),
                                stageWallSeconds: Date().timeIntervalSince(started), threads: Parallel.threads, blasCore: BLAS.coreName,
                                convKernels: Kernels.convKernelName, peakRssBytes: ProcessMemory.peakResidentBytes,
                                cpu: Machine.cpuDescription, aecnnVersion: ctx.buildVersion)

@@ -5,10 +5,36 @@
 
 import XCTest
 import Foundation
+import Glibc
 import EdgeServer
 import _TestSupport
 
 final class EdgeServerTests: XCTestCase {
+    /// Sends `bytes` on a fresh connection (half-closing it when `closeAfterSending`) and returns the
+    /// status of the reply, waiting at most 10 s.
+    static func rawStatus(_ host: String, _ port: UInt16, _ bytes: [UInt8], closeAfterSending: Bool = false) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &addr.sin_addr)
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+        if closeAfterSending { shutdown(fd, Int32(SHUT_WR)) }
+        var reply: [UInt8] = [], buf = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: reply, as: UTF8.self).contains("\r\n") {
+            let r = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
+            if r <= 0 { break }
+            reply += buf[0..<r]
+        }
+        let line = String(decoding: reply, as: UTF8.self).split(separator: " ")
+        return line.count > 1 ? Int(line[1]) ?? -1 : -1
+    }
+
     func testServeOffloadAndLoad() throws {
         guard let exe = KillResumeTests.executable() else { throw XCTSkip("aecnn executable not found next to the tests") }
         let root = makeTemporaryDirectory("serve")
@@ -30,7 +56,7 @@ final class EdgeServerTests: XCTestCase {
         // Start the server on a free port and read the port from its first line.
         let server = Process()
         server.executableURL = exe
-        server.arguments = ["serve"] + pipeline + ["--port", "0", "--max-body-bytes", "100000"]
+        server.arguments = ["serve"] + pipeline + ["--port", "0", "--max-body-bytes", "100000", "--body-timeout-seconds", "1"]
         let out = Pipe()
         server.standardOutput = out
         server.standardError = FileHandle.nullDevice
@@ -69,16 +95,30 @@ final class EdgeServerTests: XCTestCase {
         XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: flipped).status, 400)
         XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: Array(frame.prefix(10))).status, 400)
         XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: [UInt8](repeating: 7, count: 200_000)).status, 413)
+        // A declared length over the limit gets 413 from the head, at once; a body that stops arriving gets 408
+        // after the body timeout; a body cut short by the client's close gets 400, not 413.
+        let (host, port) = try LinkClient.endpoint(url)
+        let head = { (length: Int) in "POST /v1/infer HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(length)\r\n\r\n" }
+        var t0 = Date()
+        XCTAssertEqual(try Self.rawStatus(host, port, Array(head(1_000_000_000_000).utf8)), 413)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 2)
+        t0 = Date()
+        XCTAssertEqual(try Self.rawStatus(host, port, Array((head(100) + "0123456789").utf8)), 408)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
+        XCTAssertEqual(try Self.rawStatus(host, port, Array((head(100) + "0123456789").utf8), closeAfterSending: true), 400)
         // A frame for a model this server does not have: 404 naming it.
         let other = try FeatureFrameForOtherModel.make(from: frame)
         let unknown = try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: other)
         XCTAssertEqual(unknown.status, 404)
-        XCTAssertTrue(String(decoding: unknown.body, as: UTF8.self).contains("elsewhere"))
+        XCTAssertTrue(String(decoding: unknown.body, as: UTF8.self).contains("with key 0x" + String(FrameContext.key(FeatureFrameForOtherModel.otherID), radix: 16)),
+                      String(decoding: unknown.body, as: UTF8.self))
         // Still serving; metrics count what happened.
         XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: frame).status, 200)
         let metrics = String(decoding: try LinkClient.request(server: url, method: "GET", path: "/metrics").body, as: UTF8.self)
         XCTAssertTrue(metrics.contains(#"aecnn_requests_total{path="/v1/infer",status="200"} 5"#), metrics)
-        XCTAssertTrue(metrics.contains(#"aecnn_requests_total{path="/v1/infer",status="400"} 2"#), metrics)
+        XCTAssertTrue(metrics.contains(#"aecnn_requests_total{path="/v1/infer",status="400"} 3"#), metrics)
+        XCTAssertTrue(metrics.contains(#"aecnn_requests_total{path="/v1/infer",status="408"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"aecnn_requests_total{path="/v1/infer",status="413"} 2"#), metrics)
         XCTAssertTrue(metrics.contains("aecnn_infer_latency_seconds_count"), metrics)
 
         // Load: 4 clients for 2 s with a third of the requests malformed; every well-formed one succeeds.
@@ -125,10 +165,21 @@ final class EdgeServerTests: XCTestCase {
 
 /// A copy of a frame re-addressed to a model id no server has (valid CRC, so only the id is wrong).
 enum FeatureFrameForOtherModel {
+    static let otherID = "elsewhere/stem/V2@000000000000"
+
+    /// The frame with another model's id (self-describing) or key (compact), CRC recomputed.
     static func make(from bytes: [UInt8]) throws -> [UInt8] {
-        var frame = try FeatureBitstream.decode(bytes)
-        frame.header.modelID = "elsewhere/stem/V2@000000000000"
-        return try FeatureBitstream.encode(frame)
+        guard bytes.first == FeatureBitstream.compactMarker else {
+            var frame = try FeatureBitstream.decode(bytes)
+            frame.header.modelID = otherID
+            return try FeatureBitstream.encode(frame)
+        }
+        var out = Array(bytes.dropLast(4))
+        let key = FrameContext.key(otherID)
+        for i in 0..<4 { out[1 + i] = UInt8(truncatingIfNeeded: key >> (8 * UInt32(i))) }
+        let crc = CRC32.checksum(out)
+        for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
+        return out
     }
 }
 

@@ -107,14 +107,24 @@ final class EncodeFeaturesTests: XCTestCase {
                 }
             }
         }
-        // A frame for another model, split or channel set is refused with the field named.
+        // A self-describing frame for another model, split or channel set is refused with the field named; a
+        // compact frame for another model by its key.
         let q = try Quantizer(bits: 4, ranges: .perTensor)
-        let a = FeatureLink(shape: shape, kept: kept, splitPoint: "stem", modelID: "a", quantizer: q, codec: .raw)
+        let a = FeatureLink(shape: shape, kept: kept, splitPoint: "stem", modelID: "a", quantizer: q, codec: .raw, frameVersion: 1)
         let (bytes, _) = try a.encode(Array(batch.buffer.prefix(per)))
         let b = FeatureLink(shape: shape, kept: kept, splitPoint: "stem", modelID: "b", quantizer: q, codec: .raw)
         XCTAssertThrowsError(try b.decode(bytes)) { XCTAssertTrue("\($0)".contains("model id")) }
         let c = FeatureLink(shape: shape, kept: [0, 1, 5], splitPoint: "stem", modelID: "a", quantizer: q, codec: .raw)
         XCTAssertThrowsError(try c.decode(bytes)) { XCTAssertTrue("\($0)".contains("carried channels")) }
+        let d = FeatureLink(shape: shape, kept: kept, splitPoint: "block3", modelID: "a", quantizer: q, codec: .raw)
+        XCTAssertThrowsError(try d.decode(bytes)) { XCTAssertTrue("\($0)".contains("split point")) }
+        let compactA = FeatureLink(shape: shape, kept: kept, splitPoint: "stem", modelID: "a", quantizer: q, codec: .raw)
+        let (compact, _) = try compactA.encode(Array(batch.buffer.prefix(per)))
+        // Self-describing: 40 bytes + model id (1) + split point (4) + the channel list; compact: 11.
+        let channelList = kept.count < shape.channels ? 4 * kept.count : 0
+        XCTAssertEqual(compact.count, bytes.count - (40 + 1 + 4 + channelList) + 11)
+        XCTAssertThrowsError(try b.decode(compact)) { XCTAssertTrue("\($0)".contains("model key"), "\($0)") }
+        XCTAssertEqual(try compactA.decode(compact).values, try a.decode(bytes).values)
     }
 
     /// Training through the link: the gradient passes where the value lies inside its channel's calibrated

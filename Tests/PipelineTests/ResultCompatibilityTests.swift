@@ -6,6 +6,8 @@ import Foundation
 import Checkpoint
 @testable import Pipeline
 import PipelineSpec
+import CoInference
+import FeatureCoding
 
 final class ResultCompatibilityTests: XCTestCase {
     /// A pipeline using every stage, with explicit budgets for every training stage.
@@ -37,8 +39,9 @@ final class ResultCompatibilityTests: XCTestCase {
     """
 
     /// Every instance's settings hash is the one the code before typed outputs computed, except `compare`'s,
-    /// whose reference rows moved from the first 1000 test images to the whole test set (its old settings
-    /// text is rebuilt here to show that nothing else moved).
+    /// whose reference rows moved from the first 1000 test images to the whole test set, and
+    /// `encode-features`', which measures compact frames (their old settings texts are rebuilt here to show
+    /// that nothing else moved).
     func testSettingsHashesArePinned() throws {
         let spec = try PipelineSpec.parse(yaml: Self.yaml, fileName: "pinned.yaml")
         var lines: [String] = [], before: [String] = []
@@ -49,13 +52,19 @@ final class ResultCompatibilityTests: XCTestCase {
             if i.stage == "compare" {
                 let old = try canonicalJSON(of: ["splits": spec.splits, "ratios": spec.ratios.map(String.init), "reference_images": ["1000"], "zstd_level": ["19"]])
                 before.append("\(i.description)=\(SHA256.hexDigest(old))")
+            } else if i.stage == "encode-features", let p = i.point, let coding = spec.coding {
+                // Before compact frames the inputs had no frame version.
+                struct OldInputs: Encodable { var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings; var codecFormats: [String] }
+                let formats = coding.codecs.map { let f = CodecTable.codec($0, coding); return "\(f.id) \(f)" }
+                let old = try canonicalJSON(of: OldInputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: coding, codecFormats: formats))
+                before.append("\(i.description)=\(SHA256.hexDigest(old))")
             } else {
                 before.append(line)
             }
         }
         XCTAssertEqual(lines.count, 1 + 2 + 2 + 4 + 4 + 4 + 4 + 8 + 4 + 1 + 1)
         XCTAssertEqual(SHA256.hexDigest(before.joined(separator: "\n")), "6732f54412fea5c5531f1c4c6518c60477b56c058de8b25908e11a306550a41f")
-        XCTAssertEqual(SHA256.hexDigest(lines.joined(separator: "\n")), "64d0aeccc5af94bdd9c3966927673267a810b139e428bfa01c873414c1291632")
+        XCTAssertEqual(SHA256.hexDigest(lines.joined(separator: "\n")), "678a81c5edc252c4d82dd7d5f81aae913786a3eb3aeb5b27d3fb1709264dd1f7")
     }
 
     /// result.json files as the version before typed outputs wrote them (a quickstart run; lists shortened).
@@ -123,5 +132,30 @@ final class ResultCompatibilityTests: XCTestCase {
         XCTAssertEqual(rows[0]["bytes_per_image"] as? Double, 12)
         XCTAssertNil(object["base_accuracy"])
         XCTAssertThrowsError(try ResultJSON.encoder().encode(["x": Double.nan]), "NaN is refused, not written")
+    }
+
+    /// The quantizer.json example of docs/bitstream.md §4.1 reads as documented: bit patterns, in `kept` order.
+    func testQuantizerFileAsDocumented() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("quantizer-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data("""
+        {
+          "calibration_images" : 1000,
+          "channel_ranges" : [ { "channel" : 10, "hi" : 1.0895183086395264, "hi_bits" : 1066104150, "lo" : 0, "lo_bits" : 0 } ],
+          "kept" : [ 10 ],
+          "tensor_range" : { "hi" : 1.0895183086395264, "hi_bits" : 1066104150, "lo" : 0, "lo_bits" : 0 }
+        }
+        """.utf8).write(to: url)
+        let (kept, ranges, tensor) = try LinkCalibration.ranges(fromJSON: url)
+        XCTAssertEqual(kept, [10])
+        XCTAssertEqual(ranges.map(\.hi.bitPattern), [0x3F8B_7556])
+        XCTAssertEqual(ranges.map(\.lo.bitPattern), [0])
+        XCTAssertEqual(tensor.hi.bitPattern, 0x3F8B_7556)
+        // Written back, the same keys.
+        let calibration = try QuantizerCalibration.fromRanges(ranges)
+        try LinkCalibration.write(calibration, kept: kept, images: 1000, to: url)
+        let again = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        XCTAssertEqual(Set(again.keys), ["calibration_images", "channel_ranges", "kept", "tensor_range"])
+        XCTAssertEqual(try LinkCalibration.ranges(fromJSON: url).channelRanges.map(\.hi.bitPattern), [0x3F8B_7556])
     }
 }

@@ -113,6 +113,11 @@ final class StageGraphTests: XCTestCase {
             if downstream { if case .stale = state {} else { XCTFail("\(name) should be stale, is \(state)") } }
             else { XCTAssertEqual(state, .done, name) }
         }
+        // Status says why: the setting that changed, old → new; downstream, which input's outputs changed.
+        XCTAssertEqual(s["fine-tune stem V=2"]?.description, "stale (settings changed: training.optimizer.sgd.lr: 0.02 → 0.03)")
+        if case .stale(let why)? = s["train-recovery stem V=2"] {
+            XCTAssertTrue(why.contains("input fine-tune stem V=2 is not up to date"), why)
+        } else { XCTFail("train-recovery should be stale") }
         // Re-running brings it back; an unchanged pipeline then has nothing to do.
         try StageRunner.runAll(changed)
         XCTAssertTrue(try states(changed).values.allSatisfy { $0 == .done })

@@ -139,7 +139,9 @@ public enum ReportGathering {
         }
     }
 
-    struct ReferenceCache: Codable { var baseOutputsSha256: String; var testImages: Int; var zstdLevel: Int; var splits: [String]; var rows: [ReportRow] }
+    struct ReferenceCache: Codable {
+        var baseOutputsSha256: String; var testImages: Int; var zstdLevel: Int; var splits: [String]; var frameVersion: Int?; var rows: [ReportRow]
+    }
 
     /// The reference rows, measured with the base model on the pipeline's test images (or read from `cache`).
     static func references(_ ctx: RunContext, cache: URL?) throws -> [ReportRow] {
@@ -147,7 +149,8 @@ public enum ReportGathering {
         let level = ctx.spec.coding?.zstdLevel ?? 19
         let baseHash = StageRunner.record(TrainBaseStage.instance, ctx)?.outputsSha256 ?? "unknown"
         if let cache, let data = try? Data(contentsOf: cache), let c = try? ResultJSON.decoder().decode(ReferenceCache.self, from: data),
-           c.baseOutputsSha256 == baseHash, c.testImages == test.count, c.zstdLevel == level, c.splits == ctx.spec.splits {
+           c.baseOutputsSha256 == baseHash, c.testImages == test.count, c.zstdLevel == level, c.splits == ctx.spec.splits,
+           c.frameVersion == FeatureBitstream.compactVersion {
             return c.rows
         }
         let model = try TrainBaseStage.loadModel(ctx)
@@ -182,13 +185,17 @@ public enum ReportGathering {
                 let per = f.count / labels.count
                 elements = per
                 let shape = FeatureShape(channels: f.shape[1], height: f.shape[2], width: f.shape[3])
+                let context = FrameContext(modelID: baseID, splitPoint: split, shape: shape, channels: Array(0..<shape.channels))
                 let received = Tensor(uninitialized: f.shape)
                 let src = f.array
                 for s in 0..<labels.count {
-                    let bytes = try FeatureBitstream.encode(values: Array(src[(s * per)..<((s + 1) * per)]), shape: shape, modelID: baseID,
-                                                            splitPoint: split, quantizer: q, codec: .zstd(level: level))
+                    // A compact frame, as the AECNN links send.
+                    var frame = try FeatureFrame(values: Array(src[(s * per)..<((s + 1) * per)]), shape: shape, modelID: baseID,
+                                                 splitPoint: split, quantizer: q, codec: .zstd(level: level))
+                    frame.header.version = FeatureBitstream.compactVersion
+                    let bytes = try FeatureBitstream.encode(frame)
                     zstdBytes += bytes.count
-                    let values = try FeatureBitstream.decode(bytes).dequantized()
+                    let values = try FeatureBitstream.decode(bytes, contexts: [context]).dequantized()
                     for j in 0..<per { received.buffer[s * per + j] = values[j] }
                 }
                 let logits = try GradMode.withoutGrad { try model.forwardEdge(Variable(received), split: split).value }
@@ -209,7 +216,8 @@ public enum ReportGathering {
         if let cache {
             try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
             try AtomicFile.write(try ResultJSON.encoder().encode(ReferenceCache(baseOutputsSha256: baseHash, testImages: test.count, zstdLevel: level,
-                                                                                splits: ctx.spec.splits, rows: rows)), to: cache)
+                                                                                splits: ctx.spec.splits, frameVersion: FeatureBitstream.compactVersion,
+                                                                                rows: rows)), to: cache)
         }
         return rows
     }

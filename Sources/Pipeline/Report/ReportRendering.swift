@@ -65,7 +65,7 @@ public enum ReportRendering {
             if !r.layout.bits.isEmpty { header += " AECNN coded: accuracy, bits/el, bytes/image, ratio |"; rule += "---|" }
             for c in r.layout.channels { header += " BottleNet++ \(c.rawValue) |"; rule += "---|" }
             for q in r.layout.qualities { header += " BottleNet JPEG q\(q): accuracy, bytes, ratio |"; rule += "---|" }
-            for c in r.layout.channels where c == .noiseless { header += " AECNN vs BottleNet++ \(c.rawValue) |"; rule += "---|" }
+            for c in r.layout.channels { header += " AECNN vs BottleNet++ \(c.rawValue)\(c == .noiseless ? "" : " (noise-free test)") |"; rule += "---|" }
             for q in r.layout.qualities { header += " AECNN vs BottleNet q\(q) |"; rule += "---|" }
             md += header + "\n" + rule + "\n"
             for v in r.layout.ratios {
@@ -91,7 +91,7 @@ public enum ReportRendering {
                     let b = find(rows, .bottleNet, split: split, ratio: v) { $0.quality == q }.first
                     line += b?.accuracy == nil ? " – |" : " \(accuracy(b)), \(number(b?.bytesPerImage, "%.0f")) B, \(number(b?.compressionRatio, "%.0f"))× |"
                 }
-                for c in r.layout.channels where c == .noiseless { line += " \(verdict(ae, bottleNetPP(rows, split: split, ratio: v, channel: c))) |" }
+                for c in r.layout.channels { line += " \(verdict(ae, bottleNetPP(rows, split: split, ratio: v, channel: c))) |" }
                 for q in r.layout.qualities { line += " \(verdict(ae, find(rows, .bottleNet, split: split, ratio: v) { $0.quality == q }.first)) |" }
                 md += line + "\n"
             }
