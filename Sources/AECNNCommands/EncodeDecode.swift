@@ -69,14 +69,14 @@ struct Encode: ParsableCommand {
 
     @OptionGroup var link: LinkOptions
     @Option(help: "Folder for the .aefc files (created).") var out: String
-    @Option(help: "Encode the first N images of the pipeline's test set.") var testImages: Int?
+    @Option(name: .customLong("images"), help: "Encode the first N images of the pipeline's test set.") var testImages: Int?
     @Option(help: "An IDX image file (gzip'd or plain), e.g. t10k-images-idx3-ubyte.gz.") var idx: String?
-    @Option(help: "With --idx: how many images from the first.") var count = 10
+    @Option(name: .customLong("idx-images"), help: "With --idx: how many images from the first.") var count = 10
     @Argument(help: "PGM files (P5 grey or P6 colour, 8-bit, the pipeline's image size).") var images: [String] = []
 
     func validate() throws {
-        if let testImages { try OptionRange.check("test-images", testImages, OptionRange.images) }
-        try OptionRange.check("count", count, OptionRange.images)
+        if let testImages { try OptionRange.check("images", testImages, OptionRange.images) }
+        try OptionRange.check("idx-images", count, OptionRange.images)
     }
 
     func run() throws {
@@ -107,7 +107,7 @@ struct Encode: ParsableCommand {
             }
             inputs.append((URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, img.pixels))
         }
-        guard !inputs.isEmpty else { throw ValidationError("nothing to encode: pass PGM files, --idx FILE or --test-images N") }
+        guard !inputs.isEmpty else { throw ValidationError("nothing to encode: pass PGM files, --idx FILE or --images N") }
         let dir = URL(fileURLWithPath: out, isDirectory: true)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let batch = try LabeledImages(channels: test.channels, height: test.height, width: test.width,
@@ -132,37 +132,69 @@ struct Encode: ParsableCommand {
 }
 
 struct Decode: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Decode feature bitstream files and classify them (dequantiser, recovery, edge half).")
+    static let configuration = CommandConfiguration(
+        abstract: "Decode feature bitstream files and classify them (dequantiser, recovery, edge half).",
+        discussion: "Each frame names its model (a compact frame by its model key, a self-describing one by its model id): every trained model of the pipeline whose encode-features stage is done is a candidate; --split and --ratio narrow them.")
 
-    @OptionGroup var link: LinkOptions
+    @OptionGroup var options: PipelineOptions
+    @Option(help: "Only models of this split point.") var split: String?
+    @Option(help: "Only models of this compression ratio V.") var ratio: Int?
     @Flag(help: "One JSON object per file instead of a line of text.") var json = false
-    @Argument(help: ".aefc files written by `aecnn encode` (or any AEFC frame for this model).") var files: [String]
+    @Argument(help: ".aefc files written by `aecnn encode` (or any AEFC frame of this pipeline's models).") var files: [String]
+
+    struct Line: Encodable { var file: String; var model: String; var `class`: Int; var label: String; var probability: Double; var bytes: Int; var codec: String; var bits: Int }
 
     func run() throws {
-        let ctx = try link.pipeline.context()
+        let ctx = try options.context()
         Parallel.threads = ctx.spec.threads
-        let (l, model) = try link.link(ctx)
+        guard ctx.spec.coding != nil else {
+            throw ValidationError("\(options.pipeline) has no coding: section, so it has no coded models. Fix: add one (docs/pipeline.md)")
+        }
+        let points = try EncodeFeaturesStage.instances(ctx.spec).map { try $0.requirePoint() }
+            .filter { (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) }
+        guard !points.isEmpty else {
+            throw ValidationError("\(options.pipeline) has no model at split \(split ?? "any") and ratio \(ratio.map(String.init) ?? "any") (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
+        }
+        var models: [String: DeployedModel] = [:]
+        for p in points where try StageRunner.state(StageInstance(EncodeFeaturesStage.name, p), ctx) == .done {
+            let m = try DeployedModel.load(ctx, split: p.split, ratio: p.ratio)
+            models[m.id] = m
+        }
+        guard !models.isEmpty else {
+            let p = points[0]
+            throw ValidationError("no trained model to decode with: encode-features is not done. Fix: aecnn stage encode-features --pipeline \(options.pipeline) --split \(p.split) --ratio \(p.ratio) --with-upstream")
+        }
+        let contexts = models.values.map { FrameContext(modelID: $0.id, splitPoint: $0.split, shape: $0.shape, channels: $0.kept) }
         let names = (try? ctx.datasetKindNames()) ?? []
         var failures = 0
         for path in files {
             do {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw ValidationError("cannot read \(path)")
+                guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+                let bytes = [UInt8](data)
+                let header = try FeatureBitstream.decodeHeader(bytes, contexts: contexts).header
+                guard let m = models[header.modelID] else {
+                    throw ValidationError("the frame is for model \(header.modelID), which is not a done model of \(options.pipeline) (\(models.keys.sorted().joined(separator: ", ")))")
                 }
-                let (values, frame) = try l.decode([UInt8](data))
-                let x = Tensor(uninitialized: [1, l.kept.count, l.shape.height, l.shape.width])
+                if let bad = FrameContext(modelID: m.id, splitPoint: m.split, shape: m.shape, channels: m.kept).mismatch(header) {
+                    throw ValidationError("the frame's \(bad.field) is \(bad.found); model \(m.id) has \(bad.expected)")
+                }
+                let frame = try FeatureBitstream.decode(bytes, contexts: contexts)
+                let values = try frame.dequantized(fixed: try m.fixedRanges())
+                let x = Tensor(uninitialized: [1, m.kept.count, m.shape.height, m.shape.width])
                 for i in 0..<values.count { x.buffer[i] = values[i] }
-                let logits = GradMode.withoutGrad { model.edge(Variable(x)).value }.array
+                let logits = GradMode.withoutGrad { m.model.edge(Variable(x)).value }.array
                 let p = softmax(logits)
-                let best = logits.firstIndex(of: logits.max()!)!
+                let best = logits.indices.max { logits[$0] < logits[$1] } ?? 0
                 let name = best < names.count ? names[best] : "class \(best)"
                 if json {
-                    let obj: [String: Any] = ["file": path, "class": best, "label": name, "probability": p[best],
-                                              "bytes": data.count, "codec": frame.header.codec.description, "bits": frame.header.bits]
-                    print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
+                    let line = Line(file: path, model: m.id, class: best, label: name, probability: p[best], bytes: data.count,
+                                    codec: frame.header.codec.description, bits: frame.header.bits)
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    print(String(decoding: try encoder.encode(line), as: UTF8.self))
                 } else {
-                    print(String(format: "%@\t%d (%@)\tp=%.3f\t%d bytes, %@, %d bits", path, best, name, p[best], data.count,
-                                 frame.header.codec.description, frame.header.bits))
+                    print(String(format: "%@\t%d (%@)\tp=%.3f\t%d bytes, %@, %d bits, %@", path, best, name, p[best], data.count,
+                                 frame.header.codec.description, frame.header.bits, m.id))
                 }
             } catch {
                 failures += 1

@@ -18,13 +18,13 @@ struct ExportFeatures: ParsableCommand {
 
     @OptionGroup var options: PipelineOptions
     @Option(help: "Split point.") var split = "stem"
-    @Option(help: "Number of test images (from the first).") var count = 1000
+    @Option(name: .customLong("images"), help: "Test images (the first N).") var count = 1000
     @Option(help: "Output file (raw UInt8); a .json sidecar is written next to it.") var out: String
     @Option(help: "Quantiser width, 1…8: symbols 0 … 2^bits − 1 over [0, max].") var bits = 8
 
     func validate() throws {
         guard (1...8).contains(bits) else { throw ValidationError("--bits \(bits) is not in 1…8. Fix: choose a width from 1 to 8") }
-        try OptionRange.check("count", count, OptionRange.images)
+        try OptionRange.check("images", count, OptionRange.images)
     }
 
     func run() throws {

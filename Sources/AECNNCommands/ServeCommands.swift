@@ -47,13 +47,13 @@ struct Offload: ParsableCommand {
     @Option(help: "The edge server, e.g. http://127.0.0.1:8080 (not needed with --mode local).") var server: String?
     @Option(help: "co-inference (default), local (the whole network here), full-offload (send the input image as PNG).") var mode = "co-inference"
     @Option(help: "split/V/codec/bits for co-inference, e.g. stem/16/arith-context/4.") var config: CodedConfiguration?
-    @Option(help: "Test images to send (the first N of the pipeline's test set).") var count = 20
+    @Option(name: .customLong("images"), help: "Test images to send (the first N of the pipeline's test set).") var count = 20
     @Option(help: "Emulated uplink rate in Mbit/s (3G 1.1, 4G 5.85, Wi-Fi 18.88).") var uplinkMbps: Double?
     @Option(help: "Emulated round-trip time in ms.") var rttMs = 0.0
     @Flag(help: "One JSON object per request and one for the total.") var json = false
 
     func validate() throws {
-        try OptionRange.check("count", count, OptionRange.images)
+        try OptionRange.check("images", count, OptionRange.images)
         if let uplinkMbps { try OptionRange.check("uplink-mbps", uplinkMbps, OptionRange.mbps) }
         try OptionRange.check("rtt-ms", rttMs, OptionRange.rttMs)
     }

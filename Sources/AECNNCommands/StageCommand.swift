@@ -91,6 +91,7 @@ struct Stage: ParsableCommand {
     @Option(help: "Compression ratio V (per-ratio stages).") var ratio: Int?
     @Option(help: "Variant: the channel of train-bottlenetpp (noiseless, awgn, bec) or the JPEG quality of train-bottlenet (q20).") var variant: String?
     @Flag(help: "Rerun even if up to date (discards the instance's earlier outputs).") var force = false
+    @Flag(name: .customLong("with-upstream"), help: "First run every instance upstream that is not up to date (as `dvc repro`); --force applies to the named instances only.") var withUpstream = false
 
     func run() throws {
         let names = StageRunner.stages.map { $0.name }
@@ -119,7 +120,11 @@ struct Stage: ParsableCommand {
         for ctx in contexts {
             if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }
             try withLock(ctx) {
-                for i in chosen { try StageRunner.run(i, ctx, options: StageOptions(force: force)) }
+                if withUpstream {
+                    try StageRunner.runWithUpstream(chosen, ctx, options: StageOptions(force: force))
+                } else {
+                    for i in chosen { try StageRunner.run(i, ctx, options: StageOptions(force: force)) }
+                }
             }
         }
     }
@@ -150,8 +155,9 @@ struct Run: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show every stage instance's state: done, stale, partial, pending or failed.")
+    static let configuration = CommandConfiguration(abstract: "Show every stage instance's state: done, stale (and why), partial, pending or failed.")
     @OptionGroup var options: PipelineOptions
+    @Flag(help: "Hash every done instance's output files against its result: damaged or missing files show as such.") var verify = false
 
     func run() throws {
         struct Accuracy: Decodable { var testAccuracy: Double? }
@@ -161,8 +167,12 @@ struct Status: ParsableCommand {
             let width = (all.map(\.description.count).max() ?? 0) + 2
             for i in all {
                 let state = try StageRunner.state(i, ctx)
-                var line = (ctx.spec.seeds != nil ? "  " : "") + i.description.padding(toLength: width, withPad: " ", startingAt: 0) + state.description
-                if state == .done, let r = StageRunner.record(i, ctx) {
+                var stateText = state.description
+                if verify, state == .done {
+                    do { try StageRunner.verifyOutputs(i, ctx) } catch { stateText = "damaged: \(error)" }
+                }
+                var line = (ctx.spec.seeds != nil ? "  " : "") + i.description.padding(toLength: width, withPad: " ", startingAt: 0) + stateText
+                if state == .done, stateText == state.description, let r = StageRunner.record(i, ctx) {
                     let figures = try? JSONDecoder.snakeCase.decode(Accuracy.self, from: Data(contentsOf: StageRunner.resultURL(i, ctx)))
                     if let acc = figures?.testAccuracy { line += String(format: "  test %.2f%%", 100 * acc) }
                     line += String(format: "  %.0f s", r.stageWallSeconds)

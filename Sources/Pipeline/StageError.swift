@@ -3,6 +3,9 @@
 public enum StageError: Error, CustomStringConvertible {
     /// An input another stage produces does not exist yet.
     case missingInput(stage: String, path: String, runFirst: String)
+    /// An input is missing: `first` is the first instance upstream that can run now, `target` the command
+    /// that runs the instance with everything it needs.
+    case missingUpstream(stage: String, path: String, first: String, target: String)
     /// Settings that cannot work together.
     case invalidSettings(String)
     /// Another process holds the pipeline's lock.
@@ -12,6 +15,8 @@ public enum StageError: Error, CustomStringConvertible {
         switch self {
         case .missingInput(let stage, let path, let first):
             return "stage \(stage) needs \(path), which does not exist yet: run `aecnn stage \(first)` first (or `aecnn run`)"
+        case .missingUpstream(let stage, let path, let first, let target):
+            return "stage \(stage) needs \(path), which does not exist yet: run `aecnn stage \(first)` first, or everything it needs at once with `\(target) --with-upstream` (or `aecnn run`)"
         case .invalidSettings(let s):
             return s
         case .locked(let path, let pid):

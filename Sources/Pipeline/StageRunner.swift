@@ -244,7 +244,10 @@ public enum StageRunner {
         Parallel.threads = ctx.spec.threads
         ProcessMemory.configureAllocatorForTraining()
         for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
-            throw StageError.missingInput(stage: i.description, path: resultURL(d, ctx).path, runFirst: d.commandArguments + " --pipeline <file>")
+            // Name the first instance upstream that can run now, not only the direct input.
+            let first = try upstream(of: [i], ctx).first { try state($0, ctx) != .done } ?? d
+            throw StageError.missingUpstream(stage: i.description, path: resultURL(d, ctx).path,
+                                             first: first.commandArguments + " --pipeline <file>", target: i.command + " --pipeline <file>")
         }
         // Inputs are read from disk: check their files against the hashes their results recorded before
         // anything of this instance is touched (a damaged input must not cost a forced rerun its old outputs).
@@ -284,11 +287,43 @@ public enum StageRunner {
                                stageWallSeconds: Date().timeIntervalSince(started), threads: Parallel.threads, blasCore: BLAS.coreName,
                                convKernels: Kernels.convKernelName, peakRssBytes: ProcessMemory.peakResidentBytes,
                                cpu: Machine.cpuDescription, aecnnVersion: ctx.buildVersion)
-        // One JSON object: the stage's output and the runner's record (the record wins a shared key).
-        var result = try ResultJSON.object(AnyStageOutput(produced.output))
+        // One JSON object: the stage's output and the runner's record (the record wins a shared key). A
+        // non-finite number (a diverged training) is refused by the encoder: say so, publish nothing.
+        var result: [String: Any]
+        do { result = try ResultJSON.object(AnyStageOutput(produced.output)) } catch let e as EncodingError {
+            let error = StageError.invalidSettings("\(i) produced a non-finite number (\(e.localizedDescription)): its training diverged (NaN or ∞ loss) or its test set is empty. Nothing was published. Fix: lower the learning rate or check the data set, then rerun '\(i.command) --pipeline <file>'")
+            recordFailure(error, i, ctx)
+            throw error
+        }
         result.merge(try ResultJSON.object(record)) { _, r in r }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), to: resultURL(i, ctx))
         return StageSummary(stage: i.stage, skipped: false)
+    }
+
+    /// Every instance that `targets` need, transitively, in dependency order (the targets last).
+    public static func upstream(of targets: [StageInstance], _ ctx: RunContext) throws -> [StageInstance] {
+        var needed = Set(targets), frontier = targets
+        while let i = frontier.popLast() {
+            for d in definition(i.stage)?.dependencies(i, ctx.spec) ?? [] where !needed.contains(d) {
+                needed.insert(d)
+                frontier.append(d)
+            }
+        }
+        return allInstances(ctx.spec).filter { needed.contains($0) }
+    }
+
+    /// Runs what `targets` need and the targets themselves, as `dvc repro TARGET` does: every instance
+    /// upstream that is not up to date, in dependency order.
+    public static func runWithUpstream(_ targets: [StageInstance], _ ctx: RunContext, options: StageOptions = StageOptions()) throws {
+        let targetSet = Set(targets)
+        for i in try upstream(of: targets, ctx) {
+            if targetSet.contains(i) {
+                try run(i, ctx, options: options)
+            } else if try state(i, ctx) != .done {
+                ctx.log?("== \(i) (upstream)")
+                try run(i, ctx, options: StageOptions(stopAfterSteps: options.stopAfterSteps))
+            }
+        }
     }
 
     /// Every instance of the pipeline in dependency order.

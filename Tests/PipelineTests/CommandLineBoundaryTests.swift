@@ -47,8 +47,8 @@ final class CommandLineBoundaryTests: XCTestCase {
             (["stage", "train-base", "--pipeline", traversal.path, "--checkpoints", dir.appendingPathComponent("ck").path], "cannot name a split folder"),
             (["status", "--pipeline", traversal.path], "cannot name a split folder"),
             (["stage", "fine-tun", "--pipeline", traversal.path], "did you mean 'fine-tune'?"),
-            (["export-features", "--pipeline", traversal.path, "--out", dir.appendingPathComponent("f.bin").path, "--count", "0"], "--count"),
-            (["offload", "--pipeline", traversal.path, "--mode", "local", "--count", "0"], "--count"),
+            (["export-features", "--pipeline", traversal.path, "--out", dir.appendingPathComponent("f.bin").path, "--images", "0"], "--images"),
+            (["offload", "--pipeline", traversal.path, "--mode", "local", "--images", "0"], "--images"),
             (["offload", "--pipeline", traversal.path, "--mode", "local", "--uplink-mbps", "0"], "--uplink-mbps"),
             (["offload", "--pipeline", traversal.path, "--mode", "local", "--uplink-mbps", "nan"], "--uplink-mbps"),
             (["offload", "--pipeline", traversal.path, "--mode", "local", "--uplink-mbps", "1e-9"], "--uplink-mbps"),
@@ -59,7 +59,7 @@ final class CommandLineBoundaryTests: XCTestCase {
             (["bench-server", "--server", "http://127.0.0.1:1", "--frame", aFile.path, "--seconds", "inf"], "--seconds"),
             (["profile", "--pipeline", traversal.path, "--images", "0"], "--images"),
             (["plan", "--pipeline", traversal.path, "--uplink-mbps", "0", "--deadline-ms", "100"], "--uplink-mbps"),
-            (["encode", "--pipeline", traversal.path, "--split", "stem", "--ratio", "2", "--out", dir.path, "--test-images", "0"], "--test-images"),
+            (["encode", "--pipeline", traversal.path, "--split", "stem", "--ratio", "2", "--out", dir.path, "--images", "0"], "--images"),
         ]
         for (args, mention) in cases {
             let start = Date()

@@ -49,7 +49,7 @@ final class EdgeServerTests: XCTestCase {
         let pipeline = ["--pipeline", file.path, "--checkpoints", ckpt]
         XCTAssertEqual(try aecnn(["run"] + pipeline).status, 0)
         let frames = root.appendingPathComponent("frames")
-        XCTAssertEqual(try aecnn(["encode"] + pipeline + ["--split", "stem", "--ratio", "2", "--bits", "4", "--out", frames.path, "--test-images", "4"]).status, 0)
+        XCTAssertEqual(try aecnn(["encode"] + pipeline + ["--split", "stem", "--ratio", "2", "--bits", "4", "--out", frames.path, "--images", "4"]).status, 0)
         let local = try aecnn(["decode"] + pipeline + ["--split", "stem", "--ratio", "2", "--json"] + (0..<4).map { frames.appendingPathComponent(String(format: "test-%05d.aefc", $0)).path })
         let localClasses = local.out.split(separator: "\n").map { (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["class"] as! Int }
 
@@ -131,16 +131,16 @@ final class EdgeServerTests: XCTestCase {
         XCTAssertEqual(l["well_formed_failed"] as? Int, 0)
 
         // The device client end to end, with link emulation.
-        let off = try aecnn(["offload"] + pipeline + ["--server", url, "--config", "stem/2/arith-context/4", "--count", "3", "--uplink-mbps", "1", "--rtt-ms", "10", "--json"])
+        let off = try aecnn(["offload"] + pipeline + ["--server", url, "--config", "stem/2/arith-context/4", "--images", "3", "--uplink-mbps", "1", "--rtt-ms", "10", "--json"])
         XCTAssertEqual(off.status, 0, off.err)
         let total = (try JSONSerialization.jsonObject(with: Data(off.out.split(separator: "\n").last!.utf8)) as! [String: Any])["total"] as! [String: Any]
         // 1 Mbit/s: each request (~300 bytes with headers) takes at least 2 ms to send, plus the 10 ms RTT.
         XCTAssertGreaterThan(total["round_trip_ms_mean"] as! Double, 10 + 8 * (total["bytes_mean"] as! Double) / 1e3)
 
         // Local computing and full offload on the same images.
-        let localRun = try aecnn(["offload"] + pipeline + ["--mode", "local", "--count", "3", "--json"])
+        let localRun = try aecnn(["offload"] + pipeline + ["--mode", "local", "--images", "3", "--json"])
         XCTAssertEqual(localRun.status, 0, localRun.err)
-        let full = try aecnn(["offload"] + pipeline + ["--server", url, "--mode", "full-offload", "--count", "3", "--json"])
+        let full = try aecnn(["offload"] + pipeline + ["--server", url, "--mode", "full-offload", "--images", "3", "--json"])
         XCTAssertEqual(full.status, 0, full.err)
         func lastTotal(_ text: String) -> [String: Any] {
             (try! JSONSerialization.jsonObject(with: Data(text.split(separator: "\n").last!.utf8)) as! [String: Any])["total"] as! [String: Any]

@@ -181,7 +181,7 @@ final class EncodeFeaturesTests: XCTestCase {
         func aecnn(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runProcess(exe, args) }
         let common = ["--pipeline", file.path, "--checkpoints", ckpt, "--split", "stem", "--ratio", "2"]
         // Before the model exists: a clear error naming the stage to run.
-        let early = try aecnn(["encode"] + common + ["--out", root.appendingPathComponent("frames").path, "--test-images", "3"])
+        let early = try aecnn(["encode"] + common + ["--out", root.appendingPathComponent("frames").path, "--images", "3"])
         XCTAssertNotEqual(early.status, 0)
         XCTAssertTrue(early.err.contains("encode-features"), early.err)
 
@@ -192,7 +192,7 @@ final class EncodeFeaturesTests: XCTestCase {
         let test = try ctx.testImages()
         try (Data("P5\n# a test image\n8 8\n255\n".utf8) + Data(test.pixels.prefix(64))).write(to: pgm)
         let frames = root.appendingPathComponent("frames")
-        let enc = try aecnn(["encode"] + common + ["--bits", "4", "--out", frames.path, "--test-images", "3", pgm.path])
+        let enc = try aecnn(["encode"] + common + ["--bits", "4", "--out", frames.path, "--images", "3", pgm.path])
         XCTAssertEqual(enc.status, 0, enc.err)
         let files = try FileManager.default.contentsOfDirectory(atPath: frames.path).sorted()
         XCTAssertEqual(files, ["img.aefc", "test-00000.aefc", "test-00001.aefc", "test-00002.aefc"])
@@ -201,6 +201,10 @@ final class EncodeFeaturesTests: XCTestCase {
                        try Data(contentsOf: frames.appendingPathComponent("test-00000.aefc")))
         let dec = try aecnn(["decode"] + common + ["--json"] + files.map { frames.appendingPathComponent($0).path })
         XCTAssertEqual(dec.status, 0, dec.err)
+        // The frames name their model: without --split and --ratio the same answers.
+        let named = try aecnn(["decode", "--pipeline", file.path, "--checkpoints", ckpt, "--json"] + files.map { frames.appendingPathComponent($0).path })
+        XCTAssertEqual(named.status, 0, named.err)
+        XCTAssertEqual(named.out, dec.out)
         let lines = dec.out.split(separator: "\n")
         XCTAssertEqual(lines.count, 4)
         for line in lines {

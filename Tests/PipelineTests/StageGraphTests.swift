@@ -125,10 +125,24 @@ final class StageGraphTests: XCTestCase {
 
     func testStageBeforeItsInputsNamesTheStageToRunFirst() throws {
         let ctx = try context("early")
+        // Nothing has run: the message names the first instance upstream (train-base), not just the direct input,
+        // and the option that runs them all.
         XCTAssertThrowsError(try StageRunner.run(StageInstance("prune", split: "stem", ratio: 2), ctx)) { error in
             let text = String(describing: error)
             XCTAssertTrue(text.contains("rank-channels"), text)
-            XCTAssertTrue(text.contains("first"), text)
+            XCTAssertTrue(text.contains("run `aecnn stage train-base --pipeline <file>` first"), text)
+            XCTAssertTrue(text.contains("--with-upstream"), text)
+        }
+        // --with-upstream runs exactly what the target needs: train-base, train-attention stem, rank-channels
+        // stem, prune stem V=2 — not the other split or ratio.
+        let target = StageInstance("prune", split: "stem", ratio: 2)
+        XCTAssertEqual(try StageRunner.upstream(of: [target], ctx).map(\.description),
+                       ["train-base", "train-attention stem", "rank-channels stem", "prune stem V=2"])
+        try StageRunner.runWithUpstream([target], ctx)
+        XCTAssertEqual(try StageRunner.state(target, ctx), .done)
+        XCTAssertEqual(try StageRunner.state(StageInstance("prune", split: "stem", ratio: 4), ctx), .pending)
+        if case .waiting = try StageRunner.state(StageInstance("train-attention", split: "block2"), ctx) {} else {
+            XCTAssertEqual(try StageRunner.state(StageInstance("train-attention", split: "block2"), ctx), .pending)
         }
         XCTAssertThrowsError(try StageRunner.run(StageInstance("prune", split: "block9", ratio: 2), ctx)) { error in
             XCTAssertTrue(String(describing: error).contains("not part of pipeline"), "\(error)")
