@@ -27,7 +27,9 @@ final class ZlibReader {
             throw DatasetError(.unreadable, path: path, expected: "a regular file", found: "a directory",
                                hint: "point the dataset path at the folder holding the files, not at a file name")
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        // The size of the file itself, not of a symbolic link to it.
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        let size = (try? FileManager.default.attributesOfItem(atPath: resolved)[.size] as? NSNumber)?.intValue ?? 0
         guard let f = gzopen(path, "rb") else {
             let reason = String(cString: strerror(errno))
             throw DatasetError(.unreadable, path: path, expected: "a readable file", found: "open failed: \(reason)",

@@ -87,7 +87,7 @@ final class IDXTests: XCTestCase {
         let payload = Fixtures.bytes(5000, seed: 3)  // incompressible, so the cut lands inside the payload
         Fixtures.write(Fixtures.idxBytes(magic: 0x803, dims: [50, 10, 10], payload: payload), to: path, gzip: true)
         let full = try Data(contentsOf: URL(fileURLWithPath: path))
-        for keep in [full.count / 2, full.count - 4, full.count - 1] {
+        for keep in [full.count / 2, full.count - 8, full.count - 4, full.count - 1] {   // - 8: no trailer at all
             try full.prefix(keep).write(to: URL(fileURLWithPath: path))
             let e = assertDatasetError(.corruptGzip) { try IDXArray.read(path: path, rank: 3) }
             XCTAssertEqual(e?.path, path)
@@ -97,6 +97,21 @@ final class IDXTests: XCTestCase {
         damaged[full.count / 2] ^= 0xFF
         try damaged.write(to: URL(fileURLWithPath: path))
         assertDatasetError(.corruptGzip) { try IDXArray.read(path: path, rank: 3) }
+    }
+
+    /// A dataset file reached through a symbolic link is read as its target (its size is the target's).
+    func testSymlinkedFilesAreReadThroughTheirTarget() throws {
+        let dir = makeTemporaryDirectory("idx-symlink")
+        let payload = Fixtures.bytes(2000, seed: 5)
+        for gzip in [false, true] {
+            let target = dir.appendingPathComponent(gzip ? "real.gz" : "real").path
+            Fixtures.write(Fixtures.idxBytes(magic: 0x803, dims: [20, 10, 10], payload: payload), to: target, gzip: gzip)
+            let link = dir.appendingPathComponent(gzip ? "link.gz" : "link").path
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            let a = try IDXArray.read(path: link, rank: 3)
+            XCTAssertEqual(a.dims, [20, 10, 10])
+            XCTAssertEqual(a.bytes, payload)
+        }
     }
 
     func testCountMismatchBetweenImagesAndLabels() {
