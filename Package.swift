@@ -32,7 +32,7 @@ let package = Package(
 
 
         // Arrows point down this list only; each target lists exactly the modules it imports.
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CZlib"], swiftSettings: kernelFlags),
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         .target(name: "Autograd", dependencies: ["TensorCore", "CDNNL"], swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["Autograd", "TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["NN", "Autograd", "TensorCore"]),

@@ -46,8 +46,4 @@ final class RNGTests: XCTestCase {
         XCTAssertThrowsError(try RNG(stateWords: [0, 0, 0, 0]))
         XCTAssertThrowsError(try RNG(stateWords: [1, 2]))
     }
-
-    func testCRC32KnownValue() {
-        XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)
-    }
 }
