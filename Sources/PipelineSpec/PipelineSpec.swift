@@ -139,17 +139,11 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             if map.optional("seed") != nil {
                 throw node.error(.invalidValue, "'seed' and 'seeds' are both given", hint: "keep one: 'seeds: [0, 1, 2]' runs the graph once per seed")
             }
-            let items = try node.list()
-            guard (1...maxSeeds).contains(items.count) else {
-                throw node.error(.invalidValue, "lists \(items.count) seeds", hint: "list 1 to \(maxSeeds) seeds, e.g. seeds: [0, 1, 2]")
+            let count = try node.list().count
+            guard (1...maxSeeds).contains(count) else {
+                throw node.error(.invalidValue, "lists \(count) seeds", hint: "list 1 to \(maxSeeds) seeds, e.g. seeds: [0, 1, 2]")
             }
-            var result: [UInt64] = []
-            for item in items {
-                let v = try item.uint64()
-                if result.contains(v) { throw item.error(.invalidValue, "seed \(v) is listed twice") }
-                result.append(v)
-            }
-            return result
+            return try node.distinctList("seed") { try $0.uint64() }
         }
         let threads = try map.get("threads", default: 2) { try $0.int(in: 1...maxThreads) }
         let dataset = try DatasetSpec(yaml: try map.required("dataset", hint: "e.g. dataset: {kind: fashion-mnist}"))
