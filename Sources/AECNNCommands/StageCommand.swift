@@ -71,13 +71,6 @@ func runContexts(pipeline: String, checkpoints: String, threads: Int?, seed: UIn
     }
 }
 
-/// Run `body` holding the pipeline's lock.
-func withLock<T>(_ ctx: RunContext, _ body: () throws -> T) throws -> T {
-    let lock = PipelineLock(root: ctx.root)
-    try lock.acquire()
-    defer { lock.release() }
-    return try body()
-}
 
 struct Stage: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -119,12 +112,11 @@ struct Stage: ParsableCommand {
         }
         for ctx in contexts {
             if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }
-            try withLock(ctx) {
-                if withUpstream {
-                    try StageRunner.runWithUpstream(chosen, ctx, options: StageOptions(force: force))
-                } else {
-                    for i in chosen { try StageRunner.run(i, ctx, options: StageOptions(force: force)) }
-                }
+            // Each instance takes its own lock: another process may run other instances meanwhile.
+            if withUpstream {
+                try StageRunner.runWithUpstream(chosen, ctx, options: StageOptions(force: force))
+            } else {
+                for i in chosen { try StageRunner.run(i, ctx, options: StageOptions(force: force)) }
             }
         }
     }
@@ -139,7 +131,7 @@ struct Run: ParsableCommand {
         let started = Date()
         for ctx in contexts {
             if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }
-            try withLock(ctx) { try StageRunner.runAll(ctx) }
+            try StageRunner.runAll(ctx)
         }
         let ctx = contexts[0]
         FileHandle.standardError.write(Data(String(format: "pipeline %@ complete in %.0f s\n", ctx.spec.name, Date().timeIntervalSince(started)).utf8))
@@ -177,6 +169,7 @@ struct Status: ParsableCommand {
                     if let acc = figures?.testAccuracy { line += String(format: "  test %.2f%%", 100 * acc) }
                     line += String(format: "  %.0f s", r.stageWallSeconds)
                 }
+                if let h = StageRunner.runningHolder(i, ctx) { line += "  running (\(h))" }
                 print(line)
             }
         }
@@ -220,10 +213,8 @@ struct Report: ParsableCommand {
         let contexts = try runContexts(pipeline: pipeline, checkpoints: checkpoints, threads: nil, seed: seed, every: true)
         var last = ""
         for ctx in contexts {
-            try withLock(ctx) {
-                let dir = try CompareStage.rebuild(ctx)
-                last = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
-            }
+            let dir = try CompareStage.rebuild(ctx)
+            last = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
         }
         if contexts[0].spec.seeds != nil && seed == nil {
             let dir = try CompareStage.mergeSeeds(contexts)

@@ -44,7 +44,11 @@ public enum CompareStage: TypedStage {
     /// `aecnn report`: the report from whatever results exist (missing ones show as –), without the stage's
     /// up-to-date bookkeeping. Returns the report folder.
     public static func rebuild(_ ctx: RunContext) throws -> URL {
-        let dir = StageRunner.directory(StageInstance(name), ctx)
+        let instance = StageInstance(name)
+        let dir = StageRunner.directory(instance, ctx)
+        let lock = PipelineLock(file: StageRunner.lockURL(instance, ctx), guarding: dir)
+        try lock.acquire()
+        defer { lock.release() }
         try build(ctx, directory: dir)
         return dir
     }
@@ -67,6 +71,9 @@ public enum CompareStage: TypedStage {
         }
         let merged = try ComparisonReport.merge(reports, names: contexts.map { "seed \($0.spec.seed)" })
         let dir = first.pipelineRoot.appendingPathComponent(folder, isDirectory: true)
+        let lock = PipelineLock(file: first.pipelineRoot.appendingPathComponent(".locks/merged-report.lock"), guarding: dir)
+        try lock.acquire()
+        defer { lock.release() }
         try ReportRendering.write(merged, to: dir)
         return dir
     }

@@ -1,6 +1,10 @@
-// One writer per pipeline: Checkpoints/<pipeline>/.lock holds the writer's pid. A lock whose process is gone
-// (killed with -9, machine restarted) is stale and is cleared; a live one stops the second process with a
-// message naming the pid.
+// One writer per unit of work. Each stage instance has its own lock (`StageRunner.lockURL`: under
+// Checkpoints/<pipeline>/.locks/), so two processes can run different instances of one pipeline while a second
+// process on the same instance is refused with the holder's pid, host and start time. The lock file holds
+// those three lines. A lock whose process is gone (killed with -9, machine restarted) is stale and is cleared
+// when the holder ran on this host; a holder on another host (a shared file system) cannot be checked from
+// here and is reported with the file to remove if that process is known to be gone.
+// `PipelineLock(root:)` is the same lock over a whole folder (Checkpoints/<pipeline>/.lock).
 
 import Foundation
 import Checkpoint
@@ -10,9 +14,32 @@ import Glibc
 
 public final class PipelineLock {
     public let url: URL
+    /// The folder whose leftover temporaries of dead writers are removed once the lock is held.
+    let workFolder: URL
     private var held = false
 
-    public init(root: URL) { url = root.appendingPathComponent(".lock") }
+    /// The lock of a whole folder: `root/.lock`.
+    public init(root: URL) { url = root.appendingPathComponent(".lock"); workFolder = root }
+
+    /// A lock file guarding `workFolder`.
+    public init(file: URL, guarding workFolder: URL) { url = file; self.workFolder = workFolder }
+
+    /// Who holds a lock: the lock file's three lines.
+    public struct Holder: CustomStringConvertible, Sendable {
+        public var pid: Int32
+        public var host: String?
+        public var since: String?
+        public var description: String {
+            "pid \(pid)" + (host.map { " on \($0)" } ?? "") + (since.map { " since \($0)" } ?? "")
+        }
+        /// The holder runs on this host.
+        var isLocal: Bool { host == nil || host == PipelineLock.hostName }
+    }
+
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        return gethostname(&buffer, buffer.count) == 0 ? String(cString: buffer) : "localhost"
+    }()
 
     static func alive(_ pid: Int32) -> Bool {
         guard pid > 0 else { return false }
@@ -22,13 +49,27 @@ public final class PipelineLock {
         return cmd.isEmpty || cmd.contains("aecnn") || cmd.contains("xctest")
     }
 
+    static func readHolder(_ url: URL) -> Holder? {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return Holder(pid: Int32(lines.first ?? "") ?? 0, host: lines.count > 1 && !lines[1].isEmpty ? lines[1] : nil,
+                      since: lines.count > 2 && !lines[2].isEmpty ? lines[2] : nil)
+    }
+
+    /// The live holder of a lock file (a holder on another host counts as live), or nil.
+    public static func holder(of url: URL) -> Holder? {
+        guard let h = readHolder(url) else { return nil }
+        return !h.isLocal || alive(h.pid) ? h : nil
+    }
+
     /// Take the lock or throw `StageError.locked`.
     public func acquire() throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         for _ in 0..<3 {
             let fd = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)
             if fd >= 0 {
-                let text = "\(getpid())\n"
+                let since = ISO8601DateFormatter().string(from: Date())
+                let text = "\(getpid())\n\(PipelineLock.hostName)\n\(since)\n"
                 _ = text.withCString { write(fd, $0, strlen($0)) }
                 fsync(fd)
                 close(fd)
@@ -39,22 +80,24 @@ public final class PipelineLock {
             // Anything but "it exists" is the file system refusing (read-only, permissions, a file where the
             // folder should be), not another process.
             guard errno == EEXIST else {
-                throw FileIOError(path: url.path, operation: "create the pipeline lock", code: errno,
+                throw FileIOError(path: url.path, operation: "create the lock", code: errno,
                                   detail: "Checkpoints must be a writable folder")
             }
-            let holder = Int32(((try? String(contentsOf: url, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-            if holder == getpid() { held = true; return }
-            if PipelineLock.alive(holder) { throw StageError.locked(path: url.path, pid: holder) }
+            guard let holder = PipelineLock.readHolder(url) else { continue }
+            if holder.pid == getpid() && holder.isLocal { held = true; return }
+            if !holder.isLocal {
+                throw StageError.locked(path: url.path, holder: "\(holder) (another host: if that process is gone, remove the lock file)")
+            }
+            if PipelineLock.alive(holder.pid) { throw StageError.locked(path: url.path, holder: holder.description) }
             try? FileManager.default.removeItem(at: url)   // stale: its process is gone
         }
-        throw StageError.locked(path: url.path, pid: 0)
+        throw StageError.locked(path: url.path, holder: "a process that keeps recreating it")
     }
 
     /// Temporary files of atomic writes (`.NAME.tmp-PID-N`) left by a process killed mid-write: with the lock
-    /// held no other writer is in this pipeline, so those of processes that are gone are removed.
+    /// held no other writer is in this folder, so those of processes that are gone are removed.
     func removeStaleTemporaries() {
-        let root = url.deletingLastPathComponent()
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return }
+        guard let walker = FileManager.default.enumerator(at: workFolder, includingPropertiesForKeys: nil) else { return }
         for case let file as URL in walker {
             let name = file.lastPathComponent
             guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { continue }

@@ -8,8 +8,8 @@ public enum StageError: Error, CustomStringConvertible {
     case missingUpstream(stage: String, path: String, first: String, target: String)
     /// Settings that cannot work together.
     case invalidSettings(String)
-    /// Another process holds the pipeline's lock.
-    case locked(path: String, pid: Int32)
+    /// Another process holds the lock of this instance (or folder): `holder` names its pid, host and start.
+    case locked(path: String, holder: String)
 
     public var description: String {
         switch self {
@@ -19,8 +19,8 @@ public enum StageError: Error, CustomStringConvertible {
             return "stage \(stage) needs \(path), which does not exist yet: run `aecnn stage \(first)` first, or everything it needs at once with `\(target) --with-upstream` (or `aecnn run`)"
         case .invalidSettings(let s):
             return s
-        case .locked(let path, let pid):
-            return "another aecnn process (pid \(pid)) is writing this pipeline's outputs (lock \(path)); wait for it or stop it"
+        case .locked(let path, let holder):
+            return "another aecnn process (\(holder)) is writing these outputs (lock \(path)); wait for it or stop it"
         }
     }
 }

@@ -125,6 +125,18 @@ public enum StageRunner {
         return i.pathParts.reduce(folder) { $0.appendingPathComponent($1, isDirectory: true) }
     }
 
+    /// The instance's lock: Checkpoints/<pipeline>/[seed-k/].locks/<stage>[--split][--V][--variant].lock
+    /// (outside the instance's folder, which a forced rerun deletes).
+    public static func lockURL(_ i: StageInstance, _ ctx: RunContext) -> URL {
+        ctx.root.appendingPathComponent(".locks", isDirectory: true)
+            .appendingPathComponent(([i.stage] + i.pathParts).joined(separator: "--") + ".lock")
+    }
+
+    /// The process running the instance now, if any.
+    public static func runningHolder(_ i: StageInstance, _ ctx: RunContext) -> PipelineLock.Holder? {
+        PipelineLock.holder(of: lockURL(i, ctx))
+    }
+
     public static func resultURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("result.json") }
     static func failedURL(_ i: StageInstance, _ ctx: RunContext) -> URL { directory(i, ctx).appendingPathComponent("failed.json") }
 
@@ -258,6 +270,10 @@ public enum StageRunner {
             throw error
         }
         let dir = directory(i, ctx)
+        // One process per instance; others may run other instances of the pipeline at the same time.
+        let lock = PipelineLock(file: lockURL(i, ctx), guarding: dir)
+        try lock.acquire()
+        defer { lock.release() }
         if !options.force, try state(i, ctx) == .done {
             ctx.log?("\(i): up to date; --force reruns it")
             return StageSummary(stage: i.stage, skipped: true)
@@ -329,12 +345,27 @@ public enum StageRunner {
     /// Every instance of the pipeline in dependency order.
     public static func allInstances(_ spec: PipelineSpec) -> [StageInstance] { stages.flatMap { $0.instances(spec) } }
 
-    /// Run every instance that is not up to date, in dependency order.
+    /// Run every instance that is not up to date, in dependency order. An instance another process is running
+    /// is left to it, and so is everything downstream of it (rerun when that process is done).
     public static func runAll(_ ctx: RunContext, options: StageOptions = StageOptions()) throws {
+        var leftToOthers = Set<StageInstance>()
         for i in allInstances(ctx.spec) {
+            if let d = definition(i.stage)?.dependencies(i, ctx.spec).first(where: { leftToOthers.contains($0) }) {
+                ctx.log?("\(i): waits for \(d), which another process is running; left for later")
+                leftToOthers.insert(i)
+                continue
+            }
             if try state(i, ctx) == .done { continue }
             ctx.log?("== \(i)")
-            try run(i, ctx, options: options)
+            do {
+                try run(i, ctx, options: options)
+            } catch StageError.locked(_, let holder) {
+                ctx.log?("\(i): another process (\(holder)) is running it; left to it")
+                leftToOthers.insert(i)
+            }
+        }
+        if !leftToOthers.isEmpty {
+            ctx.log?("\(leftToOthers.count) instance(s) left to other processes: run this again when they are done")
         }
     }
 

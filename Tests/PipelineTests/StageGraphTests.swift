@@ -182,9 +182,43 @@ final class StageGraphTests: XCTestCase {
         holder.terminate(); holder.waitUntilExit()
         let lock = PipelineLock(root: dir)
         XCTAssertNoThrow(try lock.acquire())
-        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent(".lock"), encoding: .utf8), "\(getpid())\n")
+        XCTAssertTrue(try String(contentsOf: dir.appendingPathComponent(".lock"), encoding: .utf8).hasPrefix("\(getpid())\n"))
         lock.release()
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".lock").path))
+    }
+
+    /// Per-instance locks: while another live process holds one instance, this process is refused on that
+    /// instance with the holder named, runs a different instance meanwhile, `runAll` leaves the held instance
+    /// (and what depends on it) to its holder, and status says it is running.
+    func testInstancesLockSeparately() throws {
+        let ctx = try context("instances")
+        try StageRunner.run(StageInstance("train-base"), ctx)
+        let stem = StageInstance("train-attention", split: "stem"), block2 = StageInstance("train-attention", split: "block2")
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/bash")
+        holder.arguments = ["-c", "exec -a aecnn-holder sleep 30"]
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 0.2)
+        let lockFile = StageRunner.lockURL(stem, ctx)
+        try FileManager.default.createDirectory(at: lockFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try "\(holder.processIdentifier)\n\(PipelineLock.holder(of: lockFile)?.host ?? "")\n2026-12-02T00:00:00Z\n"
+            .write(to: lockFile, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try StageRunner.run(stem, ctx)) { e in
+            XCTAssertTrue("\(e)".contains("pid \(holder.processIdentifier)") && "\(e)".contains("since 2026-12-02T00:00:00Z"), "\(e)")
+        }
+        XCTAssertEqual(StageRunner.runningHolder(stem, ctx)?.pid, holder.processIdentifier)
+        try StageRunner.run(block2, ctx)   // another instance of the same pipeline, meanwhile
+        XCTAssertEqual(try StageRunner.state(block2, ctx), .done)
+        try StageRunner.runAll(ctx)        // leaves stem and everything below it to the holder
+        XCTAssertEqual(try StageRunner.state(StageInstance("prune", split: "block2", ratio: 2), ctx), .done)
+        XCTAssertNotEqual(try StageRunner.state(stem, ctx), .done)
+        XCTAssertNotEqual(try StageRunner.state(StageInstance("rank-channels", split: "stem"), ctx), .done)
+        // The holder is gone: its lock is stale, and the rest runs.
+        holder.terminate(); holder.waitUntilExit()
+        XCTAssertNil(StageRunner.runningHolder(stem, ctx))
+        try StageRunner.runAll(ctx)
+        XCTAssertTrue(try StageRunner.allInstances(ctx.spec).allSatisfy { try StageRunner.state($0, ctx) == .done })
     }
 
     /// Temporary files of a writer killed mid-write are removed when the lock is next taken; those of a live
