@@ -278,6 +278,14 @@ public enum StageRunner {
             ctx.log?("\(i): up to date; --force reruns it")
             return StageSummary(stage: i.stage, skipped: true)
         }
+        // A file where the instance's folder or its progress folder belongs is named with the fix, not left to
+        // Foundation's "list directory failed … Code=256".
+        for (url, role) in [(dir, "the folder of \(i)'s outputs"), (dir.appendingPathComponent("state"), "the folder of \(i)'s resumable progress")] {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw StageError.invalidSettings("\(url.path) is a file where aecnn keeps \(role) (a folder). Fix: move or remove that file, then rerun '\(i.command) --pipeline <file>'")
+            }
+        }
         if options.force { try? FileManager.default.removeItem(at: dir) }
         try? FileManager.default.removeItem(at: resultURL(i, ctx))
         try? FileManager.default.removeItem(at: failedURL(i, ctx))

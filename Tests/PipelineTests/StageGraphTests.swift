@@ -149,6 +149,21 @@ final class StageGraphTests: XCTestCase {
         }
     }
 
+    /// A file where a stage keeps a folder (its outputs, its progress) is named with the fix.
+    func testAFileWhereAFolderBelongsIsNamed() throws {
+        let ctx = try context("files")
+        let dir = StageRunner.directory(StageInstance("train-base"), ctx)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: dir.appendingPathComponent("state"))
+        XCTAssertThrowsError(try StageRunner.run(StageInstance("train-base"), ctx)) { e in
+            XCTAssertTrue("\(e)".contains("state is a file where aecnn keeps the folder of train-base's resumable progress"), "\(e)")
+            XCTAssertTrue("\(e)".contains("Fix:"), "\(e)")
+        }
+        try FileManager.default.removeItem(at: dir)
+        try Data("x".utf8).write(to: dir)
+        XCTAssertThrowsError(try StageRunner.run(StageInstance("train-base"), ctx)) { XCTAssertTrue("\($0)".contains("is a file where aecnn keeps the folder of train-base's outputs"), "\($0)") }
+    }
+
     func testFailureIsRecordedAndReported() throws {
         let ctx = try context("fails")
         try StageRunner.run(StageInstance("train-base"), ctx)
