@@ -110,6 +110,14 @@ public struct RunRecord: Codable, Sendable {
     public var cpu: String?
     /// The build that ran it: version and commit.
     public var aecnnVersion: String?
+    /// Size and modification time of each output file when it was published (the cheap check on every look).
+    public var outputStats: [String: FileStat]?
+
+    public struct FileStat: Codable, Sendable {
+        public var size: Int
+        /// Seconds since 1970.
+        public var modified: Double
+    }
 }
 
 /// An empty output (the stage publishes nothing beyond its training figures or files).

@@ -99,9 +99,12 @@ public struct StageOptions: Sendable {
 
 public enum InstanceState: Equatable, CustomStringConvertible {
     case done, stale(String), partial(epoch: Int, of: Int), pending, waiting(on: String), failed(String)
+    /// Up to date by its inputs, but an output file is missing or changed since: `run` recomputes it.
+    case damaged(String)
     public var description: String {
         switch self {
         case .done: return "done"
+        case .damaged(let why): return "damaged (\(why)); aecnn run recomputes it"
         case .stale(let why): return "stale (\(why))"
         case .partial(let e, let n): return "partial (epoch \(e) of \(n), resumable)"
         case .pending: return "pending"
@@ -167,12 +170,18 @@ public enum StageRunner {
     public static func state(_ i: StageInstance, _ ctx: RunContext) throws -> InstanceState {
         guard let def = definition(i.stage) else { return .failed("unknown stage") }
         for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
-            return result(i, ctx) == nil ? .waiting(on: d.description) : .stale("input \(d) is not up to date")
+            if result(i, ctx) != nil { return .stale("input \(d) is not up to date") }
+            // Its last attempt failed (e.g. on that input's damage): say so rather than only "needs".
+            if let data = try? Data(contentsOf: failedURL(i, ctx)), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
+                return .failed(failure.error)
+            }
+            return .waiting(on: d.description)
         }
         let current = try inputsHash(i, ctx)
         if FileManager.default.fileExists(atPath: resultURL(i, ctx).path) {
             guard let r = record(i, ctx) else { return .stale("its result.json is unreadable") }
-            return r.inputsSha256 == current ? .done : .stale(try staleness(i, ctx, recorded: r))
+            guard r.inputsSha256 == current else { return .stale(try staleness(i, ctx, recorded: r)) }
+            return try quickCheck(i, ctx, r).map { .damaged($0) } ?? .done
         }
         if let data = try? Data(contentsOf: failedURL(i, ctx)), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
             return .failed(failure.error)
@@ -202,6 +211,34 @@ public enum StageRunner {
             }
         }
         return reasons.isEmpty ? "settings or inputs changed" : reasons.joined(separator: "; ")
+    }
+
+    /// The cheap check of a done instance's outputs on every look: each file present with the size it had; a
+    /// file whose modification time moved (a copy, a touch) is hashed again. Nil when they are as recorded.
+    static func quickCheck(_ i: StageInstance, _ ctx: RunContext, _ r: RunRecord) throws -> String? {
+        guard let stats = r.outputStats else { return nil }   // results written before sizes were recorded
+        let dir = directory(i, ctx)
+        var moved = false
+        for f in r.outputs {
+            guard let s = stats[f] else { continue }
+            guard let a = try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(f).path) else { return "\(f) is missing" }
+            let size = (a[.size] as? NSNumber)?.intValue ?? -1
+            if size != s.size { return "\(f) has \(size) bytes, \(s.size) were written" }
+            if ((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) != s.modified { moved = true }
+        }
+        if moved, try outputsHash(r.outputs, in: dir) != r.outputsSha256 { return "its files no longer hash to what it recorded" }
+        return nil
+    }
+
+    /// Size and modification time of each output file, for `quickCheck`.
+    static func outputStats(_ outputs: [String], in dir: URL) -> [String: RunRecord.FileStat] {
+        var out: [String: RunRecord.FileStat] = [:]
+        for f in outputs {
+            guard let a = try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(f).path) else { continue }
+            out[f] = RunRecord.FileStat(size: (a[.size] as? NSNumber)?.intValue ?? -1,
+                                        modified: (a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        }
+        return out
     }
 
     static func latestEpoch(_ dir: URL) -> Int? {
@@ -255,6 +292,13 @@ public enum StageRunner {
         }
         Parallel.threads = ctx.spec.threads
         ProcessMemory.configureAllocatorForTraining()
+        // A damaged input is named with the file and the command that recomputes it.
+        do {
+            for d in def.dependencies(i, ctx.spec) { if case .damaged = try state(d, ctx) { try verifyOutputs(d, ctx) } }
+        } catch {
+            recordFailure(error, i, ctx)
+            throw error
+        }
         for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
             // Name the first instance upstream that can run now, not only the direct input.
             let first = try upstream(of: [i], ctx).first { try state($0, ctx) != .done } ?? d
@@ -310,7 +354,8 @@ public enum StageRunner {
                                inputsSha256: inputs, settings: try def.settingsJSON(i, ctx.spec), inputOutputs: inputOutputs, outputsSha256: try outputsHash(produced.files, in: dir), outputs: produced.files.sorted(),
                                stageWallSeconds: Date().timeIntervalSince(started), threads: Parallel.threads, blasCore: BLAS.coreName,
                                convKernels: Kernels.convKernelName, peakRssBytes: ProcessMemory.peakResidentBytes,
-                               cpu: Machine.cpuDescription, aecnnVersion: ctx.buildVersion)
+                               cpu: Machine.cpuDescription, aecnnVersion: ctx.buildVersion,
+                               outputStats: outputStats(produced.files, in: dir))
         // One JSON object: the stage's output and the runner's record (the record wins a shared key). A
         // non-finite number (a diverged training) is refused by the encoder: say so, publish nothing.
         var result: [String: Any]

@@ -149,6 +149,34 @@ final class StageGraphTests: XCTestCase {
         }
     }
 
+    /// Outputs are checked cheaply on every look: a truncated or deleted output shows as damaged, a touched one
+    /// is hashed again and stays done, and `runAll` recomputes a damaged instance (to the same bytes).
+    func testDamagedOutputsShowAndRunRecomputesThem() throws {
+        let ctx = try context("damage")
+        let base = StageInstance("train-base")
+        try StageRunner.run(base, ctx)
+        let model = StageRunner.directory(base, ctx).appendingPathComponent("model.safetensors")
+        let original = try Data(contentsOf: model)
+        // Touched (same bytes, new time): hashed again, still done.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 100)], ofItemAtPath: model.path)
+        XCTAssertEqual(try StageRunner.state(base, ctx), .done)
+        // Same size, other bytes, new time: damaged.
+        var flipped = original
+        flipped[flipped.count - 1] ^= 1
+        try flipped.write(to: model)
+        if case .damaged(let why) = try StageRunner.state(base, ctx) { XCTAssertTrue(why.contains("no longer hash"), why) } else { XCTFail("not damaged") }
+        // Truncated: damaged by its size alone.
+        try original.prefix(100).write(to: model)
+        if case .damaged(let why) = try StageRunner.state(base, ctx) { XCTAssertTrue(why.contains("100 bytes"), why) } else { XCTFail("not damaged") }
+        XCTAssertTrue(try StageRunner.state(base, ctx).description.contains("aecnn run recomputes it"))
+        // run recomputes it, bit-identical.
+        try StageRunner.runWithUpstream([base], ctx)
+        XCTAssertEqual(try StageRunner.state(base, ctx), .done)
+        XCTAssertEqual(try Data(contentsOf: model), original)
+        try FileManager.default.removeItem(at: model)
+        if case .damaged(let why) = try StageRunner.state(base, ctx) { XCTAssertTrue(why.contains("missing"), why) } else { XCTFail("not damaged") }
+    }
+
     /// A file where a stage keeps a folder (its outputs, its progress) is named with the fix.
     func testAFileWhereAFolderBelongsIsNamed() throws {
         let ctx = try context("files")
