@@ -9,6 +9,7 @@ import PipelineSpec
 enum StageTraining {
     static func train(_ model: Module, stage: String, ctx: RunContext, directory: URL, settings: TrainingSettings,
                       seed: UInt64, options: StageOptions) throws -> TrainingFigures {
+        try ctx.checkTrainingMemory(batchSize: settings.batchSize, stage: stage)
         let trainer = Trainer(stage: stage, directory: directory, settings: settings, seed: seed, log: ctx.log)
         trainer.stopAfterSteps = options.stopAfterSteps
         trainer.fingerprint = options.fingerprint

@@ -134,6 +134,21 @@ final class TrainBaseStageTests: XCTestCase {
         }
     }
 
+    /// Images too large for the batch are refused before training, with the estimate and a batch that fits.
+    func testTrainingThatCannotFitInMemoryIsRefusedUpFront() throws {
+        let big = try TinyDataset.write(to: root.appendingPathComponent("big"), train: 8, test: 4, side: 640)
+        let yaml = TinyDataset.pipelineYAML(name: "big", dataDirectory: big, epochs: 1, batch: 4096)
+        let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "big.yaml"),
+                             checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        let started = Date()
+        XCTAssertThrowsError(try TrainBaseStage.run(ctx)) { error in
+            let text = String(describing: error)
+            XCTAssertTrue(text.contains("1×640×640") && text.contains("GiB") && text.contains("batch_size to at most"), text)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 30)
+        if case .failed = try StageRunner.state(TrainBaseStage.instance, ctx) {} else { XCTFail("the refusal is recorded") }
+    }
+
     func testMissingDatasetNamesTheFileAndTheFix() throws {
         let yaml = TinyDataset.pipelineYAML(name: "nodata", dataDirectory: root.appendingPathComponent("nowhere"))
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "nodata.yaml"),
