@@ -83,7 +83,7 @@ struct Stage: ParsableCommand {
     @Option(help: "Split point (per-split stages).") var split: String?
     @Option(help: "Compression ratio V (per-ratio stages).") var ratio: Int?
     @Option(help: "Variant: the channel of train-bottlenetpp (noiseless, awgn, bec) or the JPEG quality of train-bottlenet (q20).") var variant: String?
-    @Flag(help: "Rerun even if up to date (discards the instance's earlier outputs).") var force = false
+    @Flag(help: "Rerun even if up to date, in a fresh folder swapped in when it completes (the earlier outputs stay until then; the same command resumes an interrupted rerun).") var force = false
     @Flag(name: .customLong("with-upstream"), help: "First run every instance upstream that is not up to date (as `dvc repro`); --force applies to the named instances only.") var withUpstream = false
 
     func run() throws {

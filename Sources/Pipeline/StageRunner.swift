@@ -318,6 +318,7 @@ public enum StageRunner {
         let lock = PipelineLock(file: lockURL(i, ctx), guarding: dir)
         try lock.acquire()
         defer { lock.release() }
+        recoverSwap(dir)
         if !options.force, try state(i, ctx) == .done {
             ctx.log?("\(i): up to date; --force reruns it")
             return StageSummary(stage: i.stage, skipped: true)
@@ -330,22 +331,39 @@ public enum StageRunner {
                 throw StageError.invalidSettings("\(url.path) is a file where aecnn keeps \(role) (a folder). Fix: move or remove that file, then rerun '\(i.command) --pipeline <file>'")
             }
         }
-        if options.force { try? FileManager.default.removeItem(at: dir) }
-        try? FileManager.default.removeItem(at: resultURL(i, ctx))
-        try? FileManager.default.removeItem(at: failedURL(i, ctx))
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // A forced rerun works in a fresh folder next to the instance's and swaps it in only when it completes:
+        // until then (an interruption, a failure) the earlier outputs and result stay as they were. The same
+        // forced command resumes in that folder.
+        let fresh = dir.deletingLastPathComponent().appendingPathComponent("." + dir.lastPathComponent + ".forced", isDirectory: true)
+        let work = options.force ? fresh : dir
+        if !options.force {
+            try? FileManager.default.removeItem(at: resultURL(i, ctx))
+            try? FileManager.default.removeItem(at: failedURL(i, ctx))
+        }
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         guard let inputs = try inputsHash(i, ctx) else { throw StageError.invalidSettings("\(i): inputs disappeared") }
         let started = Date()
-        let produced: StageProduct
+        var produced: StageProduct
         var options = options
         options.fingerprint = inputs
         do {
-            produced = try def.execute(i, ctx, directory: dir, options: options)
+            produced = try def.execute(i, ctx, directory: work, options: options)
         } catch let e as Trainer.Interrupted {
             throw e
         } catch {
             recordFailure(error, i, ctx)
             throw error
+        }
+        if options.force {
+            // Swap: the old folder aside, the fresh one in place, the old one removed (`recoverSwap` finishes a
+            // swap cut short between the two renames).
+            let old = dir.deletingLastPathComponent().appendingPathComponent("." + dir.lastPathComponent + ".replaced", isDirectory: true)
+            try? FileManager.default.removeItem(at: old)
+            if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.moveItem(at: dir, to: old) }
+            try FileManager.default.moveItem(at: fresh, to: dir)
+            try? FileManager.default.removeItem(at: old)
+            try? FileManager.default.removeItem(at: resultURL(i, ctx))
+            try? FileManager.default.removeItem(at: failedURL(i, ctx))
         }
         var inputOutputs: [String: String] = [:]
         for d in def.dependencies(i, ctx.spec) { inputOutputs[d.description] = record(d, ctx)?.outputsSha256 }
@@ -367,6 +385,15 @@ public enum StageRunner {
         result.merge(try ResultJSON.object(record)) { _, r in r }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), to: resultURL(i, ctx))
         return StageSummary(stage: i.stage, skipped: false)
+    }
+
+    /// A forced rerun's swap cut short after the old folder was moved aside: put it back (the fresh folder is
+    /// still there and the forced command resumes in it).
+    static func recoverSwap(_ dir: URL) {
+        let old = dir.deletingLastPathComponent().appendingPathComponent("." + dir.lastPathComponent + ".replaced", isDirectory: true)
+        if !FileManager.default.fileExists(atPath: dir.path), FileManager.default.fileExists(atPath: old.path) {
+            try? FileManager.default.moveItem(at: old, to: dir)
+        }
     }
 
     /// Every instance that `targets` need, transitively, in dependency order (the targets last).

@@ -122,6 +122,32 @@ final class TrainBaseStageTests: XCTestCase {
         XCTAssertThrowsError(try StageRunner.run(attention, ctx)) { XCTAssertTrue("\($0)".contains("is missing"), "\($0)") }
     }
 
+    /// A forced rerun keeps the earlier outputs and result until it completes: interrupted, the instance is
+    /// still done with its old files; the same forced command then resumes and swaps the new outputs in.
+    func testAnInterruptedForcedRerunLosesNothing() throws {
+        let yaml = TinyDataset.pipelineYAML(name: "forced", dataDirectory: data, epochs: 2)
+        let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "forced.yaml"),
+                             checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        try TrainBaseStage.run(ctx)
+        let dir = StageRunner.directory(TrainBaseStage.instance, ctx)
+        let model = dir.appendingPathComponent("model.safetensors")
+        let before = try Data(contentsOf: model)
+        let recorded = try XCTUnwrap(StageRunner.record(TrainBaseStage.instance, ctx)).outputsSha256
+        let stepsPerEpoch = (try ctx.trainImages().count + 15) / 16
+        XCTAssertThrowsError(try TrainBaseStage.run(ctx, force: true, stopAfterSteps: stepsPerEpoch + 1)) { XCTAssertTrue($0 is Trainer.Interrupted) }
+        XCTAssertEqual(try StageRunner.state(TrainBaseStage.instance, ctx), .done, "the earlier result stands")
+        XCTAssertEqual(try Data(contentsOf: model), before)
+        let fresh = dir.deletingLastPathComponent().appendingPathComponent(".train-base.forced")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: fresh.appendingPathComponent("state").path), "progress kept for the resume")
+        try TrainBaseStage.run(ctx, force: true)
+        XCTAssertEqual(try StageRunner.state(TrainBaseStage.instance, ctx), .done)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fresh.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.deletingLastPathComponent().appendingPathComponent(".train-base.replaced").path))
+        // The same settings and seed: the resumed forced run reproduces the first run's bytes.
+        XCTAssertEqual(try StageRunner.record(TrainBaseStage.instance, ctx)?.outputsSha256, recorded)
+        XCTAssertEqual(try Data(contentsOf: model), before)
+    }
+
     /// A `trainable` prefix that names no parameter is refused instead of training nothing.
     func testTrainablePrefixMustNameAParameter() throws {
         let yaml = TinyDataset.pipelineYAML(name: "trainable", dataDirectory: data, epochs: 1)
