@@ -4,20 +4,12 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import CoInference
 import PipelineSpec
 import BuildStamp
 
 /// The build, as results and reports record it.
 let buildDescription: String? = BuildInfo.description
-
-extension JSONDecoder {
-    /// A decoder of the snake_case result files.
-    static var snakeCase: JSONDecoder {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }
-}
 
 struct PipelineOptions: ParsableArguments {
     @Option(name: .long, help: "Pipeline file (YAML), e.g. Pipelines/smoke.yaml.")
@@ -165,7 +157,7 @@ struct Status: ParsableCommand {
                 }
                 var line = (ctx.spec.seeds != nil ? "  " : "") + i.description.padding(toLength: width, withPad: " ", startingAt: 0) + stateText
                 if state == .done, stateText == state.description, let r = StageRunner.record(i, ctx) {
-                    let figures = try? JSONDecoder.snakeCase.decode(Accuracy.self, from: Data(contentsOf: StageRunner.resultURL(i, ctx)))
+                    let figures = try? SnakeCaseJSON.decoder().decode(Accuracy.self, from: Data(contentsOf: StageRunner.resultURL(i, ctx)))
                     if let acc = figures?.testAccuracy { line += String(format: "  test %.2f%%", 100 * acc) }
                     line += String(format: "  %.0f s", r.stageWallSeconds)
                 }

@@ -197,12 +197,12 @@ public enum LinkCalibration {
 
     /// Writes `quantizer.json`.
     public static func write(_ c: QuantizerCalibration, kept: [Int], images: Int, to url: URL) throws {
-        try AtomicFile.write(try CoInferenceJSON.encoder().encode(file(c, kept: kept, images: images)), to: url)
+        try AtomicFile.write(try SnakeCaseJSON.encoder().encode(file(c, kept: kept, images: images)), to: url)
     }
 
     /// Reads `quantizer.json` back into a calibration-equivalent list of carried-channel ranges.
     public static func ranges(fromJSON url: URL) throws -> (kept: [Int], channelRanges: [QuantizerRange], tensorRange: QuantizerRange) {
-        guard let data = try? Data(contentsOf: url), let file = try? CoInferenceJSON.decoder().decode(QuantizerFile.self, from: data) else {
+        guard let data = try? Data(contentsOf: url), let file = try? SnakeCaseJSON.decoder().decode(QuantizerFile.self, from: data) else {
             throw CoInferenceError("\(url.path) is missing or not a quantizer description. Fix: run the encode-features stage for this split and ratio")
         }
         func range(_ d: QuantizerFile.Range) throws -> QuantizerRange {

@@ -59,12 +59,13 @@ public struct CodedRow: Codable, Sendable {
 }
 
 
-/// JSON of the co-inference files (quantizer.json, profile.json): snake_case keys, sorted, NaN refused.
-public enum CoInferenceJSON {
-    public static func encoder() -> JSONEncoder {
+/// The one JSON style of aecnn's files and replies (result.json, quantizer.json, reports, the edge server's
+/// answers): snake_case keys, sorted, NaN and ∞ refused; pretty-printed for files, compact on the wire.
+public enum SnakeCaseJSON {
+    public static func encoder(pretty: Bool = true) -> JSONEncoder {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
         e.nonConformingFloatEncodingStrategy = .throw
         return e
     }

@@ -12,6 +12,7 @@ import Foundation
 import Hummingbird
 
 import FeatureCoding
+import CoInference
 
 public final class ServerMetrics: @unchecked Sendable {
     let lock = NSLock()
@@ -87,7 +88,7 @@ public struct InferenceReply: Codable, Sendable {
     }
 
     /// Decodes a reply body.
-    public static func decode(_ body: [UInt8]) throws -> InferenceReply { try EdgeJSON.decoder().decode(InferenceReply.self, from: Data(body)) }
+    public static func decode(_ body: [UInt8]) throws -> InferenceReply { try SnakeCaseJSON.decoder().decode(InferenceReply.self, from: Data(body)) }
 }
 
 /// The reply to `GET /health`.
@@ -107,23 +108,10 @@ public struct ModelsReply: Codable, Sendable {
     public var models: [Model]
 }
 
-enum EdgeJSON {
-    static func encoder() -> JSONEncoder {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }
-    static func decoder() -> JSONDecoder {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }
-}
 
 public enum EdgeHTTPServer {
     static func json<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
-        let data = (try? EdgeJSON.encoder().encode(value)) ?? Data("{}".utf8)
+        let data = (try? SnakeCaseJSON.encoder(pretty: false).encode(value)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

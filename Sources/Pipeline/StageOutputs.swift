@@ -36,18 +36,8 @@ public enum StageVariant: Hashable, Sendable, CustomStringConvertible {
 // MARK: - Reading and writing result files
 
 enum ResultJSON {
-    static func encoder() -> JSONEncoder {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.sortedKeys, .prettyPrinted]
-        e.nonConformingFloatEncodingStrategy = .throw
-        return e
-    }
-    static func decoder() -> JSONDecoder {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }
+    static func encoder() -> JSONEncoder { SnakeCaseJSON.encoder() }
+    static func decoder() -> JSONDecoder { SnakeCaseJSON.decoder() }
 
     /// The JSON object of `value` (for merging with the runner's record).
     static func object<T: Encodable>(_ value: T) throws -> [String: Any] {

@@ -292,14 +292,13 @@ public enum StageRunner {
         }
         Parallel.threads = ctx.spec.threads
         ProcessMemory.configureAllocatorForTraining()
-        // A damaged input is named with the file and the command that recomputes it.
-        do {
-            for d in def.dependencies(i, ctx.spec) { if case .damaged = try state(d, ctx) { try verifyOutputs(d, ctx) } }
-        } catch {
-            recordFailure(error, i, ctx)
-            throw error
-        }
-        for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
+        for d in def.dependencies(i, ctx.spec) {
+            let s = try state(d, ctx)
+            if s == .done { continue }
+            // A damaged input is named with the file and the command that recomputes it.
+            if case .damaged = s {
+                do { try verifyOutputs(d, ctx) } catch { recordFailure(error, i, ctx); throw error }
+            }
             // Name the first instance upstream that can run now, not only the direct input.
             let first = try upstream(of: [i], ctx).first { try state($0, ctx) != .done } ?? d
             throw StageError.missingUpstream(stage: i.description, path: resultURL(d, ctx).path,
