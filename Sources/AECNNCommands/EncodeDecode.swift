@@ -54,7 +54,7 @@ func deployedLink(_ ctx: RunContext, _ config: CodedConfiguration, pipelineFile:
 }
 
 /// `--config stem/16/arith-context/4`: split, V, codec and bits of a coded configuration.
-extension CodedConfiguration: @retroactive ExpressibleByArgument {
+extension CodedConfiguration: ExpressibleByArgument {
     public init?(argument: String) {
         let parts = argument.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 4, !parts[0].isEmpty, let ratio = Int(parts[1].hasPrefix("V") ? String(parts[1].dropFirst()) : parts[1]),

@@ -105,7 +105,8 @@ public final class EdgeModels: @unchecked Sendable {
         self.inputShape = inputShape
         self.normalization = normalization
         self.contexts = models.values.map { FrameContext(modelID: $0.id, splitPoint: $0.split, shape: $0.shape, channels: $0.kept) }
-        // Two models whose ids share a key could not be told apart in compact frames.
+        // Two models whose ids share a 32-bit key could not be told apart in version-2 compact frames (version 3
+        // tells models that share its 16-bit key apart by the CRC, which covers the model id).
         let keys = Dictionary(grouping: contexts, by: \.key)
         if let clash = keys.values.first(where: { $0.count > 1 }) {
             throw EdgeError.mismatch("models \(clash.map(\.modelID).joined(separator: " and ")) share the compact-frame key 0x\(String(clash[0].key, radix: 16)): serve them from different servers")
@@ -137,7 +138,7 @@ public final class EdgeModels: @unchecked Sendable {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let header: FeatureFrameHeader
         do { header = try FeatureBitstream.decodeHeader(bytes, contexts: contexts, limits: limits).header }
-        catch FeatureBitstreamError.unknownModelKey(let key, _) { throw EdgeError.unknownModel("with key 0x" + String(key, radix: 16), known: models.keys.sorted()) }
+        catch FeatureBitstreamError.unknownModelKey(let key, _, _) { throw EdgeError.unknownModel("with key 0x" + String(key, radix: 16), known: models.keys.sorted()) }
         catch { throw EdgeError.badFrame("\(error)") }
         guard let m = models[header.modelID] else { throw EdgeError.unknownModel(header.modelID, known: models.keys.sorted()) }
         if let bad = FrameContext(modelID: m.id, splitPoint: m.split, shape: m.shape, channels: m.kept).mismatch(header) {

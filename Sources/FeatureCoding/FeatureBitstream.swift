@@ -53,6 +53,17 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The parameter a compact frame leaves out (marker `A3`, docs/bitstream.md §8): raw and order-0 0, zstd
+    /// level 19, the tag-3 coder's rate limit 30, the context coders' CDF shift 6.
+    static func defaultParameter(id: UInt8) -> UInt16 {
+        switch id {
+        case 1: return 19
+        case 3: return 30
+        case 4, 5: return 6
+        default: return 0
+        }
+    }
+
     /// The 16-bit parameter field, or nil when the parameter is out of its range.
     var parameter: UInt16? {
         switch self {
@@ -99,9 +110,11 @@ public enum FeatureCodec: Equatable, Hashable, Sendable, CustomStringConvertible
     }
 }
 
-/// What a receiver knows about a model once per deployment, so that compact (version 2) frames need not
-/// repeat it: the model id, split point, full shape and carried channels. A compact frame names its model by
-/// `key`, the CRC-32 of the model id's UTF-8 bytes.
+/// What a receiver knows about a model once per deployment, so that compact frames need not repeat it: the
+/// model id, split point, full shape and carried channels. A compact frame (version 3) names its model by
+/// `shortKey`, the low 16 bits of the CRC-32 of the model id's UTF-8 bytes, and its CRC-32 covers the model
+/// id before the frame's bytes, so that a frame is accepted only by the context it was encoded for even when
+/// two models share a short key. (Version-2 frames carried the whole 32-bit `key`.)
 public struct FrameContext: Equatable, Hashable, Sendable {
     public var modelID: String
     public var splitPoint: String
@@ -112,8 +125,11 @@ public struct FrameContext: Equatable, Hashable, Sendable {
         self.modelID = modelID; self.splitPoint = splitPoint; self.shape = shape; self.channels = channels
     }
 
-    /// The model key compact frames carry.
+    /// CRC-32 of the model id: the model key of version-2 frames, and where a version-3 frame's CRC starts.
     public var key: UInt32 { FrameContext.key(modelID) }
+
+    /// The model key version-3 frames carry: the low 16 bits of `key`.
+    public var shortKey: UInt16 { UInt16(truncatingIfNeeded: key) }
 
     /// CRC-32 of the UTF-8 bytes of `modelID`.
     public static func key(_ modelID: String) -> UInt32 { CRC32.checksum(Array(modelID.utf8)) }
@@ -296,13 +312,26 @@ public enum FeatureBitstream {
     public static let magic: [UInt8] = [0x41, 0x45, 0x46, 0x43]
     /// The self-describing format version.
     public static let version = 1
-    /// The compact format version: first byte `compactMarker`, a 32-bit model key instead of the model's
-    /// description (docs/bitstream.md §8).
-    public static let compactVersion = 2
-    /// The first byte of every compact frame (a version-1 frame starts with "A", 0x41).
-    public static let compactMarker: UInt8 = 0xA2
-    /// Marker, key, packed bits/mode/codec, a 1-byte codec parameter, CRC: the smallest compact frame.
-    public static let minimumCompactFrameSize = 1 + 4 + 1 + 1 + 4
+    /// The compact format version the encoders write: first byte `compactMarker` (or
+    /// `compactMarkerWithParameter`), a 16-bit model key instead of the model's description, and a CRC
+    /// that covers the model id (docs/bitstream.md §8): 8 bytes besides ranges and payload.
+    public static let compactVersion = 3
+    /// The first byte of a version-3 frame whose codec parameter is the codec's default, left out (a
+    /// version-1 frame starts with "A", 0x41).
+    public static let compactMarker: UInt8 = 0xA3
+    /// The first byte of a version-3 frame that carries its codec parameter.
+    public static let compactMarkerWithParameter: UInt8 = 0xA4
+    /// Marker, short key, packed bits/mode/codec, CRC: the smallest version-3 frame.
+    public static let minimumCompactFrameSize = 1 + 2 + 1 + 4
+    /// The first compact format (still read, and written on request): a 32-bit model key, the codec
+    /// parameter always present, a CRC of the frame's bytes only; 11 bytes besides ranges and payload.
+    public static let compactVersion2 = 2
+    /// The first byte of a version-2 frame.
+    public static let compactMarker2: UInt8 = 0xA2
+    /// Marker, key, packed bits/mode/codec, a 1-byte codec parameter, CRC: the smallest version-2 frame.
+    public static let minimumCompactFrameSize2 = 1 + 4 + 1 + 1 + 4
+    /// The versions `encode` writes and `decode` reads.
+    public static let versions = [version, compactVersion2, compactVersion]
     /// The smallest well-formed frame length: magic, version, length (9), two empty strings (2), C H W K (16),
     /// bits and mode (2), codec id and parameter (3), payload length (4), empty payload, CRC (4).
     public static let minimumFrameSize = 9 + 2 + 16 + 2 + 3 + 4 + 4
@@ -320,8 +349,8 @@ public enum FeatureBitstream {
     ///   format cannot hold (the same checks the decoder applies), and the codec's `FeatureCodingError`.
     public static func encode(_ frame: FeatureFrame) throws -> [UInt8] {
         let h = frame.header
-        guard h.version == version || h.version == compactVersion else {
-            throw FeatureBitstreamError.unsupportedVersion(found: h.version, supported: [version, compactVersion])
+        guard versions.contains(h.version) else {
+            throw FeatureBitstreamError.unsupportedVersion(found: h.version, supported: versions)
         }
         let model = Array(h.modelID.utf8), split = Array(h.splitPoint.utf8)
         guard model.count <= 255 else { throw FeatureBitstreamError.oversized(field: "model id (UTF-8 bytes)", value: model.count, limit: 255) }
@@ -334,7 +363,7 @@ public enum FeatureBitstream {
             throw FeatureBitstreamError.invalidField(field: "symbol \(i)", expected: "< 2^\(h.bits)", found: "\(frame.symbols[i])")
         }
         let payload = try h.codec.symbolCodec?.encode(frame.symbols, shape: h.carriedShape, bits: h.bits) ?? frame.symbols
-        if h.version == compactVersion { return compact(h, payload: payload) }
+        if h.version != version { return compact(h, payload: payload) }
 
         var out: [UInt8] = magic
         out.append(UInt8(version))
@@ -357,21 +386,36 @@ public enum FeatureBitstream {
         return out
     }
 
-    /// A compact frame: marker, model key, packed bits/mode/codec id, codec parameter (LEB128), ranges,
-    /// payload, CRC-32 (docs/bitstream.md §8). The header has been validated.
+    /// A compact frame (docs/bitstream.md §8). Version 3: marker (`A3`, or `A4` when the codec parameter
+    /// is not the codec's default), 16-bit model key, packed bits/mode/codec id, [codec parameter, LEB128],
+    /// ranges, payload, CRC-32 of the model id followed by all of that. Version 2: marker `A2`, 32-bit model
+    /// key, packed byte, codec parameter, ranges, payload, CRC-32 of those bytes. The header has been validated.
     static func compact(_ h: FeatureFrameHeader, payload: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [compactMarker]
-        putU32(&out, FrameContext.key(h.modelID))
+        let parameter = h.codec.parameter!   // validate checked the parameter
+        let key = FrameContext.key(h.modelID)
+        let explicit = h.version == compactVersion2 || parameter != FeatureCodec.defaultParameter(id: h.codec.id)
+        var out: [UInt8]
+        if h.version == compactVersion2 {
+            out = [compactMarker2]
+            putU32(&out, key)
+        } else {
+            out = [explicit ? compactMarkerWithParameter : compactMarker]
+            putU16(&out, UInt16(truncatingIfNeeded: key))
+        }
         out.append(UInt8(h.bits - 1) | h.quantizerMode.rawValue << 3 | h.codec.id << 5)
-        var p = UInt32(h.codec.parameter!)   // validate checked the parameter
-        repeat {
-            let low = UInt8(p & 0x7F)
-            p >>= 7
-            out.append(p == 0 ? low : low | 0x80)
-        } while p != 0
+        if explicit {
+            var p = UInt32(parameter)
+            repeat {
+                let low = UInt8(p & 0x7F)
+                p >>= 7
+                out.append(p == 0 ? low : low | 0x80)
+            } while p != 0
+        }
         for r in h.ranges { putU32(&out, r.lo.bitPattern); putU32(&out, r.hi.bitPattern) }
         out += payload
-        putU32(&out, CRC32.checksum(out))
+        // Version 3's CRC starts from the CRC of the model id: CRC-32(model id ‖ frame bytes).
+        let crc = out.withUnsafeBufferPointer { CRC32.update(h.version == compactVersion2 ? 0 : key, $0) }
+        putU32(&out, crc)
         return out
     }
 
@@ -385,8 +429,9 @@ public enum FeatureBitstream {
     ///   - limits: the caller's bounds.
     /// - Throws: `FeatureBitstreamError` (every case), never traps; allocates at most a small multiple of
     ///   `bytes.count` plus `K·H·W ≤ limits.maxElements` symbols (and the codec's working memory, docs/coders.md).
-    /// A compact frame (first byte 0xA2) is read with the context whose key it carries; `contexts` may be empty
-    /// for a decoder that only takes self-describing frames.
+    /// A compact frame (first byte A3 or A4; A2 for version 2) is read with the context whose key it carries
+    /// (and, for version 3, whose model id its CRC covers); `contexts` may be empty for a decoder that only takes
+    /// self-describing frames.
     public static func decode(_ bytes: [UInt8], contexts: [FrameContext] = [], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> FeatureFrame {
         let (header, payloadRange) = try decodeHeader(bytes, contexts: contexts, limits: limits)
         let shape = header.carriedShape
@@ -422,10 +467,13 @@ public enum FeatureBitstream {
     /// - Returns: the header and where the payload lies in `bytes`.
     public static func decodeHeader(_ bytes: [UInt8], contexts: [FrameContext] = [], limits: FeatureBitstreamLimits = FeatureBitstreamLimits()) throws -> (header: FeatureFrameHeader, payload: Range<Int>) {
         guard bytes.count <= limits.maxBytes else { throw FeatureBitstreamError.oversized(field: "frame (bytes)", value: bytes.count, limit: limits.maxBytes) }
-        if bytes.first == compactMarker { return try decodeCompactHeader(bytes, contexts: contexts, limits: limits) }
+        if let first = bytes.first, [compactMarker, compactMarkerWithParameter, compactMarker2].contains(first) {
+            return try decodeCompactHeader(bytes, contexts: contexts, limits: limits)
+        }
         let head = Array(bytes.prefix(4))
         guard head == Array(magic.prefix(head.count)) else { throw FeatureBitstreamError.badMagic(found: head) }
         guard bytes.count >= 9 else { throw FeatureBitstreamError.truncated(field: "magic, version and frame length", needed: 9, available: bytes.count) }
+        // Compact frames are told apart by their first byte; behind "AEFC" only version 1 is defined.
         guard Int(bytes[4]) == version else { throw FeatureBitstreamError.unsupportedVersion(found: Int(bytes[4]), supported: [version]) }
         var r = Reader(bytes: bytes, position: 5, end: bytes.count)
         let length = Int(try r.u32("frame length"))
@@ -489,37 +537,70 @@ public enum FeatureBitstream {
         return (header, r.position..<r.end)
     }
 
-    /// The header of a compact frame: CRC first, then the key looked up in `contexts`, then the fields.
+    /// The header of a compact frame. Version 2: the CRC, then the 32-bit key looked up in `contexts`.
+    /// Version 3: the 16-bit key looked up in `contexts`, then the CRC started from each candidate's model
+    /// key, which picks the context. Then the fields.
     static func decodeCompactHeader(_ bytes: [UInt8], contexts: [FrameContext], limits: FeatureBitstreamLimits) throws -> (header: FeatureFrameHeader, payload: Range<Int>) {
-        guard bytes.count >= minimumCompactFrameSize else {
-            throw FeatureBitstreamError.truncated(field: "compact frame (marker, key, fields and CRC)", needed: minimumCompactFrameSize, available: bytes.count)
+        let v2 = bytes[0] == compactMarker2
+        let minimum = v2 ? minimumCompactFrameSize2 : minimumCompactFrameSize
+        guard bytes.count >= minimum else {
+            throw FeatureBitstreamError.truncated(field: "compact frame (marker, key, fields and CRC)", needed: minimum, available: bytes.count)
         }
         let body = bytes.count - 4
         let stored = UInt32(bytes[body]) | UInt32(bytes[body + 1]) << 8 | UInt32(bytes[body + 2]) << 16 | UInt32(bytes[body + 3]) << 24
-        let computed = CRC32.checksum(bytes, range: 0..<body)
-        guard stored == computed else { throw FeatureBitstreamError.crcMismatch(stored: stored, computed: computed) }
         var r = Reader(bytes: bytes, position: 1, end: body)
-        let key = try r.u32("model key")
-        let matching = contexts.filter { $0.key == key }
-        guard let context = matching.first else {
-            throw FeatureBitstreamError.unknownModelKey(key, known: contexts.map(\.modelID))
-        }
-        guard matching.count == 1 else {
-            throw FeatureBitstreamError.invalidField(field: "model key", expected: "one model per key", found: "0x\(hex32(key)) shared by \(matching.map(\.modelID).joined(separator: ", "))")
+        let context: FrameContext
+        if v2 {
+            let computed = CRC32.checksum(bytes, range: 0..<body)
+            guard stored == computed else { throw FeatureBitstreamError.crcMismatch(stored: stored, computed: computed) }
+            let key = try r.u32("model key")
+            let matching = contexts.filter { $0.key == key }
+            guard let first = matching.first else {
+                throw FeatureBitstreamError.unknownModelKey(key, keyBits: 32, known: contexts.map(\.modelID))
+            }
+            guard matching.count == 1 else {
+                throw FeatureBitstreamError.invalidField(field: "model key", expected: "one model per key", found: "0x\(hex32(key)) shared by \(matching.map(\.modelID).joined(separator: ", "))")
+            }
+            context = first
+        } else {
+            let key = try r.u16("model key")
+            let candidates = contexts.filter { $0.shortKey == key }
+            guard !candidates.isEmpty else {
+                throw FeatureBitstreamError.unknownModelKey(UInt32(key), keyBits: 16, known: contexts.map(\.modelID))
+            }
+            let matching = bytes.withUnsafeBufferPointer { all in
+                candidates.filter { CRC32.update($0.key, UnsafeBufferPointer(rebasing: all[0..<body])) == stored }
+            }
+            guard let first = matching.first else {
+                throw FeatureBitstreamError.compactCRCMismatch(stored: stored, models: candidates.map(\.modelID))
+            }
+            guard matching.count == 1 else {   // two models with the same key and the same CRC: about 2^-32
+                throw FeatureBitstreamError.invalidField(field: "model key and CRC", expected: "one model", found: matching.map(\.modelID).joined(separator: ", "))
+            }
+            context = first
         }
         let packed = try r.u8("bits, mode and codec id")
         let bits = Int(packed & 0x07) + 1
         let modeByte = (packed >> 3) & 0x03
         guard let mode = QuantizerMode(rawValue: modeByte) else { throw FeatureBitstreamError.unknownQuantizerMode(modeByte) }
+        let defaultParameter = FeatureCodec.defaultParameter(id: packed >> 5)
         var parameter: UInt32 = 0
-        for k in 0..<3 {
-            let b = try r.u8("codec parameter")
-            parameter |= UInt32(b & 0x7F) << (7 * UInt32(k))
-            if b & 0x80 == 0 { break }
-            guard k < 2 else { throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "at most 3 LEB128 bytes", found: "more") }
+        if bytes[0] == compactMarker {
+            parameter = UInt32(defaultParameter)
+        } else {
+            for k in 0..<3 {
+                let b = try r.u8("codec parameter")
+                parameter |= UInt32(b & 0x7F) << (7 * UInt32(k))
+                if b & 0x80 == 0 { break }
+                guard k < 2 else { throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "at most 3 LEB128 bytes", found: "more") }
+            }
         }
         guard let p16 = UInt16(exactly: parameter) else {
             throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "≤ 65535", found: "\(parameter)")
+        }
+        // One encoding per frame: the default parameter is left out (marker A3), never written out.
+        guard bytes[0] != compactMarkerWithParameter || p16 != defaultParameter else {
+            throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "not the codec's default \(defaultParameter) after marker A4 (such a frame starts with A3 and leaves it out)", found: "\(p16)")
         }
         let codec = try FeatureCodec.from(id: packed >> 5, parameter: p16)
         let rangeCount = mode.transmittedRangeCount(channelCount: context.channels.count)
@@ -529,7 +610,7 @@ public enum FeatureBitstream {
             let lo = Float(bitPattern: try r.u32("range lo")), hi = Float(bitPattern: try r.u32("range hi"))
             ranges.append(QuantizerRange(lo: lo, hi: hi))
         }
-        let header = FeatureFrameHeader(version: compactVersion, modelID: context.modelID, splitPoint: context.splitPoint, shape: context.shape,
+        let header = FeatureFrameHeader(version: v2 ? compactVersion2 : compactVersion, modelID: context.modelID, splitPoint: context.splitPoint, shape: context.shape,
                                         channels: context.channels, bits: bits, quantizerMode: mode, ranges: ranges, codec: codec)
         _ = try validate(header, maxElements: limits.maxElements)
         return (header, r.position..<r.end)

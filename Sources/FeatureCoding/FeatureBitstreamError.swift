@@ -27,13 +27,16 @@ public enum FeatureBitstreamError: Error, CustomStringConvertible, Equatable, Se
     case payloadSizeMismatch(expected: Int, found: Int)
     /// The symbol codec rejected the payload.
     case payloadCorrupt(codec: String, underlying: FeatureCodingError)
-    /// A compact frame's model key matches none of the receiver's models.
-    case unknownModelKey(UInt32, known: [String])
+    /// A compact frame's model key (`keyBits` 16 in version 3, 32 in version 2) matches none of the receiver's models.
+    case unknownModelKey(UInt32, keyBits: Int, known: [String])
+    /// A version-3 frame's CRC, started from the model key of each model with the frame's short key, matches none:
+    /// the frame was damaged, or encoded for another model that shares the short key.
+    case compactCRCMismatch(stored: UInt32, models: [String])
 
     public var description: String {
         switch self {
         case .badMagic(let f):
-            return "not a feature frame: magic bytes \(hexString(f)), expected 41 45 46 43 (\"AEFC\") or a compact frame's A2. Fix: check that the sender speaks this format."
+            return "not a feature frame: magic bytes \(hexString(f)), expected 41 45 46 43 (\"AEFC\") or a compact frame's A3, A4 (or A2). Fix: check that the sender speaks this format."
         case .unsupportedVersion(let f, let s):
             return "feature frame format version \(f) is not supported; this decoder reads \(s.map(String.init).joined(separator: ", ")). Fix: upgrade the edge server or configure the device to send version \(s.last ?? 1)."
         case .truncated(let field, let n, let a):
@@ -54,8 +57,11 @@ public enum FeatureBitstreamError: Error, CustomStringConvertible, Equatable, Se
             return "feature frame payload holds \(f) symbols, expected K·H·W = \(e). Fix: the encoder's shape, channel list and payload disagree."
         case .payloadCorrupt(let codec, let err):
             return "feature frame payload (\(codec)) rejected: \(err)"
-        case .unknownModelKey(let key, let known):
-            return "compact feature frame for model key 0x\(hex32(key)), which is none of the models known here (\(known.isEmpty ? "none" : known.map { "\($0) = 0x\(hex32(FrameContext.key($0)))" }.joined(separator: ", "))). Fix: send to the server that serves this model, or send self-describing frames."
+        case .unknownModelKey(let key, let bits, let known):
+            let show: (UInt32) -> String = { bits == 16 ? hex16(UInt16(truncatingIfNeeded: $0)) : hex32($0) }
+            return "compact feature frame for model key 0x\(show(key)), which is none of the models known here (\(known.isEmpty ? "none" : known.map { "\($0) = 0x\(show(FrameContext.key($0)))" }.joined(separator: ", "))). Fix: send to the server that serves this model, or send self-describing frames."
+        case .compactCRCMismatch(let stored, let models):
+            return "compact feature frame CRC-32 0x\(hex32(stored)) matches no model with its key (\(models.joined(separator: ", "))): the frame was damaged after encoding, or encoded for another model whose 16-bit key is the same. Fix: check the transport and resend; or send to the server that serves the frame's model."
         }
     }
 }
@@ -63,6 +69,11 @@ public enum FeatureBitstreamError: Error, CustomStringConvertible, Equatable, Se
 func hex32(_ v: UInt32) -> String {
     let s = String(v, radix: 16, uppercase: true)
     return String(repeating: "0", count: 8 - s.count) + s
+}
+
+func hex16(_ v: UInt16) -> String {
+    let s = String(v, radix: 16, uppercase: true)
+    return String(repeating: "0", count: 4 - s.count) + s
 }
 
 func hexString(_ bytes: [UInt8]) -> String {

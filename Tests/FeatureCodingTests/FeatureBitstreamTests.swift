@@ -259,7 +259,7 @@ final class FeatureBitstreamTests: XCTestCase {
         rejects({ $0.header.ranges = [] }, "missing range")
         rejects({ $0.header.ranges = [.init(lo: 2, hi: 1)] }, "lo > hi")
         rejects({ $0.header.modelID = String(repeating: "x", count: 256) }, "long model id")
-        rejects({ $0.header.version = 3 }, "version")
+        rejects({ $0.header.version = 4 }, "version")
         rejects({ $0.header.codec = .arithmeticContext3(rateLimit: 2000) }, "rate limit")
         rejects({ $0.header.codec = .arithmeticContext(cdfShift: 15) }, "CDF shift")
         rejects({ $0.header.codec = .zstd(level: 40000) }, "zstd level")

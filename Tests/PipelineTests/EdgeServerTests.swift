@@ -110,7 +110,7 @@ final class EdgeServerTests: XCTestCase {
         let other = try FeatureFrameForOtherModel.make(from: frame)
         let unknown = try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: other)
         XCTAssertEqual(unknown.status, 404)
-        XCTAssertTrue(String(decoding: unknown.body, as: UTF8.self).contains("with key 0x" + String(FrameContext.key(FeatureFrameForOtherModel.otherID), radix: 16)),
+        XCTAssertTrue(String(decoding: unknown.body, as: UTF8.self).contains("with key 0x" + String(FrameContext(modelID: FeatureFrameForOtherModel.otherID, splitPoint: "", shape: FeatureShape(channels: 1, height: 1, width: 1), channels: [0]).shortKey, radix: 16)),
                       String(decoding: unknown.body, as: UTF8.self))
         // Still serving; metrics count what happened.
         XCTAssertEqual(try LinkClient.request(server: url, method: "POST", path: "/v1/infer", body: frame).status, 200)
@@ -169,15 +169,16 @@ enum FeatureFrameForOtherModel {
 
     /// The frame with another model's id (self-describing) or key (compact), CRC recomputed.
     static func make(from bytes: [UInt8]) throws -> [UInt8] {
-        guard bytes.first == FeatureBitstream.compactMarker else {
+        guard bytes.first == FeatureBitstream.compactMarker || bytes.first == FeatureBitstream.compactMarkerWithParameter else {
             var frame = try FeatureBitstream.decode(bytes)
             frame.header.modelID = otherID
             return try FeatureBitstream.encode(frame)
         }
+        // Version 3: the other model's 16-bit key, and the CRC started from its 32-bit key.
         var out = Array(bytes.dropLast(4))
         let key = FrameContext.key(otherID)
-        for i in 0..<4 { out[1 + i] = UInt8(truncatingIfNeeded: key >> (8 * UInt32(i))) }
-        let crc = CRC32.checksum(out)
+        for i in 0..<2 { out[1 + i] = UInt8(truncatingIfNeeded: key >> (8 * UInt32(i))) }
+        let crc = out.withUnsafeBufferPointer { CRC32.update(key, $0) }
         for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
         return out
     }

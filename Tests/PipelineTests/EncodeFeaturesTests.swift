@@ -120,9 +120,10 @@ final class EncodeFeaturesTests: XCTestCase {
         XCTAssertThrowsError(try d.decode(bytes)) { XCTAssertTrue("\($0)".contains("split point")) }
         let compactA = FeatureLink(shape: shape, kept: kept, splitPoint: "stem", modelID: "a", quantizer: q, codec: .raw)
         let (compact, _) = try compactA.encode(Array(batch.buffer.prefix(per)))
-        // Self-describing: 40 bytes + model id (1) + split point (4) + the channel list; compact: 11.
+        // Self-describing: 40 bytes + model id (1) + split point (4) + the channel list; compact: 8 (raw's parameter
+        // is its default, left out).
         let channelList = kept.count < shape.channels ? 4 * kept.count : 0
-        XCTAssertEqual(compact.count, bytes.count - (40 + 1 + 4 + channelList) + 11)
+        XCTAssertEqual(compact.count, bytes.count - (40 + 1 + 4 + channelList) + 8)
         XCTAssertThrowsError(try b.decode(compact)) { XCTAssertTrue("\($0)".contains("model key"), "\($0)") }
         XCTAssertEqual(try compactA.decode(compact).values, try a.decode(bytes).values)
     }
