@@ -35,5 +35,5 @@ struct AECNN: AsyncParsableCommand {
         commandName: "aecnn",
         abstract: "Device–edge co-inference with attention-based feature compression (AECNN) and its baselines.",
         version: BuildInfo.description,
-        subcommands: [Stage.self, Run.self, Status.self, Report.self, Profile.self, PlanCommand.self, Serve.self, Offload.self, BenchServer.self, Encode.self, Decode.self, Bench.self, BenchCoders.self, ExportFeatures.self])
+        subcommands: [Stage.self, Run.self, Status.self, Submit.self, Report.self, Profile.self, PlanCommand.self, Serve.self, Offload.self, BenchServer.self, Encode.self, Decode.self, Bench.self, BenchCoders.self, ExportFeatures.self])
 }

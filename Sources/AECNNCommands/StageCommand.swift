@@ -115,15 +115,26 @@ struct Stage: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run every stage instance that is not up to date, in dependency order.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run every stage instance that is not up to date, in dependency order.",
+        discussion: "With --jobs N, up to N ready instances run at once, each as its own `aecnn stage` process with threads/N threads: the results are those of --threads threads/N (results are reproducible per thread count).")
     @OptionGroup var options: PipelineOptions
+    @Option(help: "Run up to this many instances at once, dividing the pipeline's threads among them (1 … threads).") var jobs: Int = 1
+
+    func validate() throws {
+        try OptionRange.check("jobs", jobs, 1...PipelineSpec.maxThreads)
+    }
 
     func run() throws {
-        let contexts = try options.contexts()
+        var contexts = try options.contexts()
         let started = Date()
-        for ctx in contexts {
-            if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }
-            try StageRunner.runAll(ctx)
+        if jobs > 1 {
+            contexts = try ParallelRun(options: options, contexts: contexts, jobs: jobs).run()
+        } else {
+            for ctx in contexts {
+                if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }
+                try StageRunner.runAll(ctx)
+            }
         }
         let ctx = contexts[0]
         FileHandle.standardError.write(Data(String(format: "pipeline %@ complete in %.0f s\n", ctx.spec.name, Date().timeIntervalSince(started)).utf8))

@@ -1,9 +1,11 @@
 // One writer per unit of work. Each stage instance has its own lock (`StageRunner.lockURL`: under
 // Checkpoints/<pipeline>/.locks/), so two processes can run different instances of one pipeline while a second
 // process on the same instance is refused with the holder's pid, host and start time. The lock file holds
-// those three lines. A lock whose process is gone (killed with -9, machine restarted) is stale and is cleared
-// when the holder ran on this host; a holder on another host (a shared file system) cannot be checked from
-// here and is reported with the file to remove if that process is known to be gone.
+// those three lines, and a fourth with the Slurm job id when the holder runs as a Slurm job. A lock whose
+// process is gone (killed with -9, machine restarted) is stale and is cleared when the holder ran on this
+// host, or ran on another host as a Slurm job that `squeue` no longer lists; any other holder on another host
+// (a shared file system) cannot be checked from here and is reported with the file to remove if that process
+// is known to be gone.
 // `PipelineLock(root:)` is the same lock over a whole folder (Checkpoints/<pipeline>/.lock).
 
 import Foundation
@@ -29,8 +31,10 @@ public final class PipelineLock {
         public var pid: Int32
         public var host: String?
         public var since: String?
+        /// The Slurm job the holder runs in, if any.
+        public var job: String?
         public var description: String {
-            "pid \(pid)" + (host.map { " on \($0)" } ?? "") + (since.map { " since \($0)" } ?? "")
+            "pid \(pid)" + (host.map { " on \($0)" } ?? "") + (job.map { " (Slurm job \($0))" } ?? "") + (since.map { " since \($0)" } ?? "")
         }
         /// The holder runs on this host.
         var isLocal: Bool { host == nil || host == PipelineLock.hostName }
@@ -52,14 +56,40 @@ public final class PipelineLock {
     static func readHolder(_ url: URL) -> Holder? {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        return Holder(pid: Int32(lines.first ?? "") ?? 0, host: lines.count > 1 && !lines[1].isEmpty ? lines[1] : nil,
-                      since: lines.count > 2 && !lines[2].isEmpty ? lines[2] : nil)
+        func line(_ k: Int) -> String? { lines.count > k && !lines[k].isEmpty ? lines[k] : nil }
+        return Holder(pid: Int32(lines.first ?? "") ?? 0, host: line(1), since: line(2), job: line(3))
     }
 
-    /// The live holder of a lock file (a holder on another host counts as live), or nil.
+    /// The live holder of a lock file (a holder on another host counts as live unless it is a Slurm job that
+    /// has ended), or nil.
     public static func holder(of url: URL) -> Holder? {
         guard let h = readHolder(url) else { return nil }
-        return !h.isLocal || alive(h.pid) ? h : nil
+        return live(h) ? h : nil
+    }
+
+    static func live(_ h: Holder) -> Bool {
+        if h.isLocal { return alive(h.pid) }
+        if let job = h.job, slurmJobEnded(job) == true { return false }
+        return true
+    }
+
+    /// Whether Slurm says the job has ended: true when `squeue` does not list it, false when it does, nil when
+    /// Slurm cannot be asked (no `squeue` here, or no answer).
+    static func slurmJobEnded(_ job: String) -> Bool? {
+        guard job.allSatisfy(\.isNumber), !job.isEmpty else { return nil }
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { String($0) + "/squeue" }
+        guard let squeue = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: squeue)
+        p.arguments = ["-h", "-o", "%i", "-j", job]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        guard (try? p.run()) != nil else { return nil }
+        let listed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        if p.terminationStatus == 0 { return !listed.split(whereSeparator: \.isNewline).contains { $0.trimmingCharacters(in: .whitespaces) == job } }
+        return message.contains("Invalid job id") ? true : nil
     }
 
     /// Take the lock or throw `StageError.locked`.
@@ -69,7 +99,8 @@ public final class PipelineLock {
             let fd = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)
             if fd >= 0 {
                 let since = ISO8601DateFormatter().string(from: Date())
-                let text = "\(getpid())\n\(PipelineLock.hostName)\n\(since)\n"
+                let job = ProcessInfo.processInfo.environment["SLURM_JOB_ID"].map { $0 + "\n" } ?? ""
+                let text = "\(getpid())\n\(PipelineLock.hostName)\n\(since)\n" + job
                 _ = text.withCString { write(fd, $0, strlen($0)) }
                 fsync(fd)
                 close(fd)
@@ -85,10 +116,10 @@ public final class PipelineLock {
             }
             guard let holder = PipelineLock.readHolder(url) else { continue }
             if holder.pid == getpid() && holder.isLocal { held = true; return }
-            if !holder.isLocal {
+            if !holder.isLocal, PipelineLock.live(holder) {
                 throw StageError.locked(path: url.path, holder: "\(holder) (another host: if that process is gone, remove the lock file)")
             }
-            if PipelineLock.alive(holder.pid) { throw StageError.locked(path: url.path, holder: holder.description) }
+            if holder.isLocal, PipelineLock.alive(holder.pid) { throw StageError.locked(path: url.path, holder: holder.description) }
             try? FileManager.default.removeItem(at: url)   // stale: its process is gone
         }
         throw StageError.locked(path: url.path, holder: "a process that keeps recreating it")

@@ -60,6 +60,12 @@ final class CommandLineBoundaryTests: XCTestCase {
             (["profile", "--pipeline", traversal.path, "--images", "0"], "--images"),
             (["plan", "--pipeline", traversal.path, "--uplink-mbps", "0", "--deadline-ms", "100"], "--uplink-mbps"),
             (["encode", "--pipeline", traversal.path, "--split", "stem", "--ratio", "2", "--out", dir.path, "--images", "0"], "--images"),
+            (["submit", "--pipeline", valid.path], "--slurm"),
+            (["submit", "--pipeline", valid.path, "--slurm", "--cpus-per-task", "0"], "--cpus-per-task"),
+            (["submit", "--pipeline", valid.path, "--slurm", "--time", "2h"], "--time"),
+            (["submit", "--pipeline", valid.path, "--slurm", "--mem", "-1"], "--mem"),
+            (["submit", "--pipeline", valid.path, "--slurm", "--partition", "a b"], "--partition"),
+            (["submit", "--pipeline", valid.path, "--slurm", "--dry-run", "--checkpoints", dir.appendingPathComponent("ck").path], "every node"),
         ]
         for (args, mention) in cases {
             let start = Date()

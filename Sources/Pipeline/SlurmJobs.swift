@@ -1,0 +1,230 @@
+// A pipeline as Slurm jobs: one `sbatch` job per stage instance that is not done, running the `aecnn stage …`
+// command a user would type, with `--dependency=afterok:` on the jobs of its upstream instances that are not
+// done either. This file plans the jobs and writes their scripts and the submission record; talking to Slurm
+// (`sbatch`, `squeue`) is the command's part (`aecnn submit`), behind the `SlurmScheduler` protocol so that the
+// plan is tested without a cluster.
+
+import Foundation
+import Checkpoint
+import CoInference
+
+/// The `#SBATCH` choices of a submission, each checked where it is parsed.
+public struct SlurmOptions: Equatable, Sendable {
+    public var partition: String?
+    /// `--time`: minutes, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM` or `D-HH:MM:SS`.
+    public var time: String?
+    /// CPUs per job; nil: the pipeline's `threads` (each job runs with the pipeline's thread count).
+    public var cpusPerTask: Int?
+    /// `--mem`: a number with an optional K, M, G or T suffix (megabytes without one).
+    public var mem: String?
+    public var account: String?
+
+    public init(partition: String? = nil, time: String? = nil, cpusPerTask: Int? = nil, mem: String? = nil, account: String? = nil) {
+        self.partition = partition; self.time = time; self.cpusPerTask = cpusPerTask; self.mem = mem; self.account = account
+    }
+
+    /// The first option that Slurm would not take, as a message naming it, the value and the form expected.
+    public func problem() -> String? {
+        func matches(_ s: String, _ pattern: String) -> Bool { s.range(of: "^" + pattern + "$", options: .regularExpression) != nil }
+        let name = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+        if let partition, !matches(partition, name) { return "--partition \(partition): a partition name is letters, digits, '.', '_' and '-' (at most 64)" }
+        if let account, !matches(account, name) { return "--account \(account): an account name is letters, digits, '.', '_' and '-' (at most 64)" }
+        if let time {
+            let forms = ["[0-9]{1,6}", "[0-9]{1,6}:[0-5]?[0-9]", "[0-9]{1,4}:[0-5]?[0-9]:[0-5]?[0-9]", "[0-9]{1,3}-[0-9]{1,2}", "[0-9]{1,3}-[0-9]{1,2}:[0-5]?[0-9]", "[0-9]{1,3}-[0-9]{1,2}:[0-5]?[0-9]:[0-5]?[0-9]"]
+            if !forms.contains(where: { matches(time, $0) }) || matches(time, "0+") {
+                return "--time \(time): expected minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (and more than 0), e.g. 02:00:00"
+            }
+        }
+        if let cpusPerTask, !(1...4096).contains(cpusPerTask) { return "--cpus-per-task \(cpusPerTask): expected 1…4096" }
+        if let mem, !matches(mem, "[1-9][0-9]{0,8}[KMGT]?") { return "--mem \(mem): expected a positive number with an optional K, M, G or T suffix, e.g. 8G" }
+        return nil
+    }
+}
+
+/// One job of a submission.
+public struct SlurmJob: Codable, Equatable, Sendable {
+    /// The instance, as `aecnn status` names it ("fine-tune stem V=4").
+    public var instance: String
+    /// The seed's folder for pipelines with `seeds` (nil otherwise).
+    public var seed: UInt64?
+    /// Slurm's job id (filled in when submitted; "dry-run-N" in a dry run).
+    public var jobID: String
+    /// The job ids this job waits for (`afterok`).
+    public var dependsOn: [String]
+    /// The job's log file (`#SBATCH --output`, `%j` replaced by Slurm).
+    public var log: String
+    /// The command the job runs.
+    public var command: [String]
+    /// When it was submitted (ISO 8601).
+    public var submittedAt: String
+
+    enum CodingKeys: String, CodingKey {   // "job_id" in the file, as the snake_case coder writes and reads "jobId"
+        case instance, seed, jobID = "jobId", dependsOn, log, command, submittedAt
+    }
+
+    public init(instance: String, seed: UInt64?, jobID: String, dependsOn: [String], log: String, command: [String], submittedAt: String) {
+        self.instance = instance; self.seed = seed; self.jobID = jobID; self.dependsOn = dependsOn; self.log = log
+        self.command = command; self.submittedAt = submittedAt
+    }
+}
+
+/// `Checkpoints/NAME/submitted.json`: the jobs of the pipeline's submissions still worth knowing (those of the
+/// last `aecnn submit` and the ones still queued or running from earlier).
+public struct SlurmSubmission: Codable, Equatable, Sendable {
+    public var pipeline: String
+    public var jobs: [SlurmJob]
+
+    public init(pipeline: String, jobs: [SlurmJob]) { self.pipeline = pipeline; self.jobs = jobs }
+
+    public static func url(_ pipelineRoot: URL) -> URL { pipelineRoot.appendingPathComponent("submitted.json") }
+
+    /// The record in `pipelineRoot`, or nil when there is none; an unreadable one is an error naming the file.
+    public static func load(_ pipelineRoot: URL) throws -> SlurmSubmission? {
+        let url = url(pipelineRoot)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do {
+            return try SnakeCaseJSON.decoder().decode(SlurmSubmission.self, from: Data(contentsOf: url))
+        } catch {
+            throw StageError.invalidSettings("\(url.path) is not a submission record (\(error)). Fix: delete it; `aecnn submit` then submits every instance that is not done")
+        }
+    }
+
+    public func save(_ pipelineRoot: URL) throws {
+        let encoder = SnakeCaseJSON.encoder()
+        encoder.outputFormatting.insert(.withoutEscapingSlashes)   // paths stay readable
+        try AtomicFile.write(try encoder.encode(self), to: Self.url(pipelineRoot))
+    }
+}
+
+/// What `aecnn submit` needs from Slurm.
+public protocol SlurmScheduler {
+    /// Submits a job script; returns the job id.
+    func submit(script: String) throws -> String
+    /// Of these job ids, those still queued or running.
+    func alive(_ jobIDs: [String]) throws -> Set<String>
+}
+
+/// The plan of a submission: which instances become jobs, and on which jobs each waits.
+public enum SlurmPlanner {
+    /// A job to submit (or one already queued, `existing`), with the indices of the planned jobs it waits for.
+    public struct Planned {
+        public var instance: StageInstance
+        public var context: RunContext
+        public var existingJobID: String?
+        public var waitsFor: [Int]
+        /// Jobs of earlier submissions it waits for.
+        public var waitsForExisting: [String]
+    }
+
+    /// Every instance of `contexts` that is not done, in dependency order. An instance whose job from an earlier
+    /// submission is still queued or running (`alive`) is kept with its job id, not submitted again; one that
+    /// another process is running (its lock is held), and everything downstream of it, is left out and named in
+    /// `leftOut`.
+    public static func plan(_ contexts: [RunContext], previous: SlurmSubmission?, alive: Set<String>) throws -> (jobs: [Planned], leftOut: [String]) {
+        var jobs: [Planned] = []
+        var leftOut: [String] = []
+        for ctx in contexts {
+            var index: [StageInstance: Int] = [:]
+            var skipped = Set<StageInstance>()
+            let seed = ctx.spec.seeds == nil ? nil : ctx.spec.seed
+            for i in StageRunner.allInstances(ctx.spec) {
+                let deps = StageRunner.definition(i.stage)?.dependencies(i, ctx.spec) ?? []
+                if let d = deps.first(where: { skipped.contains($0) }) {
+                    skipped.insert(i)
+                    leftOut.append("\(label(i, seed)): waits for \(d), which another process is running")
+                    continue
+                }
+                let earlier = previous?.jobs.first { $0.instance == i.description && $0.seed == seed && alive.contains($0.jobID) }
+                if earlier == nil {
+                    if try StageRunner.state(i, ctx) == .done { continue }
+                    if let holder = StageRunner.runningHolder(i, ctx) {
+                        skipped.insert(i)
+                        leftOut.append("\(label(i, seed)): running in another process (\(holder))")
+                        continue
+                    }
+                }
+                let waits = deps.compactMap { index[$0] }
+                index[i] = jobs.count
+                jobs.append(Planned(instance: i, context: ctx, existingJobID: earlier?.jobID, waitsFor: waits, waitsForExisting: []))
+            }
+        }
+        return (jobs, leftOut)
+    }
+
+    static func label(_ i: StageInstance, _ seed: UInt64?) -> String { seed.map { "seed \($0): \(i)" } ?? i.description }
+
+    /// The command a job runs: the `aecnn stage` command a user would type, with absolute paths.
+    public static func command(_ i: StageInstance, _ ctx: RunContext, executable: String, pipelinePath: String, checkpoints: String) -> [String] {
+        var c = [executable, "stage", i.stage, "--pipeline", pipelinePath, "--checkpoints", checkpoints]
+        if ctx.spec.seeds != nil { c += ["--seed", String(ctx.spec.seed)] }
+        if let s = i.split { c += ["--split", s] }
+        if let r = i.ratio { c += ["--ratio", String(r)] }
+        if let v = i.variant { c += ["--variant", v.description] }
+        return c
+    }
+
+    /// The job's name: `aecnn:<pipeline>[:seed-K]:<stage>[:split][:V][:variant]` (names are checked path-safe
+    /// where the pipeline is parsed, so no quoting is needed).
+    public static func jobName(_ i: StageInstance, _ ctx: RunContext) -> String {
+        (["aecnn", ctx.spec.name] + (ctx.spec.seeds == nil ? [] : ["seed-\(ctx.spec.seed)"]) + [i.stage] + i.pathParts).joined(separator: ":")
+    }
+
+    /// The job's log: `<seed root>/.slurm/<stage>[--split][--V][--variant]-%j.log`.
+    public static func logPath(_ i: StageInstance, _ ctx: RunContext) -> String {
+        ctx.root.appendingPathComponent(".slurm", isDirectory: true)
+            .appendingPathComponent(([i.stage] + i.pathParts).joined(separator: "--") + "-%j.log").path
+    }
+
+    /// The batch script of one job.
+    public static func script(name: String, log: String, command: [String], workingDirectory: String, cpus: Int,
+                              options: SlurmOptions, dependencies: [String]) -> String {
+        var lines = ["#!/bin/bash", "#SBATCH --job-name=\(name)", "#SBATCH --output=\(log)", "#SBATCH --ntasks=1",
+                     "#SBATCH --cpus-per-task=\(cpus)"]
+        if let p = options.partition { lines.append("#SBATCH --partition=\(p)") }
+        if let t = options.time { lines.append("#SBATCH --time=\(t)") }
+        if let m = options.mem { lines.append("#SBATCH --mem=\(m)") }
+        if let a = options.account { lines.append("#SBATCH --account=\(a)") }
+        if !dependencies.isEmpty {
+            lines.append("#SBATCH --dependency=afterok:" + dependencies.joined(separator: ":"))
+            // A failed upstream cancels this job instead of leaving it pending forever; `aecnn submit` again
+            // resubmits what is not done.
+            lines.append("#SBATCH --kill-on-invalid-dep=yes")
+        }
+        lines += ["set -euo pipefail", "cd " + shellQuoted(workingDirectory), "exec " + command.map(shellQuoted).joined(separator: " ")]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `s` as one bash word.
+    public static func shellQuoted(_ s: String) -> String {
+        if !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/._-=:,+@%".contains($0)) }) { return s }
+        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// Why `path` cannot be shared with compute nodes, or nil: a relative path (resolved against the
+    /// submission's folder it would name another folder on a node whose working directory differs), or a folder
+    /// on a node-local file system (tmpfs, ramfs) or under /tmp, /var/tmp, /dev/shm or /run, which each node has
+    /// its own of. `allowLocal` (a single-node cluster) accepts the latter.
+    public static func nodeLocalProblem(_ what: String, _ path: String, allowLocal: Bool) -> String? {
+        guard path.hasPrefix("/") else { return "\(what) \(path) is relative" }
+        if allowLocal { return nil }
+        let standardized = URL(fileURLWithPath: path).standardizedFileURL.path
+        for prefix in ["/tmp/", "/var/tmp/", "/dev/shm/", "/run/"] where (standardized + "/").hasPrefix(prefix) {
+            return "\(what) \(standardized) is under \(prefix), which every node has its own of"
+        }
+        // The file system type of the longest mount point above the path (/proc/self/mounts).
+        if let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) {
+            var best: (point: String, type: String)?
+            for line in mounts.split(whereSeparator: \.isNewline) {
+                let f = line.split(separator: " ")
+                guard f.count >= 3 else { continue }
+                let point = String(f[1]).replacingOccurrences(of: "\\040", with: " ")
+                let inside = point == "/" || standardized == point || standardized.hasPrefix(point + "/")
+                if inside, point.count >= (best?.point.count ?? -1) { best = (point, String(f[2])) }
+            }
+            if let best, ["tmpfs", "ramfs"].contains(best.type) {
+                return "\(what) \(standardized) is on a \(best.type) (\(best.point)), which is local to each node"
+            }
+        }
+        return nil
+    }
+}
