@@ -76,10 +76,18 @@ public final class RunContext {
         return images
     }
 
-    /// Test images (after `test_subset`: the first N).
+    /// Test images (after `test_subset`: the first N), of the training images' shape and classes.
     public func testImages() throws -> LabeledImages {
         if let cachedTest { return cachedTest }
         var images = try load(.test)
+        let train = try trainImages()
+        let (a, b) = ([images.channels, images.height, images.width], [train.channels, train.height, train.width])
+        guard a == b else {
+            throw StageError.invalidSettings("the test images (\(images.source)) are \(a.map(String.init).joined(separator: "×")) but the training images (\(train.source)) are \(b.map(String.init).joined(separator: "×")): a model trained on one size would be measured on another. Fix: give both splits images of one size")
+        }
+        guard images.classCount == train.classCount else {
+            throw StageError.invalidSettings("the test images (\(images.source)) have \(images.classCount) classes but the training images (\(train.source)) \(train.classCount). Fix: give both splits the same classes")
+        }
         if let n = spec.dataset.testSubset, n < images.count { images = images.subset(first: n) }
         cachedTest = images
         return images

@@ -175,6 +175,27 @@ final class TrainBaseStageTests: XCTestCase {
         if case .failed = try StageRunner.state(TrainBaseStage.instance, ctx) {} else { XCTFail("the refusal is recorded") }
     }
 
+    /// Training images of one size and test images of another (here 12×12 and 11×11): refused before any
+    /// training, naming both files; the model would otherwise be measured on images it was not trained on.
+    func testTestImagesOfAnotherSizeThanTheTrainingImagesAreRefused() throws {
+        let mixed = try TinyDataset.write(to: root.appendingPathComponent("mixed"), train: 16, test: 8, side: 12)
+        let other = try TinyDataset.write(to: root.appendingPathComponent("other"), train: 16, test: 8, side: 11)
+        for file in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+            let target = mixed.appendingPathComponent(file)
+            guard FileManager.default.fileExists(atPath: target.path) else { continue }
+            try FileManager.default.removeItem(at: target)
+            try FileManager.default.copyItem(at: other.appendingPathComponent(file), to: target)
+        }
+        let yaml = TinyDataset.pipelineYAML(name: "mixed", dataDirectory: mixed, epochs: 1)
+        let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "mixed.yaml"),
+                             checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        XCTAssertThrowsError(try TrainBaseStage.run(ctx)) { error in
+            let text = String(describing: error)
+            XCTAssertTrue(text.contains("1×11×11") && text.contains("1×12×12") && text.contains("t10k") && text.contains("train"), text)
+        }
+        XCTAssertNil(StageRunner.result(TrainBaseStage.instance, ctx))
+    }
+
     func testMissingDatasetNamesTheFileAndTheFix() throws {
         let yaml = TinyDataset.pipelineYAML(name: "nodata", dataDirectory: root.appendingPathComponent("nowhere"))
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "nodata.yaml"),
