@@ -153,3 +153,22 @@ enum FileIO {
         }
     }
 }
+
+extension FileIOError {
+    /// Creates a folder and its parents; a failure is a `FileIOError` with the system's reason (read-only file
+    /// system, permissions, a file in the way) rather than Foundation's text.
+    public static func createDirectory(at url: URL, detail: String = "") throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch let error as NSError {
+            let underlying = (error.userInfo[NSUnderlyingErrorKey] as? Error).map { $0 as NSError }
+            var code = underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? Int32($0.code) : nil } ?? 0
+            if code == 0, error.domain == NSCocoaErrorDomain {   // Foundation's own codes for the usual causes
+                code = [NSFileWriteVolumeReadOnlyError: EROFS, NSFileWriteNoPermissionError: EACCES,
+                        NSFileWriteOutOfSpaceError: ENOSPC, NSFileNoSuchFileError: ENOENT][error.code] ?? 0
+            }
+            throw FileIOError(path: url.path, operation: "create the folder", code: code,
+                              detail: code == 0 ? [error.localizedDescription, detail].filter { !$0.isEmpty }.joined(separator: "; ") : detail)
+        }
+    }
+}

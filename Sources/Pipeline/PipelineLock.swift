@@ -94,7 +94,7 @@ public final class PipelineLock {
 
     /// Take the lock or throw `StageError.locked`.
     public func acquire() throws {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileIOError.createDirectory(at: url.deletingLastPathComponent(), detail: "Fix: Checkpoints must be a writable folder (choose one with --checkpoints DIR)")
         for _ in 0..<3 {
             let fd = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)
             if fd >= 0 {

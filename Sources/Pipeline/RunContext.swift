@@ -68,6 +68,9 @@ public final class RunContext {
     public func trainImages() throws -> LabeledImages {
         if let cachedTrain { return cachedTrain }
         var images = try load(.train)
+        guard images.count > 0 else {
+            throw StageError.invalidSettings("the training images (\(images.source)) are none: nothing to train on. Fix: point dataset.path at a dataset with images")
+        }
         if let n = spec.dataset.trainSubset, n < images.count {
             var rng = RNG(seed: spec.seed ^ 0x5355_4253_4554)   // "SUBSET"
             images = images.subset(count: n, rng: &rng)
@@ -80,6 +83,9 @@ public final class RunContext {
     public func testImages() throws -> LabeledImages {
         if let cachedTest { return cachedTest }
         var images = try load(.test)
+        guard images.count > 0 else {
+            throw StageError.invalidSettings("the test images (\(images.source)) are none: no accuracy can be measured. Fix: point dataset.path at a dataset with test images")
+        }
         let train = try trainImages()
         let (a, b) = ([images.channels, images.height, images.width], [train.channels, train.height, train.width])
         guard a == b else {

@@ -339,7 +339,7 @@ public enum StageRunner {
             try? FileManager.default.removeItem(at: resultURL(i, ctx))
             try? FileManager.default.removeItem(at: failedURL(i, ctx))
         }
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        try FileIOError.createDirectory(at: work, detail: "Fix: Checkpoints must be a writable folder (choose one with --checkpoints DIR)")
         guard let inputs = try inputsHash(i, ctx) else { throw StageError.invalidSettings("\(i): inputs disappeared") }
         let started = Date()
         var produced: StageProduct

@@ -91,4 +91,20 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertThrowsError(try AtomicFile.appendLine("cr\r", to: url))
         XCTAssertEqual(try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).count, 4)
     }
+
+    /// A folder that cannot be created is a FileIOError with the system's reason and the caller's fix, not
+    /// Foundation's text: here a regular file stands where a parent folder belongs.
+    func testCreateDirectoryNamesTheReason() throws {
+        let dir = makeTemporaryDirectory("mkdir")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("file")
+        try Data("x".utf8).write(to: file)
+        XCTAssertThrowsError(try FileIOError.createDirectory(at: file.appendingPathComponent("sub"), detail: "Fix: pick another folder")) { error in
+            guard let e = error as? FileIOError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.path, file.appendingPathComponent("sub").path)
+            XCTAssertTrue(e.description.contains("create the folder failed") && e.description.contains("Fix: pick another folder"), e.description)
+            XCTAssertNotEqual(e.code, 0, e.description)
+        }
+        XCTAssertNoThrow(try FileIOError.createDirectory(at: dir.appendingPathComponent("a/b/c")))
+    }
 }

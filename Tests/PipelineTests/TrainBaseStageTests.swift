@@ -196,6 +196,20 @@ final class TrainBaseStageTests: XCTestCase {
         XCTAssertNil(StageRunner.result(TrainBaseStage.instance, ctx))
     }
 
+    /// A dataset without images is refused by name before anything is trained or published (it used to end in
+    /// Foundation's "Invalid number value (nan) in JSON write" with the model written and no result).
+    func testADatasetWithoutImagesIsNamed() throws {
+        let empty = try TinyDataset.write(to: root.appendingPathComponent("empty"), train: 0, test: 0, side: 8)
+        let yaml = TinyDataset.pipelineYAML(name: "empty", dataDirectory: empty, epochs: 1)
+        let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "empty.yaml"),
+                             checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
+        XCTAssertThrowsError(try TrainBaseStage.run(ctx)) { error in
+            let text = String(describing: error)
+            XCTAssertTrue(text.contains("are none") && text.contains("train-images"), text)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: StageRunner.directory(TrainBaseStage.instance, ctx).appendingPathComponent("model.safetensors").path))
+    }
+
     func testMissingDatasetNamesTheFileAndTheFix() throws {
         let yaml = TinyDataset.pipelineYAML(name: "nodata", dataDirectory: root.appendingPathComponent("nowhere"))
         let ctx = RunContext(spec: try PipelineSpec.parse(yaml: yaml, fileName: "nodata.yaml"),
