@@ -59,9 +59,19 @@ final class SeedsTests: XCTestCase {
         let report = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
         XCTAssertTrue(report.contains("| 3 |") && report.contains("| 4 |"), "provenance per seed")
 
-        // Merging is checked: a seed counted twice, or accuracies on other images, are refused by name.
-        XCTAssertThrowsError(try ComparisonReport.merge([perSeed[0], perSeed[0]], names: ["a.json", "b.json"])) {
-            XCTAssertTrue("\($0)".contains("seed 3 is in both a.json and b.json"), "\($0)")
+        // Merging is checked: a seed is never counted twice (the same report twice combines into itself, as parts
+        // of one run would; two runs of one seed that differ are refused), nor accuracies on other images.
+        let same = try ComparisonReport.merge([perSeed[0], perSeed[0]], names: ["a.json", "b.json"])
+        XCTAssertEqual(same.seeds, [3])
+        XCTAssertTrue(same.rows.allSatisfy { $0.accuracy == nil || $0.n == 1 })
+        var rerun = perSeed[0]
+        if let k = rerun.rows.firstIndex(where: { $0.method == .aecnn && $0.accuracy != nil }) { rerun.rows[k].accuracy! += 0.01 }
+        XCTAssertThrowsError(try ComparisonReport.merge([perSeed[0], rerun], names: ["a.json", "b.json"])) {
+            XCTAssertTrue("\($0)".contains("is measured in both b.json"), "\($0)")
+        }
+        let both = try ComparisonReport.merge([perSeed[0], perSeed[1]])
+        XCTAssertThrowsError(try ComparisonReport.merge([both, perSeed[0]], names: ["both.json", "a.json"])) {
+            XCTAssertTrue("\($0)".contains("seed 3 is in both both.json and a.json"), "\($0)")
         }
         var other = perSeed[1]
         other.testImages = 8

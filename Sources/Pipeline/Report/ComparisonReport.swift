@@ -58,6 +58,12 @@ public struct ReportRow: Codable, Sendable {
         var method: ReportMethod, reference: String?, split: String?, ratio: Int?, channel: BottleNetPPSettings.Channel?
         var condition: Double?, quality: Int?, codec: CodingSettings.Codec?, bits: Int?
     }
+    /// "AECNN coded stem V=16 arith-context 4b": the row's coordinates, for messages.
+    public var label: String {
+        [method.rawValue, reference, split, ratio.map { "V=\($0)" }, channel?.rawValue, condition.map { "p=\($0)" }, quality.map { "q\($0)" },
+         codec?.rawValue, bits.map { "\($0)b" }].compactMap { $0 }.joined(separator: " ")
+    }
+
     public var key: Key {
         Key(method: method, reference: reference, split: split, ratio: ratio, channel: channel, condition: condition,
             quality: quality, codec: codec, bits: bits)
@@ -76,7 +82,7 @@ public struct TrainingBudget: Codable, Sendable {
 }
 
 /// Where and with what one seed's stages ran.
-public struct RunProvenance: Codable, Sendable {
+public struct RunProvenance: Codable, Equatable, Sendable {
     public var seed: UInt64
     public var version: String?
     public var cpu: String
@@ -87,7 +93,7 @@ public struct RunProvenance: Codable, Sendable {
 }
 
 /// One stage instance's wall time.
-public struct StageTime: Codable, Sendable {
+public struct StageTime: Codable, Equatable, Sendable {
     public var seed: UInt64
     public var instance: String
     public var seconds: Double
@@ -117,6 +123,9 @@ public struct ComparisonReport: Codable, Sendable {
     public var model: String?
     public var baseAccuracy: Double?
     public var baseAccuracyStd: Double?
+    /// SHA-256 of the base model's weights (train-base's outputs hash), when one seed's report; reports of parts
+    /// of one seed's run must share it.
+    public var baseModelSha256: String?
     public var rows: [ReportRow]
     public var budgets: [TrainingBudget]
     public var provenance: [RunProvenance]
@@ -126,10 +135,28 @@ public struct ComparisonReport: Codable, Sendable {
 
     /// The report of several seeds: rows with the same coordinates become one, with the mean accuracy, its
     /// sample standard deviation and n. The reports must be of one pipeline, laid out alike, on the same
-    /// number of test images, and no seed may appear twice.
+    /// number of test images, and no seed may appear twice — except as parts of one seed's run: several
+    /// one-seed reports of the same seed and the same base model (e.g. cells run in different sittings from the
+    /// same committed base) are first combined into one (`combineParts`).
     public static func merge(_ reports: [ComparisonReport], names: [String]? = nil) throws -> ComparisonReport {
-        guard let first = reports.first else { throw ReportError("nothing to merge") }
-        let names = names ?? reports.indices.map { "report \($0 + 1)" }
+        guard !reports.isEmpty else { throw ReportError("nothing to merge") }
+        var names = names ?? reports.indices.map { "report \($0 + 1)" }
+        var reports = reports
+        // Parts of one seed's run: one-seed reports of the same seed.
+        var partsOf: [UInt64: [Int]] = [:]
+        for (k, r) in reports.enumerated() where r.seeds.count == 1 { partsOf[r.seeds[0], default: []].append(k) }
+        if partsOf.values.contains(where: { $0.count > 1 }) {
+            var keep: [ComparisonReport] = [], keepNames: [String] = []
+            for (k, r) in reports.enumerated() {
+                guard r.seeds.count == 1, let parts = partsOf[r.seeds[0]], parts.count > 1 else { keep.append(r); keepNames.append(names[k]); continue }
+                guard parts[0] == k else { continue }
+                keep.append(try combineParts(parts.map { reports[$0] }, names: parts.map { names[$0] }))
+                keepNames.append(parts.map { names[$0] }.joined(separator: " + "))
+            }
+            reports = keep
+            names = keepNames
+        }
+        let first = reports[0]
         var seen: [UInt64: String] = [:]
         for (r, name) in zip(reports, names) {
             guard r.pipeline == first.pipeline else {
@@ -171,6 +198,40 @@ public struct ComparisonReport: Codable, Sendable {
         merged.provenance = reports.flatMap(\.provenance)
         merged.stageTimes = reports.flatMap(\.stageTimes)
         return merged
+    }
+
+    /// One seed's report from reports of parts of its run: each row from the part that measured it. The parts
+    /// must be of one pipeline and seed, on the same test images, from the same base model (its weights' hash;
+    /// the base accuracy when a part predates the hash); a row measured by two parts must agree.
+    public static func combineParts(_ parts: [ComparisonReport], names: [String]) throws -> ComparisonReport {
+        var out = parts[0]
+        for (p, name) in zip(parts.dropFirst(), names.dropFirst()) {
+            guard p.pipeline == out.pipeline, p.seeds == out.seeds else {
+                throw ReportError("\(name) is of \(p.pipeline) seed \(p.seeds), \(names[0]) of \(out.pipeline) seed \(out.seeds): only parts of one seed's run combine")
+            }
+            guard p.testImages == out.testImages else {
+                throw ReportError("\(name) measured on \(p.testImages.map(String.init) ?? "mixed") test images, \(names[0]) on \(out.testImages.map(String.init) ?? "mixed"): parts must be on the same images")
+            }
+            let sameBase = (p.baseModelSha256 != nil && out.baseModelSha256 != nil) ? p.baseModelSha256 == out.baseModelSha256 : p.baseAccuracy == out.baseAccuracy
+            guard sameBase else {
+                throw ReportError("\(name) and \(names[0]) are of seed \(p.seeds[0]) but of different base models (\(p.baseModelSha256 ?? "accuracy \(p.baseAccuracy ?? .nan)") against \(out.baseModelSha256 ?? "accuracy \(out.baseAccuracy ?? .nan)")): parts of one seed's run start from one base model. Fix: restore the seed's committed base model before running its other cells")
+            }
+            out.baseModelSha256 = out.baseModelSha256 ?? p.baseModelSha256
+            for row in p.rows {
+                guard let k = out.rows.firstIndex(where: { $0.key == row.key }) else { out.rows.append(row); continue }
+                guard let a = row.accuracy else { continue }
+                if let b = out.rows[k].accuracy {
+                    guard a == b, row.bytesPerImage == out.rows[k].bytesPerImage else {
+                        throw ReportError("\(row.label) is measured in both \(name) (\(a)) and an earlier part (\(b)) with different results: a cell must come from one run. Fix: leave it out of one part (rebuild that part's report without it)")
+                    }
+                } else {
+                    out.rows[k] = row
+                }
+            }
+            for t in p.stageTimes where !out.stageTimes.contains(t) { out.stageTimes.append(t) }
+            for v in p.provenance where !out.provenance.contains(v) { out.provenance.append(v) }
+        }
+        return out
     }
 
     public func encoded() throws -> Data { try ResultJSON.encoder().encode(self) }

@@ -1,0 +1,58 @@
+// A seed's run split over sittings: one-seed reports of the same seed and base model combine into one report
+// (each row from the part that measured it) before seeds merge; parts that disagree on a row, or come from
+// different base models, are refused by name.
+
+import XCTest
+@testable import Pipeline
+
+final class ReportPartsTests: XCTestCase {
+    func report(seed: UInt64, base: String?, rows: [(ReportMethod, Int, Double?)], cpu: String) -> ComparisonReport {
+        let made = rows.map { (m, v, acc) -> ReportRow in
+            var r = ReportRow(method: m, split: "stem", ratio: v)
+            r.accuracy = acc
+            r.testImages = acc == nil ? nil : 100
+            r.n = acc == nil ? nil : 1
+            return r
+        }
+        return ComparisonReport(pipeline: "p", seeds: [seed], layout: ReportLayout(splits: ["stem"], ratios: [4, 16], codecs: [], bits: [], channels: [], qualities: []),
+                                testImages: 100, trainImages: 200, dataset: nil, model: nil, baseAccuracy: 0.9, baseAccuracyStd: nil,
+                                baseModelSha256: base, rows: made, budgets: [],
+                                provenance: [RunProvenance(seed: seed, version: "v", cpu: cpu, cores: 2, threads: 2, blasCore: nil, convKernels: nil)],
+                                stageTimes: [StageTime(seed: seed, instance: "fine-tune stem V=\(rows.first { $0.2 != nil }?.1 ?? 0)", seconds: 1, trainImagesPerSecond: nil, cpu: cpu)],
+                                pipelineText: nil)
+    }
+
+    func testPartsOfOneSeedCombineBeforeSeedsMerge() throws {
+        // Seed 0 in two sittings (V=16 in the first, V=4 in the second, each "–" for the other), seed 1 whole.
+        let a = report(seed: 0, base: "b0", rows: [(.aecnn, 4, nil), (.aecnn, 16, 0.80)], cpu: "Intel")
+        let b = report(seed: 0, base: "b0", rows: [(.aecnn, 4, 0.85), (.aecnn, 16, nil)], cpu: "AMD")
+        let c = report(seed: 1, base: "b1", rows: [(.aecnn, 4, 0.87), (.aecnn, 16, 0.84)], cpu: "AMD")
+        let merged = try ComparisonReport.merge([a, b, c], names: ["a", "b", "c"])
+        XCTAssertEqual(merged.seeds, [0, 1])
+        let v4 = try XCTUnwrap(merged.rows.first { $0.ratio == 4 }), v16 = try XCTUnwrap(merged.rows.first { $0.ratio == 16 })
+        XCTAssertEqual(v4.n, 2); XCTAssertEqual(v16.n, 2)
+        XCTAssertEqual(try XCTUnwrap(v4.accuracy), 0.86, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(v16.accuracy), 0.82, accuracy: 1e-12)
+        // Which machine ran which part stays in the report.
+        XCTAssertEqual(Set(merged.provenance.map(\.cpu)), ["Intel", "AMD"])
+        XCTAssertEqual(merged.stageTimes.filter { $0.seed == 0 }.map(\.cpu), ["Intel", "AMD"])
+
+        // One part alone combines to itself; parts of one seed combine in any order.
+        let ba = try ComparisonReport.merge([b, a], names: ["b", "a"])
+        XCTAssertEqual(ba.rows.map(\.accuracy), try ComparisonReport.merge([a, b], names: ["a", "b"]).rows.map(\.accuracy))
+    }
+
+    func testPartsThatDisagreeOrStartFromAnotherBaseAreRefused() {
+        let a = report(seed: 0, base: "b0", rows: [(.aecnn, 16, 0.80)], cpu: "Intel")
+        let twice = report(seed: 0, base: "b0", rows: [(.aecnn, 16, 0.81)], cpu: "Intel")
+        XCTAssertThrowsError(try ComparisonReport.merge([a, twice], names: ["a", "twice"])) {
+            XCTAssertTrue("\($0)".contains("AECNN stem V=16 is measured in both twice"), "\($0)")
+        }
+        let other = report(seed: 0, base: "zz", rows: [(.aecnn, 4, 0.85)], cpu: "Intel")
+        XCTAssertThrowsError(try ComparisonReport.merge([a, other], names: ["a", "other"])) {
+            XCTAssertTrue("\($0)".contains("different base models"), "\($0)")
+        }
+        // The same row measured identically in two parts (e.g. a reference row) is fine.
+        XCTAssertNoThrow(try ComparisonReport.merge([a, a], names: ["a", "again"]))
+    }
+}
