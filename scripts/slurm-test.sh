@@ -146,6 +146,9 @@ echo "slurm-test: $compared instances, outputs identical to the local run"
 # Submitting again submits nothing; after losing two instances it resubmits exactly those.
 "$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm | grep -q "nothing to submit" || fail "a second submit did not say nothing to submit"
 rm -rf "$work/cluster/smoke/report" "$work/cluster/smoke/evaluate"
+# A lock left on the shared folder by a job on another node that has ended (here: the first job) is recovered.
+first_job=$(grep -o '"job_id" : "[0-9]*"' "$work/cluster/smoke/submitted.json" | head -1 | grep -o '[0-9][0-9]*')
+printf '4242\nanother-node\n2026-01-01T00:00:00Z\n%s\n' "$first_job" > "$work/cluster/smoke/.locks/evaluate.lock"
 "$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm > "$work/resubmit.txt" || fail "resubmit failed"
 grep -q "^2 jobs submitted" "$work/resubmit.txt" || { cat "$work/resubmit.txt"; fail "resubmitting after losing evaluate and compare did not submit exactly 2 jobs"; }
 wait_for_jobs

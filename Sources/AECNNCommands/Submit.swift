@@ -133,7 +133,8 @@ struct SbatchScheduler: SlurmScheduler {
     func alive(_ jobIDs: [String]) throws -> Set<String> {
         guard !jobIDs.isEmpty else { return [] }
         let user = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
-        let (status, out, err) = try Self.runTool("squeue", ["-h", "-o", "%i", "-u", user])
+        // Queued or running only (a job Slurm still remembers after it ended is not alive).
+        let (status, out, err) = try Self.runTool("squeue", ["-h", "-o", "%i", "-u", user, "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"])
         guard status == 0 else { throw ValidationError("squeue failed (exit \(status)): \(err.trimmingCharacters(in: .whitespacesAndNewlines)). Fix: check that Slurm's controller answers (sinfo)") }
         let listed = Set(out.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) })
         return Set(jobIDs).intersection(listed)

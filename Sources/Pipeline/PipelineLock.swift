@@ -81,14 +81,20 @@ public final class PipelineLock {
         guard let squeue = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: squeue)
-        p.arguments = ["-h", "-o", "%i", "-j", job]
+        p.arguments = ["-h", "-o", "%i %T", "-j", job]
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         guard (try? p.run()) != nil else { return nil }
         let listed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        if p.terminationStatus == 0 { return !listed.split(whereSeparator: \.isNewline).contains { $0.trimmingCharacters(in: .whitespaces) == job } }
+        if p.terminationStatus == 0 {
+            // Listed while Slurm still remembers it: alive unless its state is a final one.
+            let finals: Set<String> = ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT"]
+            guard let line = listed.split(whereSeparator: \.isNewline).first(where: { $0.split(separator: " ").first.map(String.init) == job }) else { return true }
+            let state = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+            return finals.contains(state.split(separator: "+").first.map(String.init) ?? state)
+        }
         return message.contains("Invalid job id") ? true : nil
     }
 
