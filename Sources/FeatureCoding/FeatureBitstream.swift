@@ -403,14 +403,7 @@ public enum FeatureBitstream {
             putU16(&out, UInt16(truncatingIfNeeded: key))
         }
         out.append(UInt8(h.bits - 1) | h.quantizerMode.rawValue << 3 | h.codec.id << 5)
-        if explicit {
-            var p = UInt32(parameter)
-            repeat {
-                let low = UInt8(p & 0x7F)
-                p >>= 7
-                out.append(p == 0 ? low : low | 0x80)
-            } while p != 0
-        }
+        if explicit { appendLEB128(Int(parameter), to: &out) }
         for r in h.ranges { putU32(&out, r.lo.bitPattern); putU32(&out, r.hi.bitPattern) }
         out += payload
         // Version 3's CRC starts from the CRC of the model id: CRC-32(model id ‖ frame bytes).
