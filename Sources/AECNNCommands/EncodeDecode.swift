@@ -164,7 +164,7 @@ struct Decode: ParsableCommand {
             let p = points[0]
             throw ValidationError("no trained model to decode with: encode-features is not done. Fix: aecnn stage encode-features --pipeline \(options.pipeline) --split \(p.split) --ratio \(p.ratio) --with-upstream")
         }
-        let contexts = models.values.map { FrameContext(modelID: $0.id, splitPoint: $0.split, shape: $0.shape, channels: $0.kept) }
+        let contexts = models.values.map(\.frameContext)
         let names = (try? ctx.datasetKindNames()) ?? []
         var failures = 0
         for path in files {
@@ -175,7 +175,7 @@ struct Decode: ParsableCommand {
                 guard let m = models[header.modelID] else {
                     throw ValidationError("the frame is for model \(header.modelID), which is not a done model of \(options.pipeline) (\(models.keys.sorted().joined(separator: ", ")))")
                 }
-                if let bad = FrameContext(modelID: m.id, splitPoint: m.split, shape: m.shape, channels: m.kept).mismatch(header) {
+                if let bad = m.frameContext.mismatch(header) {
                     throw ValidationError("the frame's \(bad.field) is \(bad.found); model \(m.id) has \(bad.expected)")
                 }
                 let frame = try FeatureBitstream.decode(bytes, contexts: contexts)

@@ -46,7 +46,7 @@ struct ParallelRun {
         say("--jobs \(jobs): up to \(jobs) instances at once, each with \(perJob) thread\(perJob == 1 ? "" : "s") (threads \(threads)\(threads % jobs == 0 ? "" : ", \(threads % jobs) left unused")); results are those of --threads \(perJob): `aecnn status --threads \(perJob)` shows them")
         // States are judged at the children's thread count: "done" means done as they ran it.
         let states = try runContexts(pipeline: options.pipeline, checkpoints: options.checkpoints, threads: perJob, seed: options.seed, every: true)
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = selfExecutable
         let signals = SignalFlag([SIGINT, SIGTERM])
 
         var pending: [(RunContext, StageInstance)] = states.flatMap { ctx in StageRunner.allInstances(ctx.spec).map { (ctx, $0) } }
@@ -134,8 +134,8 @@ struct ParallelRun {
     func launch(_ i: StageInstance, _ ctx: RunContext, executable: String, threads: Int, label: String) throws -> Child {
         let logs = ctx.root.appendingPathComponent(".jobs", isDirectory: true)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-        let log = logs.appendingPathComponent(([i.stage] + [i.split, i.ratio.map(String.init), i.variant?.description].compactMap { $0 }).joined(separator: "--") + ".log")
-        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        let log = logs.appendingPathComponent(i.fileStem + ".log")
+        if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         handle.write(Data("== \(ISO8601DateFormatter().string(from: Date())) \(i)\n".utf8))
@@ -164,6 +164,11 @@ struct ParallelRun {
         let text = String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
         return text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).last.map(String.init)
     }
+}
+
+/// This binary, for child processes and job scripts that run `aecnn` again.
+var selfExecutable: String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }
 
 /// A failure while running, reported with exit status 1.

@@ -46,7 +46,7 @@ struct Submit: ParsableCommand {
         func absolute(_ p: String) -> String { URL(fileURLWithPath: p, relativeTo: URL(fileURLWithPath: cwd, isDirectory: true)).standardizedFileURL.path }
         let checkpoints = absolute(options.checkpoints)
         let pipelinePath = absolute(options.pipeline)
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? absolute(CommandLine.arguments[0])
+        let executable = absolute(selfExecutable)
         let spec = contexts[0].spec
         var shared = [("Checkpoints", checkpoints), ("the pipeline file", pipelinePath), ("the aecnn binary", executable), ("the working folder", cwd)]
         shared.append(("the dataset", absolute(spec.dataset.path)))
@@ -75,13 +75,13 @@ struct Submit: ParsableCommand {
         var fresh = Set<String>()
         for p in planned {
             let seed = p.context.spec.seeds == nil ? nil : p.context.spec.seed
-            var command = SlurmPlanner.command(p.instance, p.context, executable: executable, pipelinePath: pipelinePath, checkpoints: checkpoints)
-            if let t = options.threads { command += ["--threads", String(t)] }
-            let log = SlurmPlanner.logPath(p.instance, p.context)
             if let id = p.existingJobID, let earlier = previous?.jobs.first(where: { $0.jobID == id }) {
                 jobs.append(earlier)
                 continue
             }
+            var command = SlurmPlanner.command(p.instance, p.context, executable: executable, pipelinePath: pipelinePath, checkpoints: checkpoints)
+            if let t = options.threads { command += ["--threads", String(t)] }
+            let log = SlurmPlanner.logPath(p.instance, p.context)
             let dependencies = p.waitsFor.map { jobs[$0].jobID }
             let script = SlurmPlanner.script(name: SlurmPlanner.jobName(p.instance, p.context), log: log, command: command,
                                              workingDirectory: cwd, cpus: cpus, options: slurmOptions, dependencies: dependencies)
@@ -134,29 +134,18 @@ struct SbatchScheduler: SlurmScheduler {
         guard !jobIDs.isEmpty else { return [] }
         let user = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
         // Queued or running only (a job Slurm still remembers after it ended is not alive).
-        let (status, out, err) = try Self.runTool("squeue", ["-h", "-o", "%i", "-u", user, "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"])
+        let (status, out, err) = try Self.runTool("squeue", ["-h", "-o", "%i", "-u", user, "-t", SlurmCommands.activeStates])
         guard status == 0 else { throw ValidationError("squeue failed (exit \(status)): \(err.trimmingCharacters(in: .whitespacesAndNewlines)). Fix: check that Slurm's controller answers (sinfo)") }
         let listed = Set(out.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) })
         return Set(jobIDs).intersection(listed)
     }
 
-    /// Runs a Slurm client command found on PATH.
+    /// Runs a Slurm client command; its absence is the user's error, with the fix.
     static func runTool(_ name: String, _ arguments: [String], input: String? = nil) throws -> (Int32, String, String) {
-        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
-        guard let tool = paths.map({ $0 + "/" + name }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let r = try SlurmCommands.run(name, arguments, input: input) else {
             throw ValidationError("\(name) is not on PATH: aecnn submit --slurm runs where Slurm's client commands do (a login node). Fix: run it there, or add --dry-run to only print the job scripts")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        p.standardOutput = out; p.standardError = err; p.standardInput = inp
-        try p.run()
-        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-        try? inp.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return (r.status, r.out, r.err)
     }
 }
 

@@ -33,6 +33,9 @@ public struct DeployedModel {
         return FeatureLink(shape: shape, kept: kept, splitPoint: split, modelID: id, quantizer: q, codec: CodecTable.codec(codec, coding))
     }
 
+    /// What frames for this model leave out (docs/bitstream.md §8).
+    public var frameContext: FrameContext { FrameContext(modelID: id, splitPoint: split, shape: shape, channels: kept) }
+
     /// The calibrated ranges a decoder needs (nil for the min–max modes, whose frames carry their ranges).
     public func fixedRanges() throws -> QuantizationRanges? { try link(bits: 8, codec: .raw).fixedRanges }
 }

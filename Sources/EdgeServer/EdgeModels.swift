@@ -42,6 +42,8 @@ public final class EdgeModel: @unchecked Sendable {
     public let accuracyByConfig: [CodedRow]
     let model: CoInferenceModel
     let lock = NSLock()
+    /// What frames for this model leave out (docs/bitstream.md §8).
+    var frameContext: FrameContext { FrameContext(modelID: id, splitPoint: split, shape: shape, channels: kept) }
 
     init(id: String, split: String, ratio: Int, shape: FeatureShape, kept: [Int], fixed: QuantizationRanges?, rows: [CodedRow], model: CoInferenceModel) {
         self.id = id; self.split = split; self.ratio = ratio; self.shape = shape; self.kept = kept; self.fixed = fixed
@@ -104,7 +106,7 @@ public final class EdgeModels: @unchecked Sendable {
         base.setTraining(false)
         self.inputShape = inputShape
         self.normalization = normalization
-        self.contexts = models.values.map { FrameContext(modelID: $0.id, splitPoint: $0.split, shape: $0.shape, channels: $0.kept) }
+        self.contexts = models.values.map(\.frameContext)
         // Two models whose ids share a 32-bit key could not be told apart in version-2 compact frames (version 3
         // tells models that share its 16-bit key apart by the CRC, which covers the model id).
         let keys = Dictionary(grouping: contexts, by: \.key)
@@ -141,7 +143,7 @@ public final class EdgeModels: @unchecked Sendable {
         catch FeatureBitstreamError.unknownModelKey(let key, _, _) { throw EdgeError.unknownModel("with key 0x" + String(key, radix: 16), known: models.keys.sorted()) }
         catch { throw EdgeError.badFrame("\(error)") }
         guard let m = models[header.modelID] else { throw EdgeError.unknownModel(header.modelID, known: models.keys.sorted()) }
-        if let bad = FrameContext(modelID: m.id, splitPoint: m.split, shape: m.shape, channels: m.kept).mismatch(header) {
+        if let bad = m.frameContext.mismatch(header) {
             throw EdgeError.mismatch("the frame's \(bad.field) is \(bad.found); model \(m.id) has \(bad.expected)")
         }
         let values: [Float]

@@ -73,29 +73,13 @@ public final class PipelineLock {
         return true
     }
 
-    /// Whether Slurm says the job has ended: true when `squeue` does not list it, false when it does, nil when
-    /// Slurm cannot be asked (no `squeue` here, or no answer).
+    /// Whether Slurm says the job has ended: true when `squeue` lists it in no active state (or no longer knows
+    /// it), false when it is queued or running, nil when Slurm cannot be asked (no `squeue` here, or no answer).
     static func slurmJobEnded(_ job: String) -> Bool? {
-        guard job.allSatisfy(\.isNumber), !job.isEmpty else { return nil }
-        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { String($0) + "/squeue" }
-        guard let squeue = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: squeue)
-        p.arguments = ["-h", "-o", "%i %T", "-j", job]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        guard (try? p.run()) != nil else { return nil }
-        let listed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if p.terminationStatus == 0 {
-            // Listed while Slurm still remembers it: alive unless its state is a final one.
-            let finals: Set<String> = ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT"]
-            guard let line = listed.split(whereSeparator: \.isNewline).first(where: { $0.split(separator: " ").first.map(String.init) == job }) else { return true }
-            let state = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
-            return finals.contains(state.split(separator: "+").first.map(String.init) ?? state)
-        }
-        return message.contains("Invalid job id") ? true : nil
+        guard job.allSatisfy(\.isNumber), !job.isEmpty,
+              let r = try? SlurmCommands.run("squeue", ["-h", "-o", "%i", "-j", job, "-t", SlurmCommands.activeStates]) else { return nil }
+        if r.status == 0 { return !r.out.split(whereSeparator: \.isNewline).contains { $0.trimmingCharacters(in: .whitespaces) == job } }
+        return r.err.contains("Invalid job id") ? true : nil
     }
 
     /// Take the lock or throw `StageError.locked`.
@@ -122,10 +106,9 @@ public final class PipelineLock {
             }
             guard let holder = PipelineLock.readHolder(url) else { continue }
             if holder.pid == getpid() && holder.isLocal { held = true; return }
-            if !holder.isLocal, PipelineLock.live(holder) {
-                throw StageError.locked(path: url.path, holder: "\(holder) (another host: if that process is gone, remove the lock file)")
+            if PipelineLock.live(holder) {
+                throw StageError.locked(path: url.path, holder: holder.isLocal ? holder.description : "\(holder) (another host: if that process is gone, remove the lock file)")
             }
-            if holder.isLocal, PipelineLock.alive(holder.pid) { throw StageError.locked(path: url.path, holder: holder.description) }
             try? FileManager.default.removeItem(at: url)   // stale: its process is gone
         }
         throw StageError.locked(path: url.path, holder: "a process that keeps recreating it")

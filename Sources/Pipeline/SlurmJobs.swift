@@ -96,6 +96,30 @@ public struct SlurmSubmission: Codable, Equatable, Sendable {
     }
 }
 
+/// Slurm's client commands, as `aecnn submit` and the locks ask them.
+public enum SlurmCommands {
+    /// The job states in which a job is queued or running (`squeue -t`): any other state, or a job `squeue` no
+    /// longer knows, has ended.
+    public static let activeStates = "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"
+
+    /// Runs a Slurm client command found on PATH: (exit status, stdout, stderr), or nil when it is not there.
+    public static func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, out: String, err: String)? {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { String($0) + "/" + name }
+        guard let tool = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe(), inp = Pipe()
+        p.standardOutput = out; p.standardError = err; p.standardInput = inp
+        try p.run()
+        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+        try? inp.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
+
 /// What `aecnn submit` needs from Slurm.
 public protocol SlurmScheduler {
     /// Submits a job script; returns the job id.
@@ -112,8 +136,6 @@ public enum SlurmPlanner {
         public var context: RunContext
         public var existingJobID: String?
         public var waitsFor: [Int]
-        /// Jobs of earlier submissions it waits for.
-        public var waitsForExisting: [String]
     }
 
     /// Every instance of `contexts` that is not done, in dependency order. An instance whose job from an earlier
@@ -145,7 +167,7 @@ public enum SlurmPlanner {
                 }
                 let waits = deps.compactMap { index[$0] }
                 index[i] = jobs.count
-                jobs.append(Planned(instance: i, context: ctx, existingJobID: earlier?.jobID, waitsFor: waits, waitsForExisting: []))
+                jobs.append(Planned(instance: i, context: ctx, existingJobID: earlier?.jobID, waitsFor: waits))
             }
         }
         return (jobs, leftOut)
@@ -172,7 +194,7 @@ public enum SlurmPlanner {
     /// The job's log: `<seed root>/.slurm/<stage>[--split][--V][--variant]-%j.log`.
     public static func logPath(_ i: StageInstance, _ ctx: RunContext) -> String {
         ctx.root.appendingPathComponent(".slurm", isDirectory: true)
-            .appendingPathComponent(([i.stage] + i.pathParts).joined(separator: "--") + "-%j.log").path
+            .appendingPathComponent(i.fileStem + "-%j.log").path
     }
 
     /// The batch script of one job.

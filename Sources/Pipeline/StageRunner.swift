@@ -37,6 +37,9 @@ public struct StageInstance: Hashable, CustomStringConvertible, Sendable {
     /// Folder parts below the stage's folder.
     var pathParts: [String] { [split, ratio.map(String.init), variant?.description].compactMap { $0 } }
 
+    /// The instance as one file name stem, `<stage>[--split][--V][--variant]`: its lock, its job logs.
+    public var fileStem: String { ([stage] + pathParts).joined(separator: "--") }
+
     /// The stage and its coordinates as `aecnn stage` takes them: "prune --split stem --ratio 4".
     public var commandArguments: String {
         stage + (split.map { " --split \($0)" } ?? "") + (ratio.map { " --ratio \($0)" } ?? "")
@@ -132,7 +135,7 @@ public enum StageRunner {
     /// (outside the instance's folder, which a forced rerun deletes).
     public static func lockURL(_ i: StageInstance, _ ctx: RunContext) -> URL {
         ctx.root.appendingPathComponent(".locks", isDirectory: true)
-            .appendingPathComponent(([i.stage] + i.pathParts).joined(separator: "--") + ".lock")
+            .appendingPathComponent(i.fileStem + ".lock")
     }
 
     /// The process running the instance now, if any.
