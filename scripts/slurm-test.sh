@@ -22,7 +22,9 @@ if ! bash scripts/install-deps.sh --with-slurm; then
   exit 0
 fi
 
-# Not under /tmp: `aecnn submit` refuses node-local paths, and this folder plays the shared file system.
+# This folder plays the shared file system. On a one-node cluster every path is on the only node, so the
+# submits below pass --allow-local-paths: the test works from a clone anywhere, /tmp included (the refusal of
+# node-local paths without it is checked at the end).
 mkdir -p .build
 work=$(mktemp -d "$repo/.build/slurm-test.XXXXXX")
 chmod 755 "$work"
@@ -107,10 +109,10 @@ echo "slurm-test: single-node cluster up ($host, $cpus CPUs, Slurm $(sinfo -V | 
 
 # The same pipeline locally and through Slurm.
 "$aecnn" run --pipeline "$pipeline" --checkpoints "$work/local" > "$work/local.log" 2>&1 || { tail -20 "$work/local.log"; fail "the local run failed"; }
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --time 00:30:00 --dry-run > "$work/dry-run.txt" || fail "submit --dry-run failed"
+"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths --time 00:30:00 --dry-run > "$work/dry-run.txt" || fail "submit --dry-run failed"
 grep -q "^#SBATCH --dependency=afterok:" "$work/dry-run.txt" || fail "the dry run's scripts have no dependencies"
 [[ ! -e "$work/cluster/smoke/submitted.json" ]] || fail "a dry run wrote submitted.json"
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --time 00:30:00 | tee "$work/submit.txt" || fail "submit failed"
+"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths --time 00:30:00 | tee "$work/submit.txt" || fail "submit failed"
 [[ -s "$work/cluster/smoke/submitted.json" ]] || fail "submit wrote no submitted.json"
 
 wait_for_jobs() {
@@ -147,13 +149,19 @@ done < <(find "$work/local/smoke" -name result.json | sort)
 echo "slurm-test: $compared instances, outputs identical to the local run"
 
 # Submitting again submits nothing; after losing two instances it resubmits exactly those.
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm | grep -q "nothing to submit" || fail "a second submit did not say nothing to submit"
+"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths | grep -q "nothing to submit" || fail "a second submit did not say nothing to submit"
 rm -rf "$work/cluster/smoke/report" "$work/cluster/smoke/evaluate"
 # A lock left on the shared folder by a job on another node that has ended (here: the first job) is recovered.
 first_job=$(grep -o '"job_id" : "[0-9]*"' "$work/cluster/smoke/submitted.json" | head -1 | grep -o '[0-9][0-9]*')
 printf '4242\nanother-node\n2026-01-01T00:00:00Z\n%s\n' "$first_job" > "$work/cluster/smoke/.locks/evaluate.lock"
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm > "$work/resubmit.txt" || fail "resubmit failed"
+"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths > "$work/resubmit.txt" || fail "resubmit failed"
 grep -q "^2 jobs submitted" "$work/resubmit.txt" || { cat "$work/resubmit.txt"; fail "resubmitting after losing evaluate and compare did not submit exactly 2 jobs"; }
 wait_for_jobs
 "$aecnn" status --pipeline "$pipeline" --checkpoints "$work/cluster" | grep -v "  done" | grep -q . && fail "not done after the resubmission"
+# Without --allow-local-paths, checkpoints in a node-local place are refused before anything is submitted.
+if "$aecnn" submit --pipeline "$pipeline" --checkpoints /tmp/aecnn-slurm-test-refused --slurm --dry-run > "$work/refused.txt" 2>&1; then
+  fail "submit accepted checkpoints under /tmp without --allow-local-paths"
+fi
+grep -q -- "--allow-local-paths" "$work/refused.txt" || { cat "$work/refused.txt"; fail "the refusal of /tmp checkpoints does not name --allow-local-paths"; }
+[[ ! -e /tmp/aecnn-slurm-test-refused ]] || fail "the refused submit wrote /tmp/aecnn-slurm-test-refused"
 echo "slurm-test: passed"

@@ -138,9 +138,21 @@ final class SlurmPlanTests: XCTestCase {
         XCTAssertNotNil(SlurmPlanner.nodeLocalProblem("Checkpoints", "/tmp/run/Checkpoints", allowLocal: false))
         XCTAssertNotNil(SlurmPlanner.nodeLocalProblem("Checkpoints", "/dev/shm/x", allowLocal: false))
         XCTAssertNil(SlurmPlanner.nodeLocalProblem("Checkpoints", "/tmp/run/Checkpoints", allowLocal: true))
-        // The package's folder (where a user's Checkpoints usually are) is neither node-local by place nor by type here.
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        XCTAssertNil(SlurmPlanner.nodeLocalProblem("Checkpoints", package.appendingPathComponent("Checkpoints").path, allowLocal: false))
+        // A path that does not exist yet, right under "/": judged by the root file system's type, whatever folder the
+        // tests run from (a clone under /tmp included). Accepted unless the root itself is a tmpfs or ramfs.
+        let fresh = "/aecnn-slurm-plan-test-\(UUID().uuidString)/Checkpoints"
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        var rootType: String?
+        for line in mounts.split(whereSeparator: \.isNewline) {
+            let fields: [Substring] = line.split(separator: " ")
+            if fields.count >= 3, fields[1] == "/" { rootType = String(fields[2]) }
+        }
+        let problem = SlurmPlanner.nodeLocalProblem("Checkpoints", fresh, allowLocal: false)
+        if let rootType, ["tmpfs", "ramfs"].contains(rootType) {
+            XCTAssertNotNil(problem, "root is a \(rootType)")
+        } else {
+            XCTAssertNil(problem, "root file system \(rootType ?? "unknown")")
+        }
     }
 
     func testSubmissionRecordRoundTripsAndACorruptOneIsNamed() throws {
