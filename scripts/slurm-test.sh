@@ -108,11 +108,12 @@ done
 echo "slurm-test: single-node cluster up ($host, $cpus CPUs, Slurm $(sinfo -V | cut -d' ' -f2))"
 
 # The same pipeline locally and through Slurm.
+submit=("$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths)
 "$aecnn" run --pipeline "$pipeline" --checkpoints "$work/local" > "$work/local.log" 2>&1 || { tail -20 "$work/local.log"; fail "the local run failed"; }
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths --time 00:30:00 --dry-run > "$work/dry-run.txt" || fail "submit --dry-run failed"
+"${submit[@]}" --time 00:30:00 --dry-run > "$work/dry-run.txt" || fail "submit --dry-run failed"
 grep -q "^#SBATCH --dependency=afterok:" "$work/dry-run.txt" || fail "the dry run's scripts have no dependencies"
 [[ ! -e "$work/cluster/smoke/submitted.json" ]] || fail "a dry run wrote submitted.json"
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths --time 00:30:00 | tee "$work/submit.txt" || fail "submit failed"
+"${submit[@]}" --time 00:30:00 | tee "$work/submit.txt" || fail "submit failed"
 [[ -s "$work/cluster/smoke/submitted.json" ]] || fail "submit wrote no submitted.json"
 
 wait_for_jobs() {
@@ -149,12 +150,12 @@ done < <(find "$work/local/smoke" -name result.json | sort)
 echo "slurm-test: $compared instances, outputs identical to the local run"
 
 # Submitting again submits nothing; after losing two instances it resubmits exactly those.
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths | grep -q "nothing to submit" || fail "a second submit did not say nothing to submit"
+"${submit[@]}" | grep -q "nothing to submit" || fail "a second submit did not say nothing to submit"
 rm -rf "$work/cluster/smoke/report" "$work/cluster/smoke/evaluate"
 # A lock left on the shared folder by a job on another node that has ended (here: the first job) is recovered.
 first_job=$(grep -o '"job_id" : "[0-9]*"' "$work/cluster/smoke/submitted.json" | head -1 | grep -o '[0-9][0-9]*')
 printf '4242\nanother-node\n2026-01-01T00:00:00Z\n%s\n' "$first_job" > "$work/cluster/smoke/.locks/evaluate.lock"
-"$aecnn" submit --pipeline "$pipeline" --checkpoints "$work/cluster" --slurm --allow-local-paths > "$work/resubmit.txt" || fail "resubmit failed"
+"${submit[@]}" > "$work/resubmit.txt" || fail "resubmit failed"
 grep -q "^2 jobs submitted" "$work/resubmit.txt" || { cat "$work/resubmit.txt"; fail "resubmitting after losing evaluate and compare did not submit exactly 2 jobs"; }
 wait_for_jobs
 "$aecnn" status --pipeline "$pipeline" --checkpoints "$work/cluster" | grep -v "  done" | grep -q . && fail "not done after the resubmission"
