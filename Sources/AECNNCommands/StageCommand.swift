@@ -208,7 +208,7 @@ struct Report: ParsableCommand {
             let merged = try ComparisonReport.merge(reports, names: merge)
             let dir = URL(fileURLWithPath: output, isDirectory: true)
             print(try ReportRendering.write(merged, to: dir))
-            FileHandle.standardError.write(Data("merged report of seeds \(merged.seeds.map(String.init).joined(separator: ", ")): \(dir.appendingPathComponent("report.md").path)\n".utf8))
+            FileHandle.standardError.write(Data("merged report of seed\(merged.seeds.count == 1 ? "" : "s") \(merged.seeds.map(String.init).joined(separator: ", ")): \(dir.appendingPathComponent("report.md").path)\n".utf8))
             return
         }
         guard let pipeline else { return }

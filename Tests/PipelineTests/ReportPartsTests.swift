@@ -4,6 +4,7 @@
 
 import XCTest
 @testable import Pipeline
+import PipelineSpec
 
 final class ReportPartsTests: XCTestCase {
     func report(seed: UInt64, base: String?, rows: [(ReportMethod, Int, Double?)], cpu: String) -> ComparisonReport {
@@ -54,5 +55,34 @@ final class ReportPartsTests: XCTestCase {
         }
         // The same row measured identically in two parts (e.g. a reference row) is fine.
         XCTAssertNoThrow(try ComparisonReport.merge([a, a], names: ["a", "again"]))
+    }
+
+    /// A merged report says which figures rest on fewer seeds than it merges, shows AECNN − base, the frame
+    /// ratio of coded rows, and per split and method the highest ratio within 2 points of the base.
+    func testMergedTableMarksMissingSeedsAndShowsTheHeadline() throws {
+        var a = report(seed: 0, base: "b0", rows: [(.aecnn, 4, 0.89), (.aecnn, 16, 0.85), (.aecnnCoded, 16, 0.875), (.aecnnCoded, 4, 0.89)], cpu: "AMD")
+        let b = report(seed: 1, base: "b1", rows: [(.aecnn, 4, 0.91), (.aecnn, 16, nil), (.aecnnCoded, 16, nil), (.aecnnCoded, 4, 0.91)], cpu: "AMD")
+        a.layout.bits = [4]; a.layout.codecs = [.arithContext]
+        for k in a.rows.indices where a.rows[k].method == .aecnnCoded {
+            a.rows[k].codec = .arithContext; a.rows[k].bits = 4
+            a.rows[k].compressionRatio = a.rows[k].ratio == 16 ? 300 : 80
+            a.rows[k].compressionRatioFrame = a.rows[k].ratio == 16 ? 280 : 78
+        }
+        var b2 = b
+        b2.layout = a.layout
+        for k in b2.rows.indices where b2.rows[k].method == .aecnnCoded && b2.rows[k].accuracy != nil {
+            b2.rows[k].codec = .arithContext; b2.rows[k].bits = 4; b2.rows[k].compressionRatio = 80; b2.rows[k].compressionRatioFrame = 78
+        }
+        let merged = try ComparisonReport.merge([a, b2], names: ["a", "b"])
+        let md = ReportRendering.comparisonMarkdown(merged)
+        // V=4: both seeds, no mark; V=16: seed 0 only, marked; AECNN − base in points.
+        XCTAssertTrue(md.contains("| 4 | – | – | – | 90.00 ± 1.41 | +0.00 |"), md)
+        XCTAssertTrue(md.contains("| 16 | – | – | – | 85.00 (1 of 2 seeds) | −5.00 |"), md)
+        XCTAssertTrue(md.contains("arith-context 4b: 87.50 (1 of 2 seeds), –, – B, 300× (280×)"), md)
+        // Within 2 points of the base (90 %): the coded V=16 row (87.5 %) is not, V=4 (90 %) is.
+        XCTAssertTrue(md.contains("| stem | AECNN coded | V=4, arith-context 4-bit | 90.00 ± 1.41 | +0.00 | 80× | 78× |"), md)
+        XCTAssertTrue(md.contains("## Highest compression within 2 points of the base model"), md)
+        // One seed's report marks nothing.
+        XCTAssertFalse(ReportRendering.comparisonMarkdown(a).contains("of 1 seeds"))
     }
 }

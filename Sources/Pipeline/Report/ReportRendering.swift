@@ -18,6 +18,19 @@ public enum ReportRendering {
         return String(format: "%.2f", 100 * a)
     }
 
+    /// `accuracy(row)`, and when the report merges more seeds than the row has, how many it has: "93.31 (1 of 3 seeds)".
+    static func accuracy(_ row: ReportRow?, seeds: Int) -> String {
+        let text = accuracy(row)
+        guard seeds > 1, text != "–", let n = row?.n, n < seeds else { return text }
+        return text + " (\(n) of \(seeds) seeds)"
+    }
+
+    /// a − b in points, "+0.12" or "−0.31"; "–" when either is missing.
+    static func points(_ a: Double?, minus b: Double?) -> String {
+        guard let a, let b, a.isFinite, b.isFinite else { return "–" }
+        return String(format: "%+.2f", 100 * (a - b)).replacingOccurrences(of: "-", with: "−")
+    }
+
     static func number(_ x: Double?, _ format: String) -> String { x.map { $0.isFinite ? String(format: format, $0) : "–" } ?? "–" }
 
     /// "+1.20 ahead", "−0.31 within noise (±0.62)", "−1.40 behind" (points).
@@ -52,16 +65,20 @@ public enum ReportRendering {
     // MARK: comparison.md
 
     public static func comparisonMarkdown(_ r: ComparisonReport) -> String {
+        let seeds = r.seeds.count
+        func accuracy(_ row: ReportRow?) -> String { Self.accuracy(row, seeds: seeds) }
         var md = "# \(r.pipeline): AECNN against its baselines\n\n"
         md += "Test accuracy in %, \(seedsPhrase(r)); \(imagesPhrase(r)). Base model \(accuracy(baseRow(r))) %. "
         md += "Ratios are against the float32 split tensor: 32·C·H·W bits over the bits sent (AECNN coded: payload bits; BottleNet++: its channel symbols, 32-bit when noise-free or over AWGN, 8-bit over the erasure channel; BottleNet: its JPEG bytes). "
         md += "\"vs\" columns: AECNN (float) minus the baseline in points, ahead or behind when the difference exceeds twice its standard error (test-set sampling √(p(1−p)/N), and the spread over seeds when there are several), otherwise within noise.\n\n"
+        md += "AECNN − base: AECNN (float) minus the base model in points. Coded ratios are of the payload, and in brackets of whole frames (header and checksum counted). "
+        md += "A figure measured on fewer seeds than the report merges says how many it has.\n\n"
         md += budgetsMarkdown(r)
         let rows = r.rows
         for split in r.layout.splits {
             md += "## Split `\(split)`\n\n"
-            var header = "| V | sent C' | device MFLOP | CA_Pruned | AECNN (float) |"
-            var rule = "|---|---|---|---|---|"
+            var header = "| V | sent C' | device MFLOP | CA_Pruned | AECNN (float) | AECNN − base |"
+            var rule = "|---|---|---|---|---|---|"
             if !r.layout.bits.isEmpty { header += " AECNN coded: accuracy, bits/el, bytes/image, ratio |"; rule += "---|" }
             for c in r.layout.channels { header += " BottleNet++ \(c.rawValue) |"; rule += "---|" }
             for q in r.layout.qualities { header += " BottleNet JPEG q\(q): accuracy, bytes, ratio |"; rule += "---|" }
@@ -71,11 +88,11 @@ public enum ReportRendering {
             for v in r.layout.ratios {
                 let ca = find(rows, .caPruned, split: split, ratio: v).first, ae = find(rows, .aecnn, split: split, ratio: v).first
                 let mflop = number(ae?.deviceFlops.map { Double($0) / 1e6 }, "%.2f")
-                var line = "| \(v) | \(ae?.sentChannels.map(String.init) ?? "–") | \(mflop) | \(accuracy(ca)) | \(accuracy(ae)) |"
+                var line = "| \(v) | \(ae?.sentChannels.map(String.init) ?? "–") | \(mflop) | \(accuracy(ca)) | \(accuracy(ae)) | \(points(ae?.accuracy, minus: r.baseAccuracy)) |"
                 if !r.layout.bits.isEmpty {
                     let coded = find(rows, .aecnnCoded, split: split, ratio: v)
                     let cells = coded.map { c in
-                        "\(c.codec?.rawValue ?? "?") \(c.bits ?? 0)b: \(accuracy(c)), \(number(c.bitsPerElement, "%.2f")), \(number(c.bytesPerImage, "%.0f")) B, \(number(c.compressionRatio, "%.0f"))×"
+                        "\(c.codec?.rawValue ?? "?") \(c.bits ?? 0)b: \(accuracy(c)), \(number(c.bitsPerElement, "%.2f")), \(number(c.bytesPerImage, "%.0f")) B, \(number(c.compressionRatio, "%.0f"))×" + (c.compressionRatioFrame.map { String(format: " (%.0f×)", $0) } ?? "")
                     }
                     line += " \(cells.isEmpty ? "–" : cells.joined(separator: "<br>")) |"
                 }
@@ -97,6 +114,7 @@ public enum ReportRendering {
             }
             md += "\n"
         }
+        md += headlineMarkdown(r, tolerance: 0.02)
         let refs = rows.filter { $0.method == .reference }
         if !refs.isEmpty {
             md += "## Reference rows (the base model)\n\n| what | split | accuracy | bytes/image | ratio |\n|---|---|---|---|---|\n"
@@ -106,6 +124,36 @@ public enum ReportRendering {
             md += "\n"
         }
         return md
+    }
+
+    /// Per split and method, the highest compression ratio whose (mean) accuracy is at most `tolerance` below
+    /// the base model's: the headline figure of a feature-compression method.
+    static func headlineMarkdown(_ r: ComparisonReport, tolerance: Double) -> String {
+        guard let base = r.baseAccuracy else { return "" }
+        let points = String(format: "%g", 100 * tolerance)
+        var md = "## Highest compression within \(points) points of the base model\n\n"
+        md += "Per split and method, the highest ratio among its rows whose accuracy is at least \(String(format: "%.2f", 100 * (base - tolerance))) % (base \(String(format: "%.2f", 100 * base)) % minus \(points) points).\n\n"
+        md += "| split | method | setting | accuracy | − base | ratio | ratio, whole frames |\n|---|---|---|---|---|---|---|\n"
+        for split in r.layout.splits {
+            var groups: [(String, (ReportRow) -> Bool)] = [
+                ("AECNN (float)", { $0.method == .aecnn }),
+                ("AECNN coded", { $0.method == .aecnnCoded }),
+            ]
+            for c in r.layout.channels { groups.append(("BottleNet++ \(c.rawValue)", { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 })) }
+            for q in r.layout.qualities { groups.append(("BottleNet JPEG q\(q)", { $0.method == .bottleNet && $0.quality == q })) }
+            for (name, pick) in groups {
+                let within = r.rows.filter { $0.split == split && pick($0) }
+                    .filter { row in row.accuracy.map { $0.isFinite && $0 >= base - tolerance - 1e-12 } ?? false && row.compressionRatio?.isFinite == true }
+                guard let best = within.max(by: { ($0.compressionRatio!, $0.accuracy!) < ($1.compressionRatio!, $1.accuracy!) }) else {
+                    md += "| \(split) | \(name) | none within \(points) points | | | | |\n"
+                    continue
+                }
+                var setting = "V=\(best.ratio.map(String.init) ?? "?")"
+                if let codec = best.codec, let bits = best.bits { setting += ", \(codec.rawValue) \(bits)-bit" }
+                md += "| \(split) | \(name) | \(setting) | \(accuracy(best, seeds: r.seeds.count)) | \(Self.points(best.accuracy, minus: base)) | \(number(best.compressionRatio, "%.0f"))× | \(best.compressionRatioFrame.map { String(format: "%.0f×", $0) } ?? "–") |\n"
+            }
+        }
+        return md + "\n"
     }
 
     static func baseRow(_ r: ComparisonReport) -> ReportRow {
