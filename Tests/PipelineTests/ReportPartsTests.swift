@@ -70,18 +70,31 @@ final class ReportPartsTests: XCTestCase {
         }
         var b2 = b
         b2.layout = a.layout
+        b2.baseAccuracy = 0.92
         for k in b2.rows.indices where b2.rows[k].method == .aecnnCoded && b2.rows[k].accuracy != nil {
             b2.rows[k].codec = .arithContext; b2.rows[k].bits = 4; b2.rows[k].compressionRatio = 80; b2.rows[k].compressionRatioFrame = 78
         }
         let merged = try ComparisonReport.merge([a, b2], names: ["a", "b"])
         let md = ReportRendering.comparisonMarkdown(merged)
-        // V=4: both seeds, no mark; V=16: seed 0 only, marked; AECNN − base in points.
-        XCTAssertTrue(md.contains("| 4 | – | – | – | 90.00 ± 1.41 | +0.00 |"), md)
+        // V=4: both seeds, no mark; V=16: seed 0 only, marked. AECNN − base in points, each seed against its
+        // own base (90 and 92 %): V=16 is seed 0's −5, not 85 − 91.
+        XCTAssertTrue(md.contains("Base model 91.00 ± 1.41 %"), md)
+        XCTAssertTrue(md.contains("| 4 | – | – | – | 90.00 ± 1.41 | −1.00 |"), md)
         XCTAssertTrue(md.contains("| 16 | – | – | – | 85.00 (1 of 2 seeds) | −5.00 |"), md)
+        XCTAssertEqual(try XCTUnwrap(merged.rows.first { $0.method == .aecnn && $0.ratio == 16 }?.minusBase), -0.05, accuracy: 1e-12)
         XCTAssertTrue(md.contains("arith-context 4b: 87.50 (1 of 2 seeds), –, – B, 300× (280×)"), md)
-        // Within 2 points of the base (90 %): the coded V=16 row (87.5 %) is not, V=4 (90 %) is.
-        XCTAssertTrue(md.contains("| stem | AECNN coded | V=4, arith-context 4-bit | 90.00 ± 1.41 | +0.00 | 80× | 78× |"), md)
+        // Within 2 points of the base: the coded V=16 row (2.5 below seed 0's) is not, V=4 (1 below) is.
+        XCTAssertTrue(md.contains("| stem | AECNN coded | V=4, arith-context 4-bit | 90.00 ± 1.41 | −1.00 | 80× | 78× |"), md)
         XCTAssertTrue(md.contains("## Highest compression within 2 points of the base model"), md)
+        // Merging a merged report with another seed weights its differences by their seeds.
+        var c = report(seed: 2, base: "b2", rows: [(.aecnn, 16, 0.93)], cpu: "AMD")
+        c.baseAccuracy = 0.94
+        let three = try ComparisonReport.merge([merged, c], names: ["merged", "c"])
+        let v16 = try XCTUnwrap(three.rows.first { $0.method == .aecnn && $0.ratio == 16 })
+        XCTAssertEqual(v16.n, 2)
+        XCTAssertEqual(try XCTUnwrap(v16.minusBase), (-0.05 - 0.01) / 2, accuracy: 1e-12)
+        let v4 = try XCTUnwrap(three.rows.first { $0.method == .aecnn && $0.ratio == 4 })
+        XCTAssertEqual(try XCTUnwrap(v4.minusBase), -0.01, accuracy: 1e-12)
         // One seed's report marks nothing.
         XCTAssertFalse(ReportRendering.comparisonMarkdown(a).contains("of 1 seeds"))
     }

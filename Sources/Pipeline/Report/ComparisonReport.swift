@@ -37,6 +37,9 @@ public struct ReportRow: Codable, Sendable {
     public var accuracyStd: Double?
     /// Seeds behind the figure.
     public var n: Int?
+    /// Accuracy minus the base model's, paired by seed: in a merge, the mean over the row's seeds of each seed's
+    /// difference (so a row measured on fewer seeds than the report is compared with the same seeds' base).
+    public var minusBase: Double?
     /// Test images the accuracy is measured on.
     public var testImages: Int?
     /// Training epochs of the method after the base model.
@@ -172,8 +175,9 @@ public struct ComparisonReport: Codable, Sendable {
         }
         var order: [ReportRow.Key] = []
         var groups: [ReportRow.Key: [ReportRow]] = [:]
-        for r in reports { for row in r.rows {
+        for r in reports { for var row in r.rows {
             if groups[row.key] == nil { order.append(row.key) }
+            if row.minusBase == nil, let a = row.accuracy, let b = r.baseAccuracy, r.seeds.count == 1 { row.minusBase = a - b }
             groups[row.key, default: []].append(row)
         } }
         let rows = order.map { key -> ReportRow in
@@ -183,6 +187,10 @@ public struct ComparisonReport: Codable, Sendable {
             out.accuracy = Statistics.mean(acc)
             out.n = acc.count
             out.accuracyStd = acc.count >= 2 ? Statistics.standardDeviation(acc) : nil
+            // Weighted by seeds: a row of an already merged report carries its n seeds' mean difference.
+            let paired = g.compactMap { row in row.accuracy == nil ? nil : row.minusBase.map { ($0, Double(row.n ?? 1)) } }
+            let weight = paired.reduce(0) { $0 + $1.1 }
+            out.minusBase = paired.count == acc.count && weight > 0 ? paired.reduce(0) { $0 + $1.0 * $1.1 } / weight : nil
             out.bytesPerImage = Statistics.mean(g.compactMap(\.bytesPerImage))
             out.bitsPerElement = Statistics.mean(g.compactMap(\.bitsPerElement))
             out.compressionRatio = Statistics.mean(g.compactMap(\.compressionRatio))
