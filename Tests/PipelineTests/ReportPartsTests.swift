@@ -95,6 +95,9 @@ final class ReportPartsTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(v16.minusBase), (-0.05 - 0.01) / 2, accuracy: 1e-12)
         let v4 = try XCTUnwrap(three.rows.first { $0.method == .aecnn && $0.ratio == 4 })
         XCTAssertEqual(try XCTUnwrap(v4.minusBase), -0.01, accuracy: 1e-12)
+        XCTAssertEqual(ReportRendering.signedPoints(-0.004), "0.00")
+        XCTAssertEqual(ReportRendering.signedPoints(-0.31), "−0.31")
+        XCTAssertEqual(ReportRendering.signedPoints(0.126), "+0.13")
         // One seed's report marks nothing.
         XCTAssertFalse(ReportRendering.comparisonMarkdown(a).contains("of 1 seeds"))
     }

@@ -28,7 +28,7 @@ public enum ReportRendering {
     /// a − b in points, "+0.12" or "−0.31"; "–" when either is missing.
     static func points(_ a: Double?, minus b: Double?) -> String {
         guard let a, let b, a.isFinite, b.isFinite else { return "–" }
-        return String(format: "%+.2f", 100 * (a - b)).replacingOccurrences(of: "-", with: "−")
+        return signedPoints(100 * (a - b))
     }
 
     /// The row's accuracy minus the base model's in points, paired by seed when the row carries it.
@@ -38,12 +38,18 @@ public enum ReportRendering {
         return points(row.accuracy, minus: r.baseAccuracy)
     }
 
+    /// "+0.12", "−0.31", and "0.00" for anything that rounds to zero (no "−0.00").
+    static func signedPoints(_ x: Double) -> String {
+        let text = String(format: "%+.2f", x)
+        return text == "+0.00" || text == "-0.00" ? "0.00" : text.replacingOccurrences(of: "-", with: "−")
+    }
+
     static func number(_ x: Double?, _ format: String) -> String { x.map { $0.isFinite ? String(format: format, $0) : "–" } ?? "–" }
 
     /// "+1.20 ahead", "−0.31 within noise (±0.62)", "−1.40 behind" (points).
     static func verdict(_ a: ReportRow?, _ b: ReportRow?) -> String {
         guard let c = Statistics.compare(a, b) else { return "–" }
-        let d = String(format: "%+.2f", 100 * c.difference).replacingOccurrences(of: "-", with: "−")
+        let d = signedPoints(100 * c.difference)
         switch c.verdict {
         case .ahead: return "\(d) ahead"
         case .behind: return "\(d) **behind**"
