@@ -86,6 +86,9 @@ final class ReportPartsTests: XCTestCase {
         // Within 2 points of the base: the coded V=16 row (2.5 below seed 0's) is not, V=4 (1 below) is.
         XCTAssertTrue(md.contains("| stem | AECNN coded | V=4, arith-context 4-bit | 90.00 ± 1.41 | −1.00 | 80× | 78× |"), md)
         XCTAssertTrue(md.contains("## Highest compression within 2 points of the base model"), md)
+        // A method with no measured row says so; one whose rows are all more than 2 points below, too.
+        XCTAssertTrue(md.contains("| stem | AECNN (float) | none within 2 points |"), md)
+        XCTAssertTrue(ReportRendering.comparisonMarkdown(report(seed: 3, base: nil, rows: [(.aecnn, 4, nil)], cpu: "AMD")).contains("| stem | AECNN (float) | not measured |"))
         // Merging a merged report with another seed weights its differences by their seeds.
         var c = report(seed: 2, base: "b2", rows: [(.aecnn, 16, 0.93)], cpu: "AMD")
         c.baseAccuracy = 0.94

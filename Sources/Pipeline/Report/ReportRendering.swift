@@ -155,7 +155,9 @@ public enum ReportRendering {
             for c in r.layout.channels { groups.append(("BottleNet++ \(c.rawValue)", { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 })) }
             for q in r.layout.qualities { groups.append(("BottleNet JPEG q\(q)", { $0.method == .bottleNet && $0.quality == q })) }
             for (name, pick) in groups {
-                let within = r.rows.filter { $0.split == split && pick($0) }
+                let measured = r.rows.filter { $0.split == split && pick($0) && $0.accuracy != nil }
+                if measured.isEmpty { md += "| \(split) | \(name) | not measured | | | | |\n"; continue }
+                let within = measured
                     .filter { row in
                         guard let a = row.accuracy, a.isFinite, row.compressionRatio?.isFinite == true else { return false }
                         return (row.minusBase ?? (a - base)) >= -tolerance - 1e-12
