@@ -177,7 +177,7 @@ public struct ComparisonReport: Codable, Sendable {
         var groups: [ReportRow.Key: [ReportRow]] = [:]
         for r in reports { for var row in r.rows {
             if groups[row.key] == nil { order.append(row.key) }
-            if row.minusBase == nil, let a = row.accuracy, let b = r.baseAccuracy, r.seeds.count == 1 { row.minusBase = a - b }
+            if r.seeds.count == 1 { row.minusBase = r.minusBase(of: row) }
             groups[row.key, default: []].append(row)
         } }
         let rows = order.map { key -> ReportRow in
@@ -240,6 +240,14 @@ public struct ComparisonReport: Codable, Sendable {
             for v in p.provenance where !out.provenance.contains(v) { out.provenance.append(v) }
         }
         return out
+    }
+
+    /// The row's accuracy minus the base model's: the paired figure it carries, else its accuracy minus this
+    /// report's base (the same thing for one seed; a difference of means for a merge written before rows carried it).
+    public func minusBase(of row: ReportRow) -> Double? {
+        if let d = row.minusBase { return d }
+        guard let a = row.accuracy, let b = baseAccuracy else { return nil }
+        return a - b
     }
 
     public func encoded() throws -> Data { try ResultJSON.encoder().encode(self) }

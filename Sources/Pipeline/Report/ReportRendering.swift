@@ -25,17 +25,10 @@ public enum ReportRendering {
         return text + " (\(n) of \(seeds) seeds)"
     }
 
-    /// a − b in points, "+0.12" or "−0.31"; "–" when either is missing.
-    static func points(_ a: Double?, minus b: Double?) -> String {
-        guard let a, let b, a.isFinite, b.isFinite else { return "–" }
-        return signedPoints(100 * (a - b))
-    }
-
-    /// The row's accuracy minus the base model's in points, paired by seed when the row carries it.
+    /// The row's accuracy minus the base model's in points (`ComparisonReport.minusBase(of:)`); "–" when missing.
     static func minusBase(_ row: ReportRow?, _ r: ComparisonReport) -> String {
-        guard let row, row.accuracy != nil else { return "–" }
-        if let d = row.minusBase { return points(d, minus: 0) }
-        return points(row.accuracy, minus: r.baseAccuracy)
+        guard let row, row.accuracy != nil, let d = r.minusBase(of: row), d.isFinite else { return "–" }
+        return signedPoints(100 * d)
     }
 
     /// "+0.12", "−0.31", and "0.00" for anything that rounds to zero (no "−0.00").
@@ -159,8 +152,8 @@ public enum ReportRendering {
                 if measured.isEmpty { md += "| \(split) | \(name) | not measured | | | | |\n"; continue }
                 let within = measured
                     .filter { row in
-                        guard let a = row.accuracy, a.isFinite, row.compressionRatio?.isFinite == true else { return false }
-                        return (row.minusBase ?? (a - base)) >= -tolerance - 1e-12
+                        guard row.accuracy?.isFinite == true, row.compressionRatio?.isFinite == true, let d = r.minusBase(of: row) else { return false }
+                        return d >= -tolerance - 1e-12
                     }
                 guard let best = within.max(by: { ($0.compressionRatio!, $0.accuracy!) < ($1.compressionRatio!, $1.accuracy!) }) else {
                     md += "| \(split) | \(name) | none within \(points) points | | | | |\n"
