@@ -57,6 +57,36 @@ final class ReportPartsTests: XCTestCase {
         XCTAssertNoThrow(try ComparisonReport.merge([a, a], names: ["a", "again"]))
     }
 
+    /// A reference row (the base model on 8-bit + zstd features) re-measured on another CPU may differ by a few
+    /// bytes: the parts still combine, with the earlier part's figures. A larger difference, or a trained cell
+    /// differing by as little, is refused.
+    func testReferenceRowsFromAnotherCPUCombineWithinTolerance() throws {
+        func part(bytes: Double, accuracy: Double, aecnn: Double, cpu: String) -> ComparisonReport {
+            var r = report(seed: 0, base: "b0", rows: [(.aecnn, 16, aecnn)], cpu: cpu)
+            var ref = ReportRow(method: .reference, reference: "split tensor, 8-bit + zstd-19", split: "stem")
+            ref.accuracy = accuracy; ref.bytesPerImage = bytes; ref.n = 1; ref.testImages = 100
+            r.rows.append(ref)
+            return r
+        }
+        let zen4 = part(bytes: 7501.1113, accuracy: 0.9348, aecnn: 0.80, cpu: "Zen 4")
+        let zen3 = part(bytes: 7501.1030, accuracy: 0.9348, aecnn: 0.80, cpu: "Zen 3")
+        let combined = try ComparisonReport.combineParts([zen4, zen3], names: ["zen4", "zen3"])
+        let ref = try XCTUnwrap(combined.rows.first { $0.method == .reference })
+        XCTAssertEqual(ref.bytesPerImage, 7501.1113)
+        XCTAssertEqual(combined.rows.filter { $0.method == .reference }.count, 1)
+
+        let farBytes = part(bytes: 7600, accuracy: 0.9348, aecnn: 0.80, cpu: "Zen 3")
+        XCTAssertThrowsError(try ComparisonReport.combineParts([zen4, farBytes], names: ["zen4", "far"])) {
+            XCTAssertTrue("\($0)".contains("split tensor, 8-bit + zstd-19"), "\($0)")
+        }
+        let farAccuracy = part(bytes: 7501.1113, accuracy: 0.9300, aecnn: 0.80, cpu: "Zen 3")
+        XCTAssertThrowsError(try ComparisonReport.combineParts([zen4, farAccuracy], names: ["zen4", "far"]))
+        let retrained = part(bytes: 7501.1113, accuracy: 0.9348, aecnn: 0.8001, cpu: "Zen 3")
+        XCTAssertThrowsError(try ComparisonReport.combineParts([zen4, retrained], names: ["zen4", "retrained"])) {
+            XCTAssertTrue("\($0)".contains("AECNN stem V=16"), "\($0)")
+        }
+    }
+
     /// A merged report says which figures rest on fewer seeds than it merges, shows AECNN − base, the frame
     /// ratio of coded rows, and per split and method the highest ratio within 2 points of the base.
     func testMergedTableMarksMissingSeedsAndShowsTheHeadline() throws {
