@@ -210,8 +210,8 @@ public struct ComparisonReport: Codable, Sendable {
 
     /// One seed's report from reports of parts of its run: each row from the part that measured it. The parts
     /// must be of one pipeline and seed, on the same test images, from the same base model (its weights' hash;
-    /// the base accuracy when a part predates the hash); a row measured by two parts must agree (a reference
-    /// row within `referenceTolerance`, keeping the earlier part's figures).
+    /// the base accuracy when a part predates the hash); a row measured by two parts must agree
+    /// (`sameMeasurement`), and the earlier part's figures stay.
     public static func combineParts(_ parts: [ComparisonReport], names: [String]) throws -> ComparisonReport {
         var out = parts[0]
         for (p, name) in zip(parts.dropFirst(), names.dropFirst()) {
@@ -228,15 +228,11 @@ public struct ComparisonReport: Codable, Sendable {
             out.baseModelSha256 = out.baseModelSha256 ?? p.baseModelSha256
             for row in p.rows {
                 guard let k = out.rows.firstIndex(where: { $0.key == row.key }) else { out.rows.append(row); continue }
-                guard let a = row.accuracy else { continue }
-                if let b = out.rows[k].accuracy {
-                    if row.method == .reference, sameMeasurement(row, out.rows[k]) { continue }
-                    guard a == b, row.bytesPerImage == out.rows[k].bytesPerImage else {
-                        let figures = { (r: ReportRow) in "accuracy \(r.accuracy ?? .nan)" + (r.bytesPerImage.map { ", \($0) B/image" } ?? "") }
-                        throw ReportError("\(row.label) is measured in both \(name) (\(figures(row))) and an earlier part (\(figures(out.rows[k]))) with different results: a cell must come from one run. Fix: leave it out of one part (rebuild that part's report without it)")
-                    }
-                } else {
-                    out.rows[k] = row
+                guard row.accuracy != nil else { continue }
+                guard out.rows[k].accuracy != nil else { out.rows[k] = row; continue }
+                guard sameMeasurement(row, out.rows[k]) else {
+                    let figures = { (r: ReportRow) in "accuracy \(r.accuracy ?? .nan)" + (r.bytesPerImage.map { ", \($0) B/image" } ?? "") }
+                    throw ReportError("\(row.label) is measured in both \(name) (\(figures(row))) and an earlier part (\(figures(out.rows[k]))) with different results: a cell must come from one run. Fix: leave it out of one part (rebuild that part's report without it)")
                 }
             }
             for t in p.stageTimes where !out.stageTimes.contains(t) { out.stageTimes.append(t) }
@@ -245,14 +241,15 @@ public struct ComparisonReport: Codable, Sendable {
         return out
     }
 
-    /// Reference rows re-measure the one base model (its hash is checked) in every part. On another CPU the
-    /// float kernels round differently, which can move a few values across an 8-bit quantiser bin and so change
-    /// the zstd output by a few bytes (e.g. 0.008 of 7,501 bytes per image). Such a row is the same measurement:
-    /// the earlier part's figures stay. Anything larger than that (`referenceTolerance`) is refused as usual;
-    /// trained cells must agree exactly.
+    /// Whether two parts' figures of one row are the same measurement (the earlier part's then stay). A trained
+    /// cell must agree exactly: two different figures are two runs. Reference rows re-measure the one base model
+    /// (its hash is checked) in every part; on another CPU the float kernels round differently, which can move a
+    /// few values across an 8-bit quantiser bin and so change the zstd output by a few bytes (e.g. 0.008 of
+    /// 7,501 bytes per image), so they agree within `referenceTolerance`.
     static let referenceTolerance = (accuracy: 1e-3, bytesRelative: 1e-3)
 
     static func sameMeasurement(_ a: ReportRow, _ b: ReportRow) -> Bool {
+        guard a.method == .reference else { return a.accuracy == b.accuracy && a.bytesPerImage == b.bytesPerImage }
         guard let x = a.accuracy, let y = b.accuracy, abs(x - y) <= referenceTolerance.accuracy else { return false }
         switch (a.bytesPerImage, b.bytesPerImage) {
         case (nil, nil): return true
