@@ -48,6 +48,7 @@ final class ReportPartsTests: XCTestCase {
         let twice = report(seed: 0, base: "b0", rows: [(.aecnn, 16, 0.81)], cpu: "Intel")
         XCTAssertThrowsError(try ComparisonReport.merge([a, twice], names: ["a", "twice"])) {
             XCTAssertTrue("\($0)".contains("AECNN stem V=16 is measured in both twice"), "\($0)")
+            XCTAssertTrue("\($0)".contains("seed-0/") && "\($0)".contains("aecnn report --pipeline <file> --seed 0"), "\($0)")
         }
         let other = report(seed: 0, base: "zz", rows: [(.aecnn, 4, 0.85)], cpu: "Intel")
         XCTAssertThrowsError(try ComparisonReport.merge([a, other], names: ["a", "other"])) {
@@ -55,6 +56,26 @@ final class ReportPartsTests: XCTestCase {
         }
         // The same row measured identically in two parts (e.g. a reference row) is fine.
         XCTAssertNoThrow(try ComparisonReport.merge([a, a], names: ["a", "again"]))
+    }
+
+    /// Each stage's time keeps the build that trained it: combining parts keeps both, and report.md names them
+    /// in a build column (not the rendering build of the provenance); a report from before builds were recorded
+    /// has no such column.
+    func testStageTimesNameTheBuildThatTrainedThem() throws {
+        var a = report(seed: 0, base: "b0", rows: [(.aecnn, 16, 0.80)], cpu: "AMD")
+        var b = report(seed: 0, base: "b0", rows: [(.aecnn, 4, 0.85)], cpu: "AMD")
+        a.stageTimes[0].build = "aecnn 0.9.0 (commit aaaaaaaaaaaa)"
+        b.stageTimes[0].build = "aecnn 0.9.0 (commit bbbbbbbbbbbb)"
+        let combined = try ComparisonReport.combineParts([a, b], names: ["a", "b"])
+        XCTAssertEqual(combined.stageTimes.map(\.build), ["aecnn 0.9.0 (commit aaaaaaaaaaaa)", "aecnn 0.9.0 (commit bbbbbbbbbbbb)"])
+        let md = ReportRendering.reportMarkdown(combined, comparison: "", plots: [])
+        XCTAssertTrue(md.contains("| 0 | fine-tune stem V=16 | 1 | – | build 1 |"), md)
+        XCTAssertTrue(md.contains("| 0 | fine-tune stem V=4 | 1 | – | build 2 |"), md)
+        XCTAssertTrue(md.contains("build 1: aecnn 0.9.0 (commit aaaaaaaaaaaa)") && md.contains("build 2: aecnn 0.9.0 (commit bbbbbbbbbbbb)"), md)
+        // A comparison.json written before stage builds were recorded still reads, and renders without the column.
+        let old = try ResultJSON.decoder().decode(StageTime.self, from: Data(#"{"seed": 0, "instance": "prune stem V=4", "seconds": 2}"#.utf8))
+        XCTAssertNil(old.build)
+        XCTAssertFalse(ReportRendering.reportMarkdown(report(seed: 0, base: "b0", rows: [(.aecnn, 4, 0.85)], cpu: "AMD"), comparison: "", plots: []).contains("build 1"))
     }
 
     /// A reference row (the base model on 8-bit + zstd features) re-measured on another CPU may differ by a few

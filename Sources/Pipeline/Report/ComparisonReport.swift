@@ -103,6 +103,9 @@ public struct StageTime: Codable, Equatable, Sendable {
     public var trainImagesPerSecond: Double?
     /// The CPU it ran on (stages of one seed may have run in different sittings, on different machines).
     public var cpu: String?
+    /// The build that ran it (version and commit), which may differ from the build that renders the report.
+    /// Absent in reports written before it was recorded.
+    public var build: String? = nil
 }
 
 /// The settings a report lays its tables out by (so a merged report renders without the pipeline file).
@@ -232,7 +235,7 @@ public struct ComparisonReport: Codable, Sendable {
                 guard out.rows[k].accuracy != nil else { out.rows[k] = row; continue }
                 guard sameMeasurement(row, out.rows[k]) else {
                     let figures = { (r: ReportRow) in "accuracy \(r.accuracy ?? .nan)" + (r.bytesPerImage.map { ", \($0) B/image" } ?? "") }
-                    throw ReportError("\(row.label) is measured in both \(name) (\(figures(row))) and an earlier part (\(figures(out.rows[k]))) with different results: a cell must come from one run. Fix: leave it out of one part (rebuild that part's report without it)")
+                    throw ReportError("\(row.label) is measured in both \(name) (\(figures(row))) and an earlier part (\(figures(out.rows[k]))) with different results: a cell must come from one run. Fix: keep one of the two runs — where one part's run still is, delete that cell's stage folder under Checkpoints/\(p.pipeline)/seed-\(p.seeds[0])/ ('aecnn status' lists the stages), rebuild that part with 'aecnn report --pipeline <file> --seed \(p.seeds[0])' and merge again; or leave one of the two parts out of the merge")
                 }
             }
             for t in p.stageTimes where !out.stageTimes.contains(t) { out.stageTimes.append(t) }

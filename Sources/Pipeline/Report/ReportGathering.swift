@@ -130,13 +130,13 @@ public enum ReportGathering {
             stageTimes: stageTimes(ctx), pipelineText: ctx.pipelineText)
     }
 
-    /// Every finished instance's wall time, with the CPU it ran on when another sitting ran it.
+    /// Every finished instance's wall time, with the CPU and the build that ran it (another sitting's, maybe).
     static func stageTimes(_ ctx: RunContext) -> [StageTime] {
         StageRunner.allInstances(ctx.spec).compactMap { inst -> StageTime? in
             guard inst.stage != CompareStage.name, let r = StageRunner.record(inst, ctx) else { return nil }
             let figures = try? ResultJSON.decoder().decode(TrainingFigures.self, from: Data(contentsOf: StageRunner.resultURL(inst, ctx)))
             return StageTime(seed: ctx.spec.seed, instance: inst.description, seconds: r.stageWallSeconds,
-                             trainImagesPerSecond: figures?.trainImagesPerSecond, cpu: r.cpu)
+                             trainImagesPerSecond: figures?.trainImagesPerSecond, cpu: r.cpu, build: r.aecnnVersion)
         }
     }
 

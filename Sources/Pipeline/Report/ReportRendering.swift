@@ -269,17 +269,24 @@ public enum ReportRendering {
         md += "## Plots\n\n" + plots.map { "![\($0)](\($0))" }.joined(separator: "\n\n") + "\n\n"
         md += "## Wall time of every stage\n\n"
         let cpus = Array(Set(r.stageTimes.compactMap(\.cpu))).sorted()
+        // The build that trained each stage, named whenever it was recorded: it need not be the one in the
+        // provenance above, which rendered the report.
+        let builds = Array(Set(r.stageTimes.compactMap(\.build))).sorted()
         if cpus.count > 1 { md += "Stages ran on more than one CPU: \(cpus.joined(separator: "; ")) (column cpu).\n\n" }
-        md += "| seed | stage | wall s | train images/s |" + (cpus.count > 1 ? " cpu |" : "") + "\n|---|---|---|---|" + (cpus.count > 1 ? "---|" : "") + "\n"
+        if !builds.isEmpty { md += "The build that ran each stage is in column build (those without one predate its recording).\n\n" }
+        md += "| seed | stage | wall s | train images/s |" + (cpus.count > 1 ? " cpu |" : "") + (builds.isEmpty ? "" : " build |")
+        md += "\n|---|---|---|---|" + (cpus.count > 1 ? "---|" : "") + (builds.isEmpty ? "" : "---|") + "\n"
         var total = 0.0
         for t in r.stageTimes {
             total += t.seconds
             md += String(format: "| %llu | %@ | %.0f | %@ |", t.seed, t.instance, t.seconds, t.trainImagesPerSecond.map { String(format: "%.0f", $0) } ?? "–")
             if cpus.count > 1 { md += " \(t.cpu.flatMap { cpus.firstIndex(of: $0) }.map { "CPU \($0 + 1)" } ?? "–") |" }
+            if !builds.isEmpty { md += " \(t.build.flatMap { builds.firstIndex(of: $0) }.map { "build \($0 + 1)" } ?? "–") |" }
             md += "\n"
         }
-        md += String(format: "| | **total** | **%.0f** | |", total) + (cpus.count > 1 ? " |" : "") + "\n"
+        md += String(format: "| | **total** | **%.0f** | |", total) + (cpus.count > 1 ? " |" : "") + (builds.isEmpty ? "" : " |") + "\n"
         if cpus.count > 1 { md += "\n" + cpus.enumerated().map { "CPU \($0.offset + 1): \($0.element)" }.joined(separator: "  \n") + "\n" }
+        if !builds.isEmpty { md += "\n" + builds.enumerated().map { "build \($0.offset + 1): \($0.element)" }.joined(separator: "  \n") + "\n" }
         if let text = r.pipelineText {
             md += "\n## Pipeline file\n\n```yaml\n\(text)\(text.hasSuffix("\n") ? "" : "\n")```\n"
         } else {
