@@ -72,6 +72,14 @@ final class ReportPartsTests: XCTestCase {
         XCTAssertTrue(md.contains("| 0 | fine-tune stem V=16 | 1 | – | build 1 |"), md)
         XCTAssertTrue(md.contains("| 0 | fine-tune stem V=4 | 1 | – | build 2 |"), md)
         XCTAssertTrue(md.contains("build 1: aecnn 0.9.0 (commit aaaaaaaaaaaa)") && md.contains("build 2: aecnn 0.9.0 (commit bbbbbbbbbbbb)"), md)
+        // The same run of a stage listed by two parts (the restored base model), one part predating the build
+        // field: listed once, with its build.
+        var base = StageTime(seed: 0, instance: "train-base", seconds: 883, trainImagesPerSecond: 716, cpu: "AMD")
+        a.stageTimes.append(base)
+        base.build = "aecnn 0.9.0 (commit 000000000000)"
+        b.stageTimes.append(base)
+        let once = try ComparisonReport.combineParts([a, b], names: ["a", "b"]).stageTimes.filter { $0.instance == "train-base" }
+        XCTAssertEqual(once.map(\.build), ["aecnn 0.9.0 (commit 000000000000)"])
         // A comparison.json written before stage builds were recorded still reads, and renders without the column.
         let old = try ResultJSON.decoder().decode(StageTime.self, from: Data(#"{"seed": 0, "instance": "prune stem V=4", "seconds": 2}"#.utf8))
         XCTAssertNil(old.build)

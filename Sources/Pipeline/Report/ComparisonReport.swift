@@ -106,6 +106,12 @@ public struct StageTime: Codable, Equatable, Sendable {
     /// The build that ran it (version and commit), which may differ from the build that renders the report.
     /// Absent in reports written before it was recorded.
     public var build: String? = nil
+
+    /// Whether two parts list the same run of a stage (e.g. the restored base model in every part): the same
+    /// figures, and the same build where both recorded one.
+    func sameRun(as o: StageTime) -> Bool {
+        seed == o.seed && instance == o.instance && seconds == o.seconds && cpu == o.cpu && (build == nil || o.build == nil || build == o.build)
+    }
 }
 
 /// The settings a report lays its tables out by (so a merged report renders without the pipeline file).
@@ -238,7 +244,10 @@ public struct ComparisonReport: Codable, Sendable {
                     throw ReportError("\(row.label) is measured in both \(name) (\(figures(row))) and an earlier part (\(figures(out.rows[k]))) with different results: a cell must come from one run. Fix: keep one of the two runs — where one part's run still is, delete that cell's stage folder under Checkpoints/\(p.pipeline)/seed-\(p.seeds[0])/ ('aecnn status' lists the stages), rebuild that part with 'aecnn report --pipeline <file> --seed \(p.seeds[0])' and merge again; or leave one of the two parts out of the merge")
                 }
             }
-            for t in p.stageTimes where !out.stageTimes.contains(t) { out.stageTimes.append(t) }
+            for t in p.stageTimes {
+                guard let k = out.stageTimes.firstIndex(where: { $0.sameRun(as: t) }) else { out.stageTimes.append(t); continue }
+                out.stageTimes[k].build = out.stageTimes[k].build ?? t.build
+            }
             for v in p.provenance where !out.provenance.contains(v) { out.provenance.append(v) }
         }
         return out
