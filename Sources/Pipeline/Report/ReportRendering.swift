@@ -257,6 +257,18 @@ public enum ReportRendering {
 
     // MARK: report.md
 
+    /// A stage-time column for values too long for a cell (a CPU, a build): each row names its value by number
+    /// ("CPU 2"), and a legend below the table spells the numbers out.
+    struct NumberedColumn {
+        let header: String, name: String, values: [String], key: KeyPath<StageTime, String?>
+        init(header: String, name: String, of times: [StageTime], _ key: KeyPath<StageTime, String?>) {
+            self.header = header; self.name = name; self.key = key
+            values = Array(Set(times.compactMap { $0[keyPath: key] })).sorted()
+        }
+        func cell(_ t: StageTime) -> String { t[keyPath: key].flatMap { values.firstIndex(of: $0) }.map { "\(name) \($0 + 1)" } ?? "–" }
+        var legend: String { values.enumerated().map { "\(name) \($0.offset + 1): \($0.element)" }.joined(separator: "  \n") }
+    }
+
     public static func reportMarkdown(_ r: ComparisonReport, comparison: String, plots: [String]) -> String {
         var md = "# Report: \(r.pipeline)\n\n"
         md += "Data: \(r.dataset ?? "?") (\(r.trainImages.map(String.init) ?? "?") training images; \(imagesPhrase(r))); model \(r.model ?? "?"); "
@@ -268,25 +280,23 @@ public enum ReportRendering {
         md += "\n" + comparison.replacingOccurrences(of: "# \(r.pipeline): AECNN against its baselines\n\n", with: "## Comparison\n\n")
         md += "## Plots\n\n" + plots.map { "![\($0)](\($0))" }.joined(separator: "\n\n") + "\n\n"
         md += "## Wall time of every stage\n\n"
-        let cpus = Array(Set(r.stageTimes.compactMap(\.cpu))).sorted()
+        let cpus = NumberedColumn(header: "cpu", name: "CPU", of: r.stageTimes, \.cpu)
         // The build that trained each stage, named whenever it was recorded: it need not be the one in the
         // provenance above, which rendered the report.
-        let builds = Array(Set(r.stageTimes.compactMap(\.build))).sorted()
-        if cpus.count > 1 { md += "Stages ran on more than one CPU: \(cpus.joined(separator: "; ")) (column cpu).\n\n" }
-        if !builds.isEmpty { md += "The build that ran each stage is in column build (those without one predate its recording).\n\n" }
-        md += "| seed | stage | wall s | train images/s |" + (cpus.count > 1 ? " cpu |" : "") + (builds.isEmpty ? "" : " build |")
-        md += "\n|---|---|---|---|" + (cpus.count > 1 ? "---|" : "") + (builds.isEmpty ? "" : "---|") + "\n"
+        let builds = NumberedColumn(header: "build", name: "build", of: r.stageTimes, \.build)
+        let columns = (cpus.values.count > 1 ? [cpus] : []) + (builds.values.isEmpty ? [] : [builds])
+        if cpus.values.count > 1 { md += "Stages ran on more than one CPU: \(cpus.values.joined(separator: "; ")) (column cpu).\n\n" }
+        if !builds.values.isEmpty { md += "The build that ran each stage is in column build (those without one predate its recording).\n\n" }
+        md += "| seed | stage | wall s | train images/s |" + columns.map { " \($0.header) |" }.joined()
+        md += "\n|---|---|---|---|" + String(repeating: "---|", count: columns.count) + "\n"
         var total = 0.0
         for t in r.stageTimes {
             total += t.seconds
             md += String(format: "| %llu | %@ | %.0f | %@ |", t.seed, t.instance, t.seconds, t.trainImagesPerSecond.map { String(format: "%.0f", $0) } ?? "–")
-            if cpus.count > 1 { md += " \(t.cpu.flatMap { cpus.firstIndex(of: $0) }.map { "CPU \($0 + 1)" } ?? "–") |" }
-            if !builds.isEmpty { md += " \(t.build.flatMap { builds.firstIndex(of: $0) }.map { "build \($0 + 1)" } ?? "–") |" }
-            md += "\n"
+            md += columns.map { " \($0.cell(t)) |" }.joined() + "\n"
         }
-        md += String(format: "| | **total** | **%.0f** | |", total) + (cpus.count > 1 ? " |" : "") + (builds.isEmpty ? "" : " |") + "\n"
-        if cpus.count > 1 { md += "\n" + cpus.enumerated().map { "CPU \($0.offset + 1): \($0.element)" }.joined(separator: "  \n") + "\n" }
-        if !builds.isEmpty { md += "\n" + builds.enumerated().map { "build \($0.offset + 1): \($0.element)" }.joined(separator: "  \n") + "\n" }
+        md += String(format: "| | **total** | **%.0f** | |", total) + String(repeating: " |", count: columns.count) + "\n"
+        for c in columns { md += "\n" + c.legend + "\n" }
         if let text = r.pipelineText {
             md += "\n## Pipeline file\n\n```yaml\n\(text)\(text.hasSuffix("\n") ? "" : "\n")```\n"
         } else {
