@@ -169,7 +169,8 @@ struct Decode: ParsableCommand {
         var failures = 0
         for path in files {
             do {
-                guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+                // Kind and size before reading: a FIFO or a file past the frame limit is refused, not read whole.
+                let data = try SafeRead.contents(of: URL(fileURLWithPath: path), limit: FeatureBitstreamLimits().maxBytes)
                 let bytes = [UInt8](data)
                 let header = try FeatureBitstream.decodeHeader(bytes, contexts: contexts).header
                 guard let m = models[header.modelID] else {
@@ -210,7 +211,8 @@ enum PGM {
     struct Image { var channels: Int; var height: Int; var width: Int; var pixels: [UInt8] }
 
     static func read(path: String) throws -> Image {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        let data: Data
+        do { data = try SafeRead.contents(of: URL(fileURLWithPath: path), limit: 256 << 20) } catch { throw ValidationError("\(error)") }
         let b = [UInt8](data)
         var i = 0
         func token() throws -> String {

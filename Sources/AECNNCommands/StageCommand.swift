@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import Checkpoint
 import Pipeline
 import CoInference
 import PipelineSpec
@@ -54,7 +55,7 @@ func runContexts(pipeline: String, checkpoints: String, threads: Int?, seed: UIn
         throw ValidationError("--seed \(seed): \(pipeline) runs with seed\(spec.seedList.count == 1 ? "" : "s") \(spec.seedList.map(String.init).joined(separator: ", ")). Fix: pick one of those, or list \(seed) under seeds:")
     }
     let seeds = seed.map { [$0] } ?? (every ? spec.seedList : [spec.seedList[0]])
-    let text = try? String(contentsOfFile: pipeline, encoding: .utf8)
+    let text = (try? SafeRead.contents(of: URL(fileURLWithPath: pipeline), limit: PipelineSpec.maxFileBytes)).map { String(decoding: $0, as: UTF8.self) }
     return seeds.map { s in
         let ctx = RunContext(spec: spec, checkpointsDirectory: URL(fileURLWithPath: checkpoints, isDirectory: true), seed: s)
         ctx.buildVersion = buildDescription
@@ -168,7 +169,7 @@ struct Status: ParsableCommand {
                 }
                 var line = (ctx.spec.seeds != nil ? "  " : "") + i.description.padding(toLength: width, withPad: " ", startingAt: 0) + stateText
                 if state == .done, stateText == state.description, let r = StageRunner.record(i, ctx) {
-                    let figures = try? SnakeCaseJSON.decoder().decode(Accuracy.self, from: Data(contentsOf: StageRunner.resultURL(i, ctx)))
+                    let figures = try? SnakeCaseJSON.decoder().decode(Accuracy.self, from: SafeRead.contents(of: StageRunner.resultURL(i, ctx), limit: SafeRead.recordLimit))
                     if let acc = figures?.testAccuracy { line += String(format: "  test %.2f%%", 100 * acc) }
                     line += String(format: "  %.0f s", r.stageWallSeconds)
                 }
@@ -180,6 +181,22 @@ struct Status: ParsableCommand {
 }
 
 struct Report: ParsableCommand {
+    /// `--output` of a merge: a folder (or a path to create one at) that holds none of the inputs, so that the
+    /// merge cannot replace a report it reads.
+    static func checkMergeOutput(_ dir: URL, inputs: [String]) throws {
+        let out = dir.standardizedFileURL.resolvingSymlinksInPath().path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--output \(dir.path) is a file, not a folder. Fix: name a new or existing folder for the merged report")
+        }
+        for input in inputs {
+            let folder = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().deletingLastPathComponent().path
+            if folder == out {
+                throw ValidationError("--output \(dir.path) is the folder of the input \(input): the merged report would replace it. Fix: choose another folder, e.g. --output \(dir.path)-merged")
+            }
+        }
+    }
+
     static let configuration = CommandConfiguration(
         abstract: "Rebuild Checkpoints/<pipeline>/report/ (comparison tables, plots, report.md) from the stages' results, or merge reports of separate runs.",
         discussion: """
@@ -204,9 +221,10 @@ struct Report: ParsableCommand {
 
     func run() throws {
         if !merge.isEmpty, let output {
+            let dir = URL(fileURLWithPath: output, isDirectory: true)
+            try Self.checkMergeOutput(dir, inputs: merge)
             let reports = try merge.map { try ComparisonReport.read(URL(fileURLWithPath: $0)) }
             let merged = try ComparisonReport.merge(reports, names: merge)
-            let dir = URL(fileURLWithPath: output, isDirectory: true)
             print(try ReportRendering.write(merged, to: dir))
             FileHandle.standardError.write(Data("merged report of seed\(merged.seeds.count == 1 ? "" : "s") \(merged.seeds.map(String.init).joined(separator: ", ")): \(dir.appendingPathComponent("report.md").path)\n".utf8))
             return

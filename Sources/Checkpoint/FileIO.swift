@@ -41,21 +41,27 @@ public struct FileIOError: Error, CustomStringConvertible, Equatable {
 
 /// POSIX file helpers. All take and report paths, never trap.
 enum FileIO {
+    /// Opens `path`. A read-only open is non-blocking, so that a FIFO (or a device) where a file belongs does not
+    /// hang in `open()` waiting for a writer; `size` then refuses anything but a regular file. On regular files
+    /// O_NONBLOCK changes nothing.
     static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644, operation: String = "open") throws -> Int32 {
+        let nonBlocking = (flags & O_ACCMODE) == O_RDONLY ? O_NONBLOCK : 0
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = Glibc.open(path, flags | O_CLOEXEC | nonBlocking, mode)
             if fd >= 0 { return fd }
             if errno == EINTR { continue }
             throw FileIOError(path: path, operation: operation, code: errno)
         }
     }
 
-    /// Size in bytes of an open file.
+    /// Size in bytes of an open file; anything but a regular file (a FIFO, a device, a directory) is an error.
     static func size(_ fd: Int32, path: String) throws -> Int {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw FileIOError(path: path, operation: "stat", code: errno) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw FileIOError(path: path, operation: "open", detail: "not a regular file")
+            let kind = [S_IFIFO: "a FIFO", S_IFDIR: "a directory", S_IFCHR: "a character device", S_IFBLK: "a block device",
+                        S_IFSOCK: "a socket"][st.st_mode & S_IFMT] ?? "not a regular file"
+            throw FileIOError(path: path, operation: "open", detail: "\(kind), where a regular file belongs")
         }
         return Int(st.st_size)
     }
@@ -170,5 +176,32 @@ extension FileIOError {
             throw FileIOError(path: url.path, operation: "create the folder", code: code,
                               detail: code == 0 ? [error.localizedDescription, detail].filter { !$0.isEmpty }.joined(separator: "; ") : detail)
         }
+    }
+}
+
+/// Whole-file reads of files that should be small (a comparison.json, a frame, a result): the file's kind is
+/// checked before anything blocks (a FIFO is refused, not waited on) and its size before anything is read (a
+/// huge file is refused, not loaded).
+public enum SafeRead {
+    /// The most a record aecnn writes (result.json, failed.json, a ranking, a submission record, a quantiser
+    /// file) may hold: far above any real one.
+    public static let recordLimit = 64 << 20
+
+    /// The contents of the regular file at `url`, at most `limit` bytes.
+    /// - Throws: `FileIOError` naming the file: missing, unreadable, not a regular file, or larger than `limit`.
+    public static func contents(of url: URL, limit: Int) throws -> Data {
+        let path = url.path
+        let fd = try FileIO.open(path, O_RDONLY)
+        defer { close(fd) }
+        let size = try FileIO.size(fd, path: path)
+        guard size <= limit else {
+            throw FileIOError(path: path, operation: "read", detail: "the file is \(size) bytes, more than the \(limit) bytes such a file may have")
+        }
+        var data = Data(count: size)
+        try data.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress, size > 0 else { return }
+            try FileIO.preadExactly(fd, into: base, count: size, offset: 0, path: path)
+        }
+        return data
     }
 }

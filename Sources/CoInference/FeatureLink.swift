@@ -202,7 +202,7 @@ public enum LinkCalibration {
 
     /// Reads `quantizer.json` back into a calibration-equivalent list of carried-channel ranges.
     public static func ranges(fromJSON url: URL) throws -> (kept: [Int], channelRanges: [QuantizerRange], tensorRange: QuantizerRange) {
-        guard let data = try? Data(contentsOf: url), let file = try? SnakeCaseJSON.decoder().decode(QuantizerFile.self, from: data) else {
+        guard let data = try? SafeRead.contents(of: url, limit: SafeRead.recordLimit), let file = try? SnakeCaseJSON.decoder().decode(QuantizerFile.self, from: data) else {
             throw CoInferenceError("\(url.path) is missing or not a quantizer description. Fix: run the encode-features stage for this split and ratio")
         }
         func range(_ d: QuantizerFile.Range) throws -> QuantizerRange {

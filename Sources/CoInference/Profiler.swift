@@ -144,7 +144,7 @@ public enum Profiler {
 
     public static func load(_ url: URL) throws -> [PlanCandidate] {
         struct Candidates: Codable { var candidates: [PlanCandidate] }
-        guard let data = try? Data(contentsOf: url) else {
+        guard let data = try? SafeRead.contents(of: url, limit: SafeRead.recordLimit) else {
             throw CoInferenceError("\(url.path) does not exist. Fix: aecnn profile --pipeline <file>")
         }
         do { return try JSONDecoder().decode(Candidates.self, from: data).candidates }

@@ -117,12 +117,25 @@ public enum EdgeHTTPServer {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// The request context: Hummingbird's, plus a way to stop reading the connection. After refusing a body
+    /// that is too large or too slow the server closes the connection instead of draining the rest of a
+    /// declared body (up to any length a client claims).
+    struct Context: RequestContext {
+        var coreContext: CoreRequestContextStorage
+        let stopReading: @Sendable () -> Void
+        init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            let channel = source.channel
+            stopReading = { channel.close(mode: .input, promise: nil) }
+        }
+    }
+
     /// Runs until SIGTERM/SIGINT. `onRunning` gets the bound port (useful with port 0).
     public static func run(_ models: EdgeModels, options: EdgeServerOptions, onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let metrics = ServerMetrics()
         let inFlight = InFlight(limit: options.maxInFlight)
         let queue = DispatchQueue(label: "aecnn.infer", qos: .userInitiated, attributes: .concurrent)
-        let router = Router()
+        let router = Router(context: Context.self)
         router.get("/health") { _, _ -> Response in
             metrics.record(path: "/health", status: 200, ms: 0, bytes: 0)
             return json(.ok, HealthReply(status: "ok", pipeline: models.pipeline, models: models.models.count))
@@ -142,23 +155,30 @@ public enum EdgeHTTPServer {
             return json(.ok, ModelsReply(pipeline: models.pipeline, models: list))
         }
         /// Collect the body, admit, run `work` off the event loop, answer with JSON; every outcome is counted.
-        @Sendable func inference(_ path: String, _ request: Request, _ work: @escaping @Sendable ([UInt8]) throws -> InferenceResult) async -> Response {
+        @Sendable func inference(_ path: String, _ request: Request, _ context: Context, _ work: @escaping @Sendable ([UInt8]) throws -> InferenceResult) async -> Response {
             let t0 = DispatchTime.now().uptimeNanoseconds
             func done<T: Encodable>(_ status: HTTPResponse.Status, _ body: T, bytes: Int) -> Response {
                 metrics.record(path: path, status: Int(status.code), ms: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, bytes: bytes)
                 return json(status, body)
             }
             func refuse(_ status: HTTPResponse.Status, _ message: String, bytes: Int) -> Response { done(status, ErrorReply(error: message), bytes: bytes) }
+            /// A refusal that leaves body bytes unread: the answer, then the connection closes (`Connection: close`).
+            func refuseAndClose(_ status: HTTPResponse.Status, _ message: String) -> Response {
+                var response = refuse(status, message, bytes: 0)
+                response.headers[.connection] = "close"
+                context.stopReading()
+                return response
+            }
             // A declared length over the limit is refused from the head, before any body byte is read.
             if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > options.maxBodyBytes {
-                return refuse(.contentTooLarge, "request body of \(declared) bytes is over the limit of \(options.maxBodyBytes)", bytes: 0)
+                return refuseAndClose(.contentTooLarge, "request body of \(declared) bytes is over the limit of \(options.maxBodyBytes)")
             }
             let buffer: ByteBuffer
             switch await collect(request.body, upTo: options.maxBodyBytes, seconds: options.bodyTimeoutSeconds) {
             case .success(let b): buffer = b
-            case .failure(.tooLarge): return refuse(.contentTooLarge, "request body over the limit of \(options.maxBodyBytes) bytes", bytes: 0)
+            case .failure(.tooLarge): return refuseAndClose(.contentTooLarge, "request body over the limit of \(options.maxBodyBytes) bytes")
             case .failure(.timedOut):
-                return refuse(.requestTimeout, "the request body did not arrive within \(options.bodyTimeoutSeconds) s", bytes: 0)
+                return refuseAndClose(.requestTimeout, "the request body did not arrive within \(options.bodyTimeoutSeconds) s")
             case .failure(.malformed(let why)): return refuse(.badRequest, "incomplete or malformed request body: \(why)", bytes: 0)
             }
             let bytes = Array(buffer.readableBytesView)
@@ -178,9 +198,9 @@ public enum EdgeHTTPServer {
                 return refuse(.internalServerError, "\(e)", bytes: bytes.count)
             }
         }
-        router.post("/v1/infer-image") { request, _ in await inference("/v1/infer-image", request) { try models.inferImage($0) } }
-        router.post("/v1/infer") { request, _ in
-            await inference("/v1/infer", request) { try models.infer($0, limits: FeatureBitstreamLimits(maxBytes: options.maxBodyBytes)) }
+        router.post("/v1/infer-image") { request, context in await inference("/v1/infer-image", request, context) { try models.inferImage($0) } }
+        router.post("/v1/infer") { request, context in
+            await inference("/v1/infer", request, context) { try models.infer($0, limits: FeatureBitstreamLimits(maxBytes: options.maxBodyBytes)) }
         }
         let app = Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(options.idleTimeoutSeconds))),
                               configuration: .init(address: .hostname(options.host, port: options.port), serverName: "aecnn"),

@@ -158,7 +158,7 @@ public struct RankingFile: Codable, Sendable {
     public var batchImportance: [[Double]]
     public var batchSize: Int
 
-    public static func read(_ url: URL) throws -> RankingFile { try ResultJSON.decoder().decode(RankingFile.self, from: Data(contentsOf: url)) }
+    public static func read(_ url: URL) throws -> RankingFile { try ResultJSON.decoder().decode(RankingFile.self, from: SafeRead.contents(of: url, limit: SafeRead.recordLimit)) }
 }
 
 public enum PruneStage: TypedStage {
@@ -314,8 +314,11 @@ public enum TrainRecoveryStage: TypedStage {
             // The edge half learns these ranges: encode-features must quantise with them, not recalibrate.
             try LinkCalibration.write(calibration, kept: kept, images: coding.calibrationImages, to: directory.appendingPathComponent("quantizer.json"))
         }
+        // The recovery CNN's activations at the split: `layers` feature maps of `hidden` channels per image.
+        let at = m.splitShape(inputShape: try AECNNStageSupport.inputShape(ctx))
+        let recoveryValues = ctx.spec.aecnn.recoveryLayers * ctx.spec.aecnn.recoveryHidden * at[2] * at[3]
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
-                                              seed: StageRunner.seed(i, ctx.spec), options: options)
+                                              seed: StageRunner.seed(i, ctx.spec), options: options, extraPerImage: recoveryValues)
         try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx, instance: i, kept: try PrunedModels.kept(ctx, i).kept)
         let (kept, _) = try PrunedModels.kept(ctx, i)
         let shape = try AECNNStageSupport.inputShape(ctx)

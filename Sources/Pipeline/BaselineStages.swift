@@ -76,7 +76,7 @@ public enum TrainBottleNetPPStage: TypedStage {
             try FileManager.default.createDirectory(at: frozenDir, withIntermediateDirectories: true)
             let marker = frozenDir.appendingPathComponent("phase.json")
             let store = CheckpointStore(directory: frozenDir)
-            let done = (try? Data(contentsOf: marker)).flatMap { try? ResultJSON.decoder().decode(PhaseMarker.self, from: $0) }
+            let done = (try? SafeRead.contents(of: marker, limit: SafeRead.recordLimit)).flatMap { try? ResultJSON.decoder().decode(PhaseMarker.self, from: $0) }
             if let done, done.inputsSha256 == options.fingerprint, store.exists("model") {
                 try StageTraining.loadModel(m, directory: frozenDir, producedBy: i)
                 frozenAccuracy = done.testAccuracy

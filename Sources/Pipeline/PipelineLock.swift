@@ -54,7 +54,8 @@ public final class PipelineLock {
     }
 
     static func readHolder(_ url: URL) -> Holder? {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        guard let data = try? SafeRead.contents(of: url, limit: 4096) else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         func line(_ k: Int) -> String? { lines.count > k && !lines[k].isEmpty ? lines[k] : nil }
         return Holder(pid: Int32(lines.first ?? "") ?? 0, host: line(1), since: line(2), job: line(3))
@@ -104,6 +105,11 @@ public final class PipelineLock {
                 throw FileIOError(path: url.path, operation: "create the lock", code: errno,
                                   detail: "Checkpoints must be a writable folder")
             }
+            // Something that is not a lock file (a folder, a FIFO) is named as such, not taken for a holder.
+            var st = stat()
+            if lstat(url.path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+                throw StageError.invalidSettings("\(url.path) is \((st.st_mode & S_IFMT) == S_IFDIR ? "a folder" : "not a regular file"), where aecnn keeps a lock file. Fix: remove it (rm -r '\(url.path)') and rerun")
+            }
             guard let holder = PipelineLock.readHolder(url) else { continue }
             if holder.pid == getpid() && holder.isLocal { held = true; return }
             if PipelineLock.live(holder) {
@@ -115,9 +121,10 @@ public final class PipelineLock {
     }
 
     /// Temporary files of atomic writes (`.NAME.tmp-PID-N`) left by a process killed mid-write: with the lock
-    /// held no other writer is in this folder, so those of processes that are gone are removed.
-    func removeStaleTemporaries() {
-        guard let walker = FileManager.default.enumerator(at: workFolder, includingPropertiesForKeys: nil) else { return }
+    /// held no other writer is in this folder (or in `folder`, the instance's forced-rerun folder), so those of
+    /// processes that are gone are removed.
+    func removeStaleTemporaries(in folder: URL? = nil) {
+        guard let walker = FileManager.default.enumerator(at: folder ?? workFolder, includingPropertiesForKeys: nil) else { return }
         for case let file as URL in walker {
             let name = file.lastPathComponent
             guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { continue }

@@ -146,20 +146,25 @@ public final class RunContext {
     /// Refuses a training batch whose saved activations would not fit in this machine's memory, with the
     /// estimate and the largest batch that would: 8 saved tensors (conv, batch norm, ReLU outputs and their
     /// gradients) of every unit's output size per image — on ResNet-20 at 28×28 and batch 128 that is 320 MB
-    /// of the 622 MB measured — plus the training images. Checked before anything is trained.
-    public func checkTrainingMemory(batchSize: Int, stage: String) throws {
+    /// of the 622 MB measured — plus the training images, plus four float copies of every parameter (weights,
+    /// gradients, optimizer state, the backward pass's temporaries). `extraPerImage` counts the values per
+    /// image of layers the base model does not have (the recovery CNN at the split). Checked before anything
+    /// is trained.
+    public func checkTrainingMemory(batchSize: Int, stage: String, parameters: Int = 0, extraPerImage: Int = 0) throws {
         let train = try trainImages()
         let shape = [train.channels, train.height, train.width]
-        let perImage = try makeBaseModel().splitReport(inputShape: shape).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let perImage = try makeBaseModel().splitReport(inputShape: shape).reduce(0) { $0 + $1.shape.reduce(1, *) } + extraPerImage
         let perBatch = 8.0 * 4 * Double(perImage)
-        let fixed = Double(train.pixels.count) + 256e6   // the images, and the process without them
+        // The images, the parameters with their gradients and optimizer state, and the process without them.
+        let fixed = Double(train.pixels.count) + 16 * Double(parameters) + 256e6
         let available = 0.8 * Double(ProcessInfo.processInfo.physicalMemory)
         let estimate = Double(batchSize) * perBatch + fixed
         guard estimate > available else { return }
         let largest = Int((available - fixed) / perBatch)
         func gib(_ x: Double) -> String { String(format: "%.1f GiB", x / 1_073_741_824) }
-        throw StageError.invalidSettings("\(stage): training at batch \(batchSize) on \(shape.map(String.init).joined(separator: "×")) images needs about \(gib(estimate)) (activations of \(perImage) values per image, saved with their gradients), more than 80 % of this machine's \(gib(Double(ProcessInfo.processInfo.physicalMemory))). Fix: "
-            + (largest >= 1 ? "lower stages.<stage>.batch_size to at most \(largest)" : "use smaller images (no batch size fits)"))
+        let params = parameters > 0 ? String(format: " and %.1f M parameters with their gradients and optimizer state", Double(parameters) / 1e6) : ""
+        throw StageError.invalidSettings("\(stage): training at batch \(batchSize) on \(shape.map(String.init).joined(separator: "×")) images needs about \(gib(estimate)) (activations of \(perImage) values per image, saved with their gradients\(params)), more than 80 % of this machine's \(gib(Double(ProcessInfo.processInfo.physicalMemory))). Fix: "
+            + (largest >= 1 ? "lower stages.<stage>.batch_size to at most \(largest)" : extraPerImage > 0 || parameters > 0 ? "use a smaller model (e.g. aecnn.recovery.hidden) or smaller images (no batch size fits)" : "use smaller images (no batch size fits)"))
     }
 
     /// Human-readable class names of the data set, where it has them.

@@ -7,6 +7,7 @@
 // unchanged (ResultCompatibilityTests pins both the keys and the inputs hashes).
 
 import Foundation
+import Checkpoint
 import PipelineSpec
 import CoInference
 
@@ -47,6 +48,21 @@ enum ResultJSON {
         }
         return object
     }
+
+    /// The key paths of `value`'s non-finite numbers ("training.test_accuracy = nan"), which the encoder refuses.
+    static func nonFiniteFields<T: Encodable>(_ value: T) -> [String] {
+        let encoder = encoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "\u{1}+inf", negativeInfinity: "\u{1}-inf", nan: "\u{1}nan")
+        guard let data = try? encoder.encode(value), let root = try? JSONSerialization.jsonObject(with: data) else { return [] }
+        var found: [String] = []
+        func walk(_ x: Any, _ path: String) {
+            if let s = x as? String, s.hasPrefix("\u{1}") { found.append("\(path) = \(s.dropFirst())") }
+            else if let d = x as? [String: Any] { for k in d.keys.sorted() { walk(d[k]!, path.isEmpty ? k : path + "." + k) } }
+            else if let a = x as? [Any] { for (n, e) in a.enumerated() { walk(e, "\(path)[\(n)]") } }
+        }
+        walk(root, "")
+        return found
+    }
 }
 
 /// A stage's own output: what it measured and what later stages read.
@@ -60,14 +76,14 @@ public protocol TypedStage: StageDefinition {
 extension TypedStage {
     /// The instance's published output, if it has one (up to date or not); nil when absent or unreadable.
     public static func output(_ i: StageInstance, _ ctx: RunContext) -> Output? {
-        guard let data = try? Data(contentsOf: StageRunner.resultURL(i, ctx)) else { return nil }
+        guard let data = try? SafeRead.contents(of: StageRunner.resultURL(i, ctx), limit: SafeRead.recordLimit) else { return nil }
         return try? ResultJSON.decoder().decode(Output.self, from: data)
     }
 
     /// The output of a done instance, or an error naming the command that makes it.
     public static func requireOutput(_ i: StageInstance, _ ctx: RunContext, for consumer: String) throws -> Output {
         let url = StageRunner.resultURL(i, ctx)
-        guard let data = try? Data(contentsOf: url) else {
+        guard let data = try? SafeRead.contents(of: url, limit: SafeRead.recordLimit) else {
             throw StageError.missingInput(stage: consumer, path: url.path, runFirst: i.commandArguments + " --pipeline <file>")
         }
         do { return try ResultJSON.decoder().decode(Output.self, from: data) } catch {

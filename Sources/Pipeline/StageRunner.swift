@@ -149,13 +149,13 @@ public enum StageRunner {
     /// The instance's published result file as JSON, if any (whether or not it is up to date): for tools
     /// that show it whole. Code that reads a value decodes the stage's output type (`TypedStage.output`).
     public static func result(_ i: StageInstance, _ ctx: RunContext) -> [String: Any]? {
-        guard let data = try? Data(contentsOf: resultURL(i, ctx)) else { return nil }
+        guard let data = try? SafeRead.contents(of: resultURL(i, ctx), limit: SafeRead.recordLimit) else { return nil }
         return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
     }
 
     /// The runner's record of the instance's last run, if it has a result.
     public static func record(_ i: StageInstance, _ ctx: RunContext) -> RunRecord? {
-        guard let data = try? Data(contentsOf: resultURL(i, ctx)) else { return nil }
+        guard let data = try? SafeRead.contents(of: resultURL(i, ctx), limit: SafeRead.recordLimit) else { return nil }
         return try? ResultJSON.decoder().decode(RunRecord.self, from: data)
     }
 
@@ -175,7 +175,7 @@ public enum StageRunner {
         for d in def.dependencies(i, ctx.spec) where try state(d, ctx) != .done {
             if result(i, ctx) != nil { return .stale("input \(d) is not up to date") }
             // Its last attempt failed (e.g. on that input's damage): say so rather than only "needs".
-            if let data = try? Data(contentsOf: failedURL(i, ctx)), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
+            if let data = try? SafeRead.contents(of: failedURL(i, ctx), limit: SafeRead.recordLimit), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
                 return .failed(failure.error)
             }
             return .waiting(on: d.description)
@@ -186,7 +186,7 @@ public enum StageRunner {
             guard r.inputsSha256 == current else { return .stale(try staleness(i, ctx, recorded: r)) }
             return try quickCheck(i, ctx, r).map { .damaged($0) } ?? .done
         }
-        if let data = try? Data(contentsOf: failedURL(i, ctx)), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
+        if let data = try? SafeRead.contents(of: failedURL(i, ctx), limit: SafeRead.recordLimit), let failure = try? JSONDecoder().decode(FailureRecord.self, from: data) {
             return .failed(failure.error)
         }
         if let t = def.training(ctx.spec), let epoch = latestEpoch(directory(i, ctx)) {
@@ -304,8 +304,10 @@ public enum StageRunner {
             }
             // Name the first instance upstream that can run now, not only the direct input.
             let first = try upstream(of: [i], ctx).first { try state($0, ctx) != .done } ?? d
+            let exists = FileManager.default.fileExists(atPath: resultURL(d, ctx).path)
             throw StageError.missingUpstream(stage: i.description, path: resultURL(d, ctx).path,
-                                             first: first.commandArguments + " --pipeline <file>", target: i.command + " --pipeline <file>")
+                                             first: first.commandArguments + " --pipeline <file>", target: i.command + " --pipeline <file>",
+                                             state: exists ? "\(d) is \(s)" : nil)
         }
         // Inputs are read from disk: check their files against the hashes their results recorded before
         // anything of this instance is touched (a damaged input must not cost a forced rerun its old outputs).
@@ -343,6 +345,8 @@ public enum StageRunner {
             try? FileManager.default.removeItem(at: failedURL(i, ctx))
         }
         try FileIOError.createDirectory(at: work, detail: "Fix: Checkpoints must be a writable folder (choose one with --checkpoints DIR)")
+        // A forced rerun's folder too: a temporary file there is what a killed forced run left half-written.
+        if options.force { lock.removeStaleTemporaries(in: work) }
         guard let inputs = try inputsHash(i, ctx) else { throw StageError.invalidSettings("\(i): inputs disappeared") }
         let started = Date()
         var produced: StageProduct
@@ -353,6 +357,20 @@ public enum StageRunner {
         } catch let e as Trainer.Interrupted {
             throw e
         } catch {
+            recordFailure(error, i, ctx)
+            throw error
+        }
+        // The result is encoded before anything is published: a non-finite figure (a diverged training) leaves
+        // no outputs behind, the earlier ones of a forced rerun stay, and the error names the figure.
+        let output: [String: Any]
+        do { output = try ResultJSON.object(AnyStageOutput(produced.output)) } catch is EncodingError {
+            let fields = ResultJSON.nonFiniteFields(AnyStageOutput(produced.output))
+            for f in produced.files {   // with a checkpoint's manifest beside it
+                try? FileManager.default.removeItem(at: work.appendingPathComponent(f))
+                if f.hasSuffix(".safetensors") { try? FileManager.default.removeItem(at: work.appendingPathComponent(String(f.dropLast(12)) + ".manifest.json")) }
+            }
+            if options.force { try? FileManager.default.removeItem(at: fresh) }
+            let error = StageError.invalidSettings("\(i) produced a non-finite number (\(fields.isEmpty ? "in its result" : fields.joined(separator: ", "))): its training diverged (NaN or ∞ loss) or its test set is empty. Nothing was published\(options.force ? " (the earlier outputs stay)" : ""). Fix: lower the learning rate or check the data set, then rerun '\(i.command) --pipeline <file>'")
             recordFailure(error, i, ctx)
             throw error
         }
@@ -376,14 +394,8 @@ public enum StageRunner {
                                convKernels: Kernels.convKernelName, peakRssBytes: ProcessMemory.peakResidentBytes,
                                cpu: Machine.cpuDescription, aecnnVersion: ctx.buildVersion,
                                outputStats: outputStats(produced.files, in: dir))
-        // One JSON object: the stage's output and the runner's record (the record wins a shared key). A
-        // non-finite number (a diverged training) is refused by the encoder: say so, publish nothing.
-        var result: [String: Any]
-        do { result = try ResultJSON.object(AnyStageOutput(produced.output)) } catch let e as EncodingError {
-            let error = StageError.invalidSettings("\(i) produced a non-finite number (\(e.localizedDescription)): its training diverged (NaN or ∞ loss) or its test set is empty. Nothing was published. Fix: lower the learning rate or check the data set, then rerun '\(i.command) --pipeline <file>'")
-            recordFailure(error, i, ctx)
-            throw error
-        }
+        // One JSON object: the stage's output and the runner's record (the record wins a shared key).
+        var result = output
         result.merge(try ResultJSON.object(record)) { _, r in r }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted]), to: resultURL(i, ctx))
         return StageSummary(stage: i.stage, skipped: false)

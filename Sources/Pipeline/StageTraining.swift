@@ -7,9 +7,11 @@ import Checkpoint
 import PipelineSpec
 
 enum StageTraining {
+    /// `extraPerImage`: activation values per image of layers the base model does not have (see
+    /// `RunContext.checkTrainingMemory`).
     static func train(_ model: Module, stage: String, ctx: RunContext, directory: URL, settings: TrainingSettings,
-                      seed: UInt64, options: StageOptions) throws -> TrainingFigures {
-        try ctx.checkTrainingMemory(batchSize: settings.batchSize, stage: stage)
+                      seed: UInt64, options: StageOptions, extraPerImage: Int = 0) throws -> TrainingFigures {
+        try ctx.checkTrainingMemory(batchSize: settings.batchSize, stage: stage, parameters: model.parameterCount, extraPerImage: extraPerImage)
         let trainer = Trainer(stage: stage, directory: directory, settings: settings, seed: seed, log: ctx.log)
         trainer.stopAfterSteps = options.stopAfterSteps
         trainer.fingerprint = options.fingerprint

@@ -36,6 +36,11 @@ public enum TrainBaseStage: TypedStage {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw StageError.invalidSettings("model.weights: \(path) does not exist. Fix: point model.weights at a .safetensors file of a trained \(spec.model.arch.rawValue), or remove it to train")
             }
+            // The header first: a file that is not safetensors (or a FIFO, or a huge sparse file) is refused at
+            // once, before its whole content is hashed.
+            do { _ = try SafeTensors.readHeader(from: URL(fileURLWithPath: path)) } catch {
+                throw StageError.invalidSettings("model.weights: \(error). Fix: point model.weights at a .safetensors file of a trained \(spec.model.arch.rawValue) (scripts/torch_to_aecnn.py converts a PyTorch state_dict), or remove it to train")
+            }
             return try SHA256.hexDigest(ofFile: URL(fileURLWithPath: path))
         }
         model.weights = nil   // the file's content decides, not its path

@@ -99,7 +99,7 @@ public final class Trainer {
             try optimizer.loadState(state.optimizerTensors, stepCount: state.step)
             rng = try RNG(stateWords: state.rngWords)
             startEpoch = epoch
-            try truncateMetrics(afterEpoch: epoch)
+            try truncateMetrics(afterEpoch: epoch, epochLine: state.epochLine)
             log?("\(stage): resuming after epoch \(epoch)/\(settings.epochs) (step \(state.step))")
         } else {
             try? FileManager.default.removeItem(at: metricsURL)
@@ -148,11 +148,14 @@ public final class Trainer {
                 if let stop = stopAfterSteps, stepsThisProcess >= stop { throw Interrupted() }
             }
             last = try evaluate(model, test, normalization)
-            try saveState(epoch: epoch + 1, model: model, optimizer: optimizer, rng: rng)
-            try appendMetrics(["event": "epoch", "stage": stage, "epoch": epoch + 1, "train_loss": lossSum / Double(seen),
-                               "train_accuracy": Double(correct) / Double(seen), "test_accuracy": last.accuracy,
-                               "test_loss": last.loss, "elapsed_seconds": Date().timeIntervalSince(started),
-                               "peak_rss_bytes": ProcessMemory.peakResidentBytes])
+            // The epoch's line travels in the saved state too: a process killed after the state is saved but
+            // before the line reaches metrics.jsonl gets it back on resume (`truncateMetrics`).
+            let epochLine = try metricsLine(["event": "epoch", "stage": stage, "epoch": epoch + 1, "train_loss": lossSum / Double(seen),
+                                             "train_accuracy": Double(correct) / Double(seen), "test_accuracy": last.accuracy,
+                                             "test_loss": last.loss, "elapsed_seconds": Date().timeIntervalSince(started),
+                                             "peak_rss_bytes": ProcessMemory.peakResidentBytes])
+            try saveState(epoch: epoch + 1, model: model, optimizer: optimizer, rng: rng, epochLine: epochLine)
+            try AtomicFile.appendLine(epochLine, to: metricsURL)
             log?(String(format: "%@ epoch %d/%d done: train loss %.4f acc %.2f%%, test acc %.2f%% loss %.4f",
                         stage, epoch + 1, settings.epochs, lossSum / Double(seen), 100 * Double(correct) / Double(seen),
                         100 * last.accuracy, last.loss))
@@ -192,11 +195,13 @@ public final class Trainer {
         var optimizerTensors: [String: Tensor]
         var step: Int
         var rngWords: [UInt64]
+        /// The epoch's line of metrics.jsonl (states saved before it was kept have none).
+        var epochLine: String?
     }
 
     static func stateName(_ epoch: Int) -> String { String(format: "epoch-%04d", epoch) }
 
-    func saveState(epoch: Int, model: Module, optimizer: Optimizer, rng: RNG) throws {
+    func saveState(epoch: Int, model: Module, optimizer: Optimizer, rng: RNG, epochLine: String? = nil) throws {
         var tensors = model.stateTensors().map { NamedTensor("model." + $0.0, $0.1) }
         tensors += optimizer.stateTensors().map { NamedTensor("optimizer." + $0.0, $0.1) }
         tensors.append(NamedTensor("rng", .vector(rng.stateWords)))
@@ -204,7 +209,8 @@ public final class Trainer {
                        metadata: ["stage": .string(stage), "epoch": .int(epoch), "step": .int(optimizer.stepCount),
                                   "epochs": .int(settings.epochs), "threads": .int(Parallel.threads),
                                   "blas_core": .string(BLAS.coreName),
-                                  "conv_kernels": .string(Kernels.convKernelName), "fingerprint": .string(fingerprint)])
+                                  "conv_kernels": .string(Kernels.convKernelName), "fingerprint": .string(fingerprint)]
+                           .merging(epochLine.map { ["epoch_metrics": .string($0)] } ?? [:]) { a, _ in a })
         // Older states are superseded only once the new one is complete.
         for name in try store.names() where name != Trainer.stateName(epoch) { try? store.remove(name) }
     }
@@ -231,7 +237,8 @@ public final class Trainer {
                     if t.name.hasPrefix("model.") { model[String(t.name.dropFirst(6))] = tensor }
                     else if t.name.hasPrefix("optimizer.") { opt[String(t.name.dropFirst(10))] = tensor }
                 }
-                return (epoch, SavedState(modelTensors: model, optimizerTensors: opt, step: step, rngWords: words))
+                return (epoch, SavedState(modelTensors: model, optimizerTensors: opt, step: step, rngWords: words,
+                                          epochLine: loaded.manifest.metadata["epoch_metrics"]?.stringValue))
             } catch let e as CheckpointError {
                 log?("\(stage): ignoring unusable saved state \(name): \(e)")
             }
@@ -244,19 +251,26 @@ public final class Trainer {
 
     // MARK: - Metrics
 
-    func appendMetrics(_ fields: [String: Any]) throws {
-        let data = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
-        try AtomicFile.appendLine(String(decoding: data, as: UTF8.self), to: metricsURL)
+    func metricsLine(_ fields: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self)
     }
 
-    /// After a resume, drop metric lines from epochs that will be run again.
-    func truncateMetrics(afterEpoch epoch: Int) throws {
-        guard let text = try? String(contentsOf: metricsURL, encoding: .utf8) else { return }
-        let kept = text.split(separator: "\n").filter { line in
+    func appendMetrics(_ fields: [String: Any]) throws { try AtomicFile.appendLine(try metricsLine(fields), to: metricsURL) }
+
+    /// After a resume from the state of `epoch`, drop metric lines from epochs that will be run again (and a line
+    /// cut short by a kill), and put back the epoch's own line from the state when the kill came before it was
+    /// written.
+    func truncateMetrics(afterEpoch epoch: Int, epochLine: String? = nil) throws {
+        let text = (try? SafeRead.contents(of: metricsURL, limit: SafeRead.recordLimit)).map { String(decoding: $0, as: UTF8.self) }
+        guard text != nil || epochLine != nil else { return }
+        var hasEpochLine = false
+        var kept = (text ?? "").split(separator: "\n").filter { line in
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let e = obj["epoch"] as? Int else { return false }
+            if e == epoch, obj["event"] as? String == "epoch" { hasEpochLine = true }
             return e <= epoch
         }
+        if !hasEpochLine, let epochLine { kept.append(Substring(epochLine)) }
         try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: metricsURL)
     }
 

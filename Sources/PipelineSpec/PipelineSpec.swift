@@ -92,6 +92,16 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
             throw PipelineSpecError(kind: .unreadableFile, fileName: path, message: "is a directory, not a pipeline file",
                                     hint: "pass a .yaml file, e.g. Pipelines/smoke.yaml")
         }
+        // Kind and size from stat before any open: a FIFO would block the read, a huge file would be loaded whole.
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+            throw PipelineSpecError(kind: .unreadableFile, fileName: path, message: "is not a regular file (a FIFO, a device or a socket)",
+                                    hint: "pass a .yaml file, e.g. Pipelines/smoke.yaml")
+        }
+        if let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxFileBytes {
+            throw PipelineSpecError(kind: .unreadableFile, fileName: path, message: "is \(size) bytes, more than a pipeline file's \(maxFileBytes)",
+                                    hint: "pass the pipeline's .yaml file, e.g. Pipelines/smoke.yaml")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -250,13 +260,19 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         }
     }
 
+    /// Largest pipeline file read (the reference recipes are a few kB).
+    public static let maxFileBytes = 1 << 20
+
     /// Most worker threads a pipeline or a command accepts.
     public static let maxThreads = 256
 
     /// Longest pipeline or split name (folder names stay far below the file system's 255-byte limit).
     public static let maxNameLength = 64
 
-    private static func isValidName(_ name: String) -> Bool {
+    /// Whether `name` can name a pipeline or split folder: letters, digits, `.`, `_`, `-`, not starting with `.`,
+    /// at most `maxNameLength` characters. Names read from files another machine wrote (a merged report's splits,
+    /// a submission record) are checked with the same rule before they become paths.
+    public static func isValidName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first != ".", name.unicodeScalars.count <= maxNameLength else { return false }
         return name.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)

@@ -123,8 +123,11 @@ public struct YAMLValue {
     }
 
     /// A boolean: `true` or `false` (YAML 1.1 spellings such as `yes`/`no` are accepted as Yams resolves them).
+    /// `true` or `false` (YAML 1.2's core schema, in any of its three spellings). YAML 1.1's `yes`, `no`, `on`,
+    /// `off`, `y` and `n`, which Yams would also read as booleans, are refused: they are a typo as often as a choice.
     public func bool() throws -> Bool {
-        guard plainText != nil, tagName == .bool, let value = node.bool else {
+        guard let text = plainText, tagName == .bool, let value = node.bool,
+              ["true", "True", "TRUE", "false", "False", "FALSE"].contains(text) else {
             throw typeMismatch("true or false")
         }
         return value

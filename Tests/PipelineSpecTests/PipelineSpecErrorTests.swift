@@ -195,6 +195,14 @@ final class PipelineSpecErrorTests: XCTestCase {
                keyPath: "model.width", "resnet20/32/56 only")
         expect(head + "stages: {train-base: {epochs: 1, optimizer: {momentum: 0, nesterov: true}}}", .invalidValue,
                keyPath: "stages.train-base.optimizer.nesterov", "needs momentum > 0")
+        // YAML 1.1's other booleans are refused: `yes`, `no`, `on`, `off`, `y`, `n` (only true and false).
+        for word in ["yes", "no", "on", "off", "y", "n", "Yes", "ON"] {
+            expect(head + "stages: {train-base: {epochs: 1, optimizer: {nesterov: \(word)}}}", .typeMismatch,
+                   keyPath: "stages.train-base.optimizer.nesterov", "expected true or false")
+        }
+        for word in ["true", "True", "TRUE", "false", "False", "FALSE"] {
+            XCTAssertNoThrow(try PipelineSpec.parse(yaml: head + "stages: {train-base: {epochs: 1, optimizer: {nesterov: \(word)}}}", fileName: "x.yaml"), word)
+        }
         expect(head + "stages: {train-base: {epochs: 9, schedule: {kind: step, milestones: [4, 2]}}}", .invalidValue,
                keyPath: "stages.train-base.schedule.milestones[1]", "strictly increasing")
         expect(head + "stages: {train-base: {epochs: 1, trainable: []}}", .invalidValue,

@@ -151,6 +151,7 @@ final class ReportPartsTests: XCTestCase {
         // Merging a merged report with another seed weights its differences by their seeds.
         var c = report(seed: 2, base: "b2", rows: [(.aecnn, 16, 0.93)], cpu: "AMD")
         c.baseAccuracy = 0.94
+        c.layout = a.layout   // the same experiment: reports laid out differently are refused
         let three = try ComparisonReport.merge([merged, c], names: ["merged", "c"])
         let v16 = try XCTUnwrap(three.rows.first { $0.method == .aecnn && $0.ratio == 16 })
         XCTAssertEqual(v16.n, 2)

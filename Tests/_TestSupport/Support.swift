@@ -41,3 +41,29 @@ public func runProcess(_ exe: URL, _ args: [String]) throws -> (status: Int32, o
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e.data, as: UTF8.self))
 }
+
+/// Runs an executable, killing it (SIGKILL) when it has not exited within `timeout` seconds: its exit status,
+/// output, and whether it had to be killed — for tests of inputs that once made a command hang.
+public func runProcess(_ exe: URL, _ args: [String], timeout: Double) throws -> (status: Int32, out: String, err: String, timedOut: Bool) {
+    let p = Process()
+    p.executableURL = exe
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let o = Box(), e = Box()
+    let done = DispatchGroup()
+    for (handle, box) in [(out.fileHandleForReading, o), (err.fileHandleForReading, e)] {
+        done.enter()
+        Thread { box.data = handle.readDataToEndOfFile(); done.leave() }.start()
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(20_000) }
+    let timedOut = p.isRunning
+    if timedOut { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+    done.wait()
+    return (p.terminationStatus, String(decoding: o.data, as: UTF8.self), String(decoding: e.data, as: UTF8.self), timedOut)
+}

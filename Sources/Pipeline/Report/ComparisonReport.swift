@@ -5,6 +5,7 @@
 
 import Foundation
 import PipelineSpec
+import Checkpoint
 
 /// The methods a report compares.
 public enum ReportMethod: String, Codable, CaseIterable, Sendable {
@@ -177,6 +178,9 @@ public struct ComparisonReport: Codable, Sendable {
             guard r.testImages == first.testImages else {
                 throw ReportError("\(name) measured on \(r.testImages.map(String.init) ?? "mixed") test images, \(names[0]) on \(first.testImages.map(String.init) ?? "mixed"): merged accuracies must be on the same images")
             }
+            if let difference = r.experimentDifference(from: first) {
+                throw ReportError("\(name) and \(names[0]) are different experiments (\(difference)): only runs of one pipeline, laid out and trained alike, merge into means. Fix: merge each experiment on its own")
+            }
             for s in r.seeds {
                 if let other = seen[s] { throw ReportError("seed \(s) is in both \(other) and \(name): each seed may be counted once") }
                 seen[s] = name
@@ -230,6 +234,9 @@ public struct ComparisonReport: Codable, Sendable {
             guard p.testImages == out.testImages else {
                 throw ReportError("\(name) measured on \(p.testImages.map(String.init) ?? "mixed") test images, \(names[0]) on \(out.testImages.map(String.init) ?? "mixed"): parts must be on the same images")
             }
+            if let difference = p.experimentDifference(from: out) {
+                throw ReportError("\(name) and \(names[0]) are parts of seed \(p.seeds[0]) of different experiments (\(difference)): only parts of one run combine")
+            }
             let sameBase = (p.baseModelSha256 != nil && out.baseModelSha256 != nil) ? p.baseModelSha256 == out.baseModelSha256 : p.baseAccuracy == out.baseAccuracy
             guard sameBase else {
                 throw ReportError("\(name) and \(names[0]) are of seed \(p.seeds[0]) but of different base models (\(p.baseModelSha256 ?? "accuracy \(p.baseAccuracy ?? .nan)") against \(out.baseModelSha256 ?? "accuracy \(out.baseAccuracy ?? .nan)")): parts of one seed's run start from one base model. Fix: restore the seed's committed base model before running its other cells")
@@ -280,13 +287,85 @@ public struct ComparisonReport: Codable, Sendable {
 
     public func encoded() throws -> Data { try ResultJSON.encoder().encode(self) }
 
+    /// Largest comparison.json read (the published merge of three seeds is about 100 kB).
+    public static let maxFileBytes = 64 << 20
+
+    /// A comparison.json, possibly written on another machine: read only if it is a regular file of sane size,
+    /// decoded, and checked (`problem()`) before any of its names becomes a path or its figures a mean.
     public static func read(_ url: URL) throws -> ComparisonReport {
-        guard let data = try? Data(contentsOf: url) else {
-            throw ReportError("\(url.path) cannot be read. Fix: name the comparison.json of a report (Checkpoints/<pipeline>/report/comparison.json)")
+        let data: Data
+        do { data = try SafeRead.contents(of: url, limit: maxFileBytes) } catch {
+            throw ReportError("\(error). Fix: name the comparison.json of a report (Checkpoints/<pipeline>/report/comparison.json)")
         }
-        do { return try ResultJSON.decoder().decode(ComparisonReport.self, from: data) } catch {
+        let report: ComparisonReport
+        do { report = try ResultJSON.decoder().decode(ComparisonReport.self, from: data) } catch {
             throw ReportError("\(url.path) is not a comparison.json of this version (\(error)). Fix: rebuild it with 'aecnn report --pipeline <file>'")
         }
+        if let problem = report.problem() {
+            throw ReportError("\(url.path) is not a valid comparison.json: \(problem). Fix: use the comparison.json that 'aecnn report' wrote, unedited")
+        }
+        return report
+    }
+
+    /// The first thing in the report that `aecnn report` would never write, or nil: names that could not name a
+    /// folder (the pipeline's, the splits', which become plot file names), figures outside their range
+    /// (an accuracy outside 0…1, a negative or non-finite size, n or a test-image count below 1), no seeds or a
+    /// seed twice, a row at a split or ratio its layout does not list.
+    public func problem() -> String? {
+        func name(_ s: String) -> String { "'\(s.prefix(80).unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined())\(s.count > 80 ? "…" : "")'" }
+        func printable(_ s: String) -> Bool { s.count <= 200 && s.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f && !(0x80...0x9f).contains($0.value) && $0.value != 0x2028 && $0.value != 0x2029 } }
+        guard PipelineSpec.isValidName(pipeline) else { return "pipeline \(name(pipeline)) cannot name a folder" }
+        for split in layout.splits where !PipelineSpec.isValidName(split) { return "split \(name(split)) cannot name a folder or a plot file (letters, digits, '.', '_', '-')" }
+        guard Set(layout.splits).count == layout.splits.count else { return "a split is listed twice" }
+        for v in layout.ratios where !(1...4096).contains(v) { return "ratio \(v) is outside 1…4096" }
+        for b in layout.bits where !(1...16).contains(b) { return "bits \(b) is outside 1…16" }
+        for q in layout.qualities where !(1...100).contains(q) { return "JPEG quality \(q) is outside 1…100" }
+        guard !seeds.isEmpty else { return "it lists no seeds" }
+        guard Set(seeds).count == seeds.count else { return "a seed is listed twice" }
+        for text in [dataset, model, baseModelSha256].compactMap({ $0 }) where !printable(text) { return "\(name(text)) holds control characters" }
+        func fraction(_ x: Double?, _ what: String) -> String? {
+            guard let x else { return nil }
+            return x.isFinite && (0...1).contains(x) ? nil : "\(what) \(x) is not a fraction from 0 to 1"
+        }
+        func positive(_ x: Int?, _ what: String) -> String? { x.map { $0 >= 1 ? nil : "\(what) \($0) is below 1" } ?? nil }
+        if let p = fraction(baseAccuracy, "the base accuracy") ?? fraction(baseAccuracyStd, "the base accuracy's deviation")
+            ?? positive(testImages, "test_images") ?? positive(trainImages, "train_images") { return p }
+        for row in rows {
+            let label = "row \(name(row.label))"
+            if let split = row.split, !layout.splits.contains(split) { return "\(label) is at split \(name(split)), which the layout does not list" }
+            if let v = row.ratio, !layout.ratios.contains(v) { return "\(label) is at ratio \(v), which the layout does not list" }
+            if let r = row.reference, !printable(r) { return "\(label) names its reference with control characters" }
+            // n counts the seeds behind a measured accuracy (a merge writes 0 for a row no seed measured).
+            if let p = fraction(row.accuracy, "\(label): accuracy") ?? fraction(row.accuracyStd, "\(label): deviation")
+                ?? (row.accuracy == nil ? nil : positive(row.n, "\(label): n")) ?? positive(row.testImages, "\(label): test_images") { return p }
+            if let n = row.n, n < 0 { return "\(label): n \(n) is negative" }
+            if let d = row.minusBase, !(d.isFinite && abs(d) <= 1) { return "\(label): minus_base \(d) is not a difference of two fractions" }
+            for (x, what) in [(row.bitsPerElement, "bits_per_element"), (row.bytesPerImage, "bytes_per_image"), (row.compressionRatio, "compression_ratio"),
+                              (row.compressionRatioFrame, "compression_ratio_frame"), (row.condition, "condition")] {
+                if let x, !(x.isFinite && x >= 0) { return "\(label): \(what) \(x) is not a finite number ≥ 0" }
+            }
+            if let n = row.n, n > seeds.count { return "\(label): n \(n) is more than the report's \(seeds.count) seeds" }
+        }
+        return nil
+    }
+
+    /// The first difference in how two reports were laid out and trained (the splits, ratios, codecs, bit
+    /// depths, channels, JPEG qualities, the model, the data set and its sizes, each method's training budget),
+    /// or nil when they are the same experiment and can be merged.
+    func experimentDifference(from o: ComparisonReport) -> String? {
+        func list<T>(_ a: [T], _ b: [T]) -> String { "\(a) against \(b)" }
+        if layout.splits != o.layout.splits { return "splits " + list(layout.splits, o.layout.splits) }
+        if layout.ratios != o.layout.ratios { return "ratios " + list(layout.ratios, o.layout.ratios) }
+        if layout.codecs != o.layout.codecs { return "codecs " + list(layout.codecs.map(\.rawValue), o.layout.codecs.map(\.rawValue)) }
+        if layout.bits != o.layout.bits { return "bit depths " + list(layout.bits, o.layout.bits) }
+        if layout.channels != o.layout.channels { return "BottleNet++ channels " + list(layout.channels.map(\.rawValue), o.layout.channels.map(\.rawValue)) }
+        if layout.qualities != o.layout.qualities { return "JPEG qualities " + list(layout.qualities, o.layout.qualities) }
+        if model != o.model { return "model \(model ?? "unknown") against \(o.model ?? "unknown")" }
+        if dataset != o.dataset { return "data set \(dataset ?? "unknown") against \(o.dataset ?? "unknown")" }
+        if trainImages != o.trainImages { return "training images \(trainImages.map(String.init) ?? "unknown") against \(o.trainImages.map(String.init) ?? "unknown")" }
+        let budget = { (r: ComparisonReport) in r.budgets.map { "\($0.method.rawValue): \($0.breakdown)\($0.matched == true ? " (matched)" : "")" }.sorted() }
+        if budget(self) != budget(o) { return "training budgets " + list(budget(self), budget(o)) }
+        return nil
     }
 }
 

@@ -134,7 +134,7 @@ public enum ReportGathering {
     static func stageTimes(_ ctx: RunContext) -> [StageTime] {
         StageRunner.allInstances(ctx.spec).compactMap { inst -> StageTime? in
             guard inst.stage != CompareStage.name, let r = StageRunner.record(inst, ctx) else { return nil }
-            let figures = try? ResultJSON.decoder().decode(TrainingFigures.self, from: Data(contentsOf: StageRunner.resultURL(inst, ctx)))
+            let figures = try? ResultJSON.decoder().decode(TrainingFigures.self, from: SafeRead.contents(of: StageRunner.resultURL(inst, ctx), limit: SafeRead.recordLimit))
             return StageTime(seed: ctx.spec.seed, instance: inst.description, seconds: r.stageWallSeconds,
                              trainImagesPerSecond: figures?.trainImagesPerSecond, cpu: r.cpu, build: r.aecnnVersion)
         }
@@ -149,7 +149,7 @@ public enum ReportGathering {
         let test = try ctx.testImages()
         let level = ctx.spec.coding?.zstdLevel ?? 19
         let baseHash = StageRunner.record(TrainBaseStage.instance, ctx)?.outputsSha256 ?? "unknown"
-        if let cache, let data = try? Data(contentsOf: cache), let c = try? ResultJSON.decoder().decode(ReferenceCache.self, from: data),
+        if let cache, let data = try? SafeRead.contents(of: cache, limit: SafeRead.recordLimit), let c = try? ResultJSON.decoder().decode(ReferenceCache.self, from: data),
            c.baseOutputsSha256 == baseHash, c.testImages == test.count, c.zstdLevel == level, c.splits == ctx.spec.splits,
            c.frameVersion == FeatureBitstream.compactVersion {
             return c.rows

@@ -308,9 +308,14 @@ public enum ReportRendering {
     /// Writes comparison.md/.csv/.json, the plots and report.md into `directory`; returns comparison.md's text.
     @discardableResult
     public static func write(_ r: ComparisonReport, to directory: URL, extraPlots: [(name: String, svg: String)] = []) throws -> String {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let md = comparisonMarkdown(r)
         let plots = self.plots(r) + extraPlots
+        // Plot names come from split names, which a comparison.json from another machine carries: each must be
+        // one file name inside `directory` (read() checks the splits; this holds for any report).
+        for p in plots where p.name.isEmpty || p.name.contains("/") || p.name.hasPrefix(".") || p.name.contains("\0") {
+            throw ReportError("the plot name '\(p.name.prefix(80))' is not a file name inside \(directory.path): the report's split names must be letters, digits, '.', '_' and '-'")
+        }
+        try FileIOError.createDirectory(at: directory, detail: "the report's folder")
         for p in plots { try AtomicFile.write(Data(p.svg.utf8), to: directory.appendingPathComponent(p.name)) }
         try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("comparison.md"))
         try AtomicFile.write(Data(csv(r).utf8), to: directory.appendingPathComponent("comparison.csv"))
