@@ -3,6 +3,7 @@
 // pipeline's stages and reports, the profiler, the planner, the device client and the edge server.
 
 import Foundation
+import Datasets
 import FeatureCoding
 import PipelineSpec
 
@@ -50,6 +51,8 @@ public struct CodedRow: Codable, Sendable {
     public var decodeMbPerS: Double
     public var carriedShape: [Int]
     public var splitShape: [Int]
+    /// Each test image's predicted class through this configuration (absent in results written before they were kept).
+    public var predictions: TestPredictions?
 
     public init(split: String, ratio: Int, codec: CodingSettings.Codec, codecId: String, bits: Int, ranges: CodingSettings.RangeMode, accuracy: Double, floatAccuracy: Double, frameBytesMean: Double, frameBytesP50: Int, frameBytesP99: Int, payloadBytesMean: Double, bitsPerElement: Double, order0EntropyBits: Double, compressionRatio: Double, compressionRatioFrame: Double, encodeMsPerImage: Double, decodeMsPerImage: Double, encodeMbPerS: Double, decodeMbPerS: Double, carriedShape: [Int], splitShape: [Int]) {
         self.split = split; self.ratio = ratio; self.codec = codec; self.codecId = codecId; self.bits = bits; self.ranges = ranges; self.accuracy = accuracy; self.floatAccuracy = floatAccuracy; self.frameBytesMean = frameBytesMean; self.frameBytesP50 = frameBytesP50; self.frameBytesP99 = frameBytesP99; self.payloadBytesMean = payloadBytesMean; self.bitsPerElement = bitsPerElement; self.order0EntropyBits = order0EntropyBits; self.compressionRatio = compressionRatio; self.compressionRatioFrame = compressionRatioFrame; self.encodeMsPerImage = encodeMsPerImage; self.decodeMsPerImage = decodeMsPerImage; self.encodeMbPerS = encodeMbPerS; self.decodeMbPerS = decodeMbPerS; self.carriedShape = carriedShape; self.splitShape = splitShape

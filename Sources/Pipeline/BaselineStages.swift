@@ -105,7 +105,7 @@ public enum TrainBottleNetPPStage: TypedStage {
             bridge.condition = Float(cond)
             bridge.resetEvaluationDraws()
             let e = try Trainer.evaluate(m, try ctx.testImages(), try ctx.normalization(), batchSize: 500)
-            accuracy.append(ConditionAccuracy(condition: cond, accuracy: e.accuracy))
+            accuracy.append(ConditionAccuracy(condition: cond, accuracy: e.accuracy, predictions: try ctx.predictions(e.predicted)))
             ctx.log?(String(format: "%@: test accuracy %.2f%% at %@ = %g", i.description, 100 * e.accuracy, c == .bec ? "p" : "σ", cond))
         }
         bridge.condition = 0
@@ -182,6 +182,7 @@ public enum TrainBottleNetStage: TypedStage {
         let bytes = Double(bridge.bytesSent) / Double(max(bridge.imagesSent, 1))
         let splitElements = split.shape.dropFirst().reduce(1, *)
         outcome.testAccuracy = e.accuracy
+        outcome.predictions = try ctx.predictions(e.predicted)
         let facts = BottleNetFacts(bytesPerImage: bytes, reducedShape: Array(reducedShape.dropFirst()), splitShape: Array(split.shape.dropFirst()),
                                    quality: try quality(i), compressionRatio: 4 * Double(splitElements) / bytes,
                                    deviceFlops: m.deviceFLOPs(inputShape: shape) + reduceFLOPs, bridgeParameters: bridge.parameterCount)

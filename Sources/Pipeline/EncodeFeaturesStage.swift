@@ -68,6 +68,7 @@ public enum EncodeFeaturesStage: TypedStage {
     struct Tally {
         var frameBytes: [Int] = [], payloadBytes = 0, encodeSeconds = 0.0, decodeSeconds = 0.0
         var correct = 0, histogram = [Int](repeating: 0, count: 256)
+        var predicted: [Int] = []
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
@@ -132,7 +133,9 @@ public enum EncodeFeaturesStage: TypedStage {
                     for j in 0..<per { dst[s * per + j] = decoded[j] }
                 }
                 GradMode.withoutGrad {
-                    for (p, y) in zip(argmaxRows(m.edge(Variable(received)).value), labels) where p == Int(y) { tallies[k].correct += 1 }
+                    let p = argmaxRows(m.edge(Variable(received)).value)
+                    tallies[k].predicted += p
+                    for (p, y) in zip(p, labels) where p == Int(y) { tallies[k].correct += 1 }
                 }
             }
             let done = r.upperBound
@@ -165,6 +168,7 @@ public enum EncodeFeaturesStage: TypedStage {
                 encodeMbPerS: Double(images * per) / max(t.encodeSeconds, 1e-12) / 1e6,
                 decodeMbPerS: Double(images * per) / max(t.decodeSeconds, 1e-12) / 1e6,
                 carriedShape: [kept.count, shape.height, shape.width], splitShape: [channels, shape.height, shape.width]))
+            rows[rows.count - 1].predictions = try ctx.predictions(t.predicted)
         }
         let (md, csv) = tables(title: "\(ctx.spec.name) \(split) V=\(ratio)", rows: rows, images: images, floatAccuracy: floatAccuracy)
         try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("coding.md"))

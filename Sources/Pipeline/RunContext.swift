@@ -25,6 +25,7 @@ public final class RunContext {
 
     private var cachedTrain: LabeledImages?
     private var cachedTest: LabeledImages?
+    private var cachedTestSetSha256: String?
 
     /// A context for one of the pipeline's seeds (`seed`, default the first of `seedList`). A seed the
     /// pipeline does not list is refused by the commands before they get here.
@@ -165,6 +166,23 @@ public final class RunContext {
         let params = parameters > 0 ? String(format: " and %.1f M parameters with their gradients and optimizer state", Double(parameters) / 1e6) : ""
         throw StageError.invalidSettings("\(stage): training at batch \(batchSize) on \(shape.map(String.init).joined(separator: "×")) images needs about \(gib(estimate)) (activations of \(perImage) values per image, saved with their gradients\(params)), more than 80 % of this machine's \(gib(Double(ProcessInfo.processInfo.physicalMemory))). Fix: "
             + (largest >= 1 ? "lower stages.<stage>.batch_size to at most \(largest)" : extraPerImage > 0 || parameters > 0 ? "use a smaller model (e.g. aecnn.recovery.hidden) or smaller images (no batch size fits)" : "use smaller images (no batch size fits)"))
+    }
+
+    /// SHA-256 of the test set's identity (`TestPredictions.identityBytes`), computed once.
+    public func testSetSha256() throws -> String {
+        if let cachedTestSetSha256 { return cachedTestSetSha256 }
+        let h = SHA256.hexDigest(TestPredictions.identityBytes(of: try testImages()))
+        cachedTestSetSha256 = h
+        return h
+    }
+
+    /// Each test image's predicted class, as a result keeps it.
+    public func predictions(_ predicted: [Int]) throws -> TestPredictions {
+        let test = try testImages()
+        guard predicted.count == test.count else {
+            throw StageError.invalidSettings("\(predicted.count) predictions for \(test.count) test images")
+        }
+        return TestPredictions(predicted: predicted, labels: test.labels, testSetSha256: try testSetSha256())
     }
 
     /// Human-readable class names of the data set, where it has them.

@@ -7,6 +7,7 @@
 // unchanged (ResultCompatibilityTests pins both the keys and the inputs hashes).
 
 import Foundation
+import Datasets
 import Checkpoint
 import PipelineSpec
 import CoInference
@@ -139,6 +140,8 @@ public struct TrainingFigures: Codable, Sendable {
     public var trainImagesPerSecond: Double?
     /// Images of the test set the accuracy is measured on.
     public var testImages: Int?
+    /// Each test image's predicted class (absent in results written before they were kept).
+    public var predictions: TestPredictions?
 }
 
 /// A training stage's figures and its own fields, in one flat JSON object.
@@ -230,6 +233,8 @@ public struct ConditionAccuracy: Codable, Sendable {
     /// σ of the AWGN channel or erasure probability p; 0 = noise-free.
     public var condition: Double
     public var accuracy: Double
+    /// Each test image's predicted class at this condition (absent in results written before they were kept).
+    public var predictions: TestPredictions?
 }
 
 public struct BottleNetPPFacts: Codable, Sendable {

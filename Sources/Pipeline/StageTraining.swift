@@ -20,7 +20,8 @@ enum StageTraining {
         trainer.clearState()
         return TrainingFigures(testAccuracy: outcome.testAccuracy, testLoss: outcome.testLoss, epochs: outcome.epochs,
                                resumedFromEpoch: outcome.resumedFromEpoch, trainWallSeconds: outcome.wallSeconds,
-                               trainImagesPerSecond: outcome.imagesPerSecond, testImages: try ctx.testImages().count)
+                               trainImagesPerSecond: outcome.imagesPerSecond, testImages: try ctx.testImages().count,
+                               predictions: try ctx.predictions(outcome.predicted))
     }
 
     /// Saves `model`'s weights and statistics. The safetensors header's `__metadata__` says what the file is,

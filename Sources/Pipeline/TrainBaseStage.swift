@@ -83,7 +83,8 @@ public enum TrainBaseStage: TypedStage {
         var facts = try report(model, ctx)
         facts.importedFrom = path
         facts.importedSha256 = try SHA256.hexDigest(ofFile: url)
-        let figures = TrainingFigures(testAccuracy: eval.accuracy, testLoss: eval.loss, testImages: try ctx.testImages().count)
+        let figures = TrainingFigures(testAccuracy: eval.accuracy, testLoss: eval.loss, testImages: try ctx.testImages().count,
+                                      predictions: try ctx.predictions(eval.predicted))
         return StageProduct(Output(figures, facts), files: ["model.safetensors"])
     }
 

@@ -20,6 +20,8 @@ public struct TrainingOutcome: Sendable {
     public var resumedFromEpoch: Int
     public var wallSeconds: Double
     public var imagesPerSecond: Double
+    /// Each test image's predicted class after the last epoch.
+    public var predicted: [Int] = []
 }
 
 public final class Trainer {
@@ -108,7 +110,7 @@ public final class Trainer {
         let started = Date()
         var imagesSeen = 0, trainSeconds = 0.0
         var stepsThisProcess = 0
-        var last = (accuracy: 0.0, loss: 0.0)
+        var last = (accuracy: 0.0, loss: 0.0, predicted: [Int]())
         if startEpoch == settings.epochs { last = try evaluate(model, test, normalization) }
 
         for epoch in startEpoch..<settings.epochs {
@@ -162,30 +164,34 @@ public final class Trainer {
         }
         return TrainingOutcome(testAccuracy: last.accuracy, testLoss: last.loss, epochs: settings.epochs,
                                resumedFromEpoch: startEpoch, wallSeconds: Date().timeIntervalSince(started),
-                               imagesPerSecond: trainSeconds > 0 ? Double(imagesSeen) / trainSeconds : 0)
+                               imagesPerSecond: trainSeconds > 0 ? Double(imagesSeen) / trainSeconds : 0, predicted: last.predicted)
     }
 
-    /// Accuracy and mean loss on `images` in inference mode.
-    public func evaluate(_ model: Module, _ images: LabeledImages, _ normalization: Normalization) throws -> (accuracy: Double, loss: Double) {
+    /// Accuracy, mean loss and each image's predicted class on `images` in inference mode.
+    public func evaluate(_ model: Module, _ images: LabeledImages, _ normalization: Normalization) throws -> (accuracy: Double, loss: Double, predicted: [Int]) {
         try Trainer.evaluate(model, images, normalization, batchSize: settings.evalBatchSize)
     }
 
     public static func evaluate(_ model: Module, _ images: LabeledImages, _ normalization: Normalization,
-                                batchSize: Int) throws -> (accuracy: Double, loss: Double) {
+                                batchSize: Int) throws -> (accuracy: Double, loss: Double, predicted: [Int]) {
         let wasTraining = model.isTraining
         model.setTraining(false)
         defer { model.setTraining(wasTraining) }
         var correct = 0, lossSum = 0.0
+        var predicted: [Int] = []
+        predicted.reserveCapacity(images.count)
         var unused = RNG(seed: 0)
         for range in Batching.batchRanges(count: images.count, batchSize: batchSize) {
             let (x, labels) = try Batching.makeBatch(images, indices: range, normalization: normalization, augmentation: nil, rng: &unused)
             GradMode.withoutGrad {
                 let logits = model(Variable(x))
                 lossSum += Double(softmaxCrossEntropy(logits, labels: labels).value[0]) * Double(labels.count)
-                for (p, y) in zip(argmaxRows(logits.value), labels) where p == Int(y) { correct += 1 }
+                let p = argmaxRows(logits.value)
+                predicted += p
+                for (p, y) in zip(p, labels) where p == Int(y) { correct += 1 }
             }
         }
-        return (Double(correct) / Double(max(1, images.count)), lossSum / Double(max(1, images.count)))
+        return (Double(correct) / Double(max(1, images.count)), lossSum / Double(max(1, images.count)), predicted)
     }
 
     // MARK: - State checkpoints

@@ -79,6 +79,28 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(reportText.contains("train-bottlenetpp stem V=2 bec"))
         XCTAssertTrue(reportText.contains("every accuracy on the same 24 test images"))
 
+        // Every measured row keeps each test image's prediction, on the pipeline's test set, and the kept
+        // predictions reproduce the row's accuracy exactly.
+        let testSet = try ctx.testSetSha256()
+        for row in rows where row.accuracy != nil {
+            let p = try XCTUnwrap(row.predictions?.first, "\(row.label) kept no predictions")
+            XCTAssertEqual(row.predictions?.count, 1)
+            XCTAssertEqual(p.seed, ctx.spec.seed)
+            XCTAssertEqual(p.predictions.testSetSha256, testSet)
+            XCTAssertEqual(p.predictions.count, 24)
+            XCTAssertEqual(p.predictions.accuracy, row.accuracy!, accuracy: 1e-12, row.label)
+        }
+        // Paired comparisons: per family a cell per V and a pooled line, on 1 seed × 24 images, in comparison.md.
+        let paired = try XCTUnwrap(report.paired)
+        for family in ["AECNN vs BottleNet++ noiseless", "AECNN vs BottleNet++ bec", "AECNN vs BottleNet q20", "AECNN vs CA_Pruned", "AECNN arith-context 4-bit vs AECNN float"] {
+            XCTAssertEqual(paired.filter { $0.family == family }.map(\.ratio), [2, 4, nil], family)
+        }
+        XCTAssertTrue(paired.allSatisfy { $0.comparison.seeds == 1 && $0.comparison.images == 24 })
+        let md = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("## Paired comparisons") && md.contains("### `stem`: AECNN vs CA_Pruned"), md)
+        // The report re-read from its JSON renders the same tables (the comparisons travel in the file).
+        XCTAssertEqual(ReportRendering.comparisonMarkdown(report), md)
+
         // Every series with data has its markers in the bytes plot: BottleNet++ (its byte counts were integers
         // and were dropped) and all three reference rows (the input PNG has no split).
         let bytesPlot = try String(contentsOf: dir.appendingPathComponent("accuracy_vs_bytes_stem.svg"), encoding: .utf8)

@@ -6,6 +6,7 @@
 import Foundation
 import PipelineSpec
 import Checkpoint
+import Datasets
 
 /// The methods a report compares.
 public enum ReportMethod: String, Codable, CaseIterable, Sendable {
@@ -52,6 +53,9 @@ public struct ReportRow: Codable, Sendable {
     public var deviceFlops: Int?
     /// Channels the device sends (AECNN, CA_Pruned) or symbol channels (BottleNet++, BottleNet).
     public var sentChannels: Int?
+    /// Each seed's per-image predictions behind `accuracy`, where the stage kept them: what the paired
+    /// comparisons resample.
+    public var predictions: [SeedPredictions]?
 
     public init(method: ReportMethod, reference: String? = nil, split: String? = nil, ratio: Int? = nil) {
         self.method = method; self.reference = reference; self.split = split; self.ratio = ratio
@@ -72,6 +76,13 @@ public struct ReportRow: Codable, Sendable {
         Key(method: method, reference: reference, split: split, ratio: ratio, channel: channel, condition: condition,
             quality: quality, codec: codec, bits: bits)
     }
+}
+
+/// One seed's per-image predictions of a report row.
+public struct SeedPredictions: Codable, Equatable, Sendable {
+    public var seed: UInt64
+    public var predictions: TestPredictions
+    public init(seed: UInt64, predictions: TestPredictions) { self.seed = seed; self.predictions = predictions }
 }
 
 /// How long each method trained after the base model, and whether the pipeline matched the baselines' budget.
@@ -145,6 +156,9 @@ public struct ComparisonReport: Codable, Sendable {
     public var stageTimes: [StageTime]
     /// The pipeline file as run.
     public var pipelineText: String?
+    /// The paired comparisons (`pairedComparisons()`), where rows carry per-image predictions; absent in
+    /// reports without them.
+    public var paired: [PairedResult]? = nil
 
     /// The report of several seeds: rows with the same coordinates become one, with the mean accuracy, its
     /// sample standard deviation and n. The reports must be of one pipeline, laid out alike, on the same
@@ -208,6 +222,8 @@ public struct ComparisonReport: Codable, Sendable {
             out.bitsPerElement = Statistics.mean(g.compactMap(\.bitsPerElement))
             out.compressionRatio = Statistics.mean(g.compactMap(\.compressionRatio))
             out.compressionRatioFrame = Statistics.mean(g.compactMap(\.compressionRatioFrame))
+            let predictions = g.flatMap { $0.predictions ?? [] }
+            out.predictions = predictions.isEmpty ? nil : predictions
             return out
         }
         let base = reports.compactMap(\.baseAccuracy)
@@ -218,6 +234,8 @@ public struct ComparisonReport: Codable, Sendable {
         merged.baseAccuracyStd = base.count >= 2 ? Statistics.standardDeviation(base) : nil
         merged.provenance = reports.flatMap(\.provenance)
         merged.stageTimes = reports.flatMap(\.stageTimes)
+        try merged.checkTestSets(names: names)
+        merged.paired = try merged.pairedComparisons()
         return merged
     }
 
@@ -345,6 +363,11 @@ public struct ComparisonReport: Codable, Sendable {
                 if let x, !(x.isFinite && x >= 0) { return "\(label): \(what) \(x) is not a finite number ≥ 0" }
             }
             if let n = row.n, n > seeds.count { return "\(label): n \(n) is more than the report's \(seeds.count) seeds" }
+            for p in row.predictions ?? [] {
+                if !seeds.contains(p.seed) { return "\(label) has predictions of seed \(p.seed), which the report does not list" }
+                if let t = row.testImages, p.predictions.count != t { return "\(label): predictions of \(p.predictions.count) images for an accuracy on \(t)" }
+            }
+            if let p = row.predictions, Set(p.map(\.seed)).count != p.count { return "\(label) has two predictions of one seed" }
         }
         return nil
     }

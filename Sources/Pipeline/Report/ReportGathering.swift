@@ -28,6 +28,7 @@ public enum ReportGathering {
                       recovery: spec.training(TrainRecoveryStage.name)?.epochs ?? 0, bpp: spec.training(TrainBottleNetPPStage.name)?.epochs ?? 0,
                       bn: spec.training(TrainBottleNetStage.name)?.epochs ?? 0)
         var rows: [ReportRow] = []
+        func seeded(_ p: TestPredictions?) -> [SeedPredictions]? { p.map { [SeedPredictions(seed: spec.seed, predictions: $0)] } }
         for split in spec.splits { for v in spec.ratios {
             let point = OperatingPoint(split: split, ratio: v)
             let prune = PruneStage.output(StageInstance(PruneStage.name, point), ctx)
@@ -40,6 +41,7 @@ public enum ReportGathering {
             ca.deviceFlops = prune?.deviceFlops
             ca.sentChannels = prune?.kept.count
             ca.epochs = epochs.attention + epochs.fineTune
+            ca.predictions = seeded(tuned?.training.predictions)
             rows.append(ca)
             var ae = ca
             ae.method = .aecnn
@@ -47,6 +49,7 @@ public enum ReportGathering {
             ae.testImages = recovered?.training.testImages ?? (recovered == nil ? nil : testImages)
             ae.epochs = epochs.attention + epochs.fineTune + epochs.recovery
             ae.bytesPerImage = prune.map { p in 4 * Double(p.transmittedShape.reduce(1, *)) }
+            ae.predictions = seeded(recovered?.training.predictions)
             rows.append(ae)
             if spec.coding != nil, let coded = EncodeFeaturesStage.output(StageInstance(EncodeFeaturesStage.name, point), ctx) {
                 for c in coded.rows {
@@ -61,6 +64,7 @@ public enum ReportGathering {
                     row.deviceFlops = prune?.deviceFlops
                     row.sentChannels = prune?.kept.count
                     row.epochs = ae.epochs
+                    row.predictions = seeded(c.predictions)
                     rows.append(row)
                 }
             }
@@ -73,6 +77,7 @@ public enum ReportGathering {
                     var row = ReportRow(method: .bottleNetPP, split: split, ratio: v)
                     row.channel = c; row.condition = cond
                     row.accuracy = out?.fields.accuracyAtConditions.first { $0.condition == cond }?.accuracy
+                    row.predictions = seeded(out?.fields.accuracyAtConditions.first { $0.condition == cond }?.predictions)
                     row.testImages = out == nil ? nil : (out?.training.testImages ?? testImages)
                     if let f = out?.fields {
                         row.compressionRatio = f.bandwidthReduction * 4 / symbolBytes
@@ -89,6 +94,7 @@ public enum ReportGathering {
                 var row = ReportRow(method: .bottleNet, split: split, ratio: v)
                 row.quality = q
                 row.accuracy = out?.training.testAccuracy
+                row.predictions = seeded(out?.training.predictions)
                 row.testImages = out == nil ? nil : (out?.training.testImages ?? testImages)
                 row.bytesPerImage = out?.fields.bytesPerImage
                 row.compressionRatio = out?.fields.compressionRatio
@@ -115,7 +121,7 @@ public enum ReportGathering {
                                           matched: spec.matchedBudgets.contains(TrainBottleNetStage.name)))
         }
         let measured = Set(rows.compactMap(\.testImages))
-        return ComparisonReport(
+        var report = ComparisonReport(
             pipeline: spec.name, seeds: [spec.seed],
             layout: ReportLayout(splits: spec.splits, ratios: spec.ratios, codecs: spec.coding?.codecs ?? [], bits: spec.coding?.bits ?? [],
                                  channels: bpp?.channels ?? [], qualities: bn?.qualities ?? []),
@@ -128,6 +134,10 @@ public enum ReportGathering {
                                        cores: ProcessInfo.processInfo.activeProcessorCount, threads: spec.threads,
                                        blasCore: BLAS.coreName, convKernels: Kernels.convKernelName)],
             stageTimes: stageTimes(ctx), pipelineText: ctx.pipelineText)
+        try report.checkTestSets(names: [ctx.root.path])
+        let paired = try report.pairedComparisons()
+        report.paired = paired.isEmpty ? nil : paired
+        return report
     }
 
     /// Every finished instance's wall time, with the CPU and the build that ran it (another sitting's, maybe).
@@ -151,7 +161,7 @@ public enum ReportGathering {
         let baseHash = StageRunner.record(TrainBaseStage.instance, ctx)?.outputsSha256 ?? "unknown"
         if let cache, let data = try? SafeRead.contents(of: cache, limit: SafeRead.recordLimit), let c = try? ResultJSON.decoder().decode(ReferenceCache.self, from: data),
            c.baseOutputsSha256 == baseHash, c.testImages == test.count, c.zstdLevel == level, c.splits == ctx.spec.splits,
-           c.frameVersion == FeatureBitstream.compactVersion {
+           c.frameVersion == FeatureBitstream.compactVersion, c.rows.allSatisfy({ $0.predictions != nil }) {
             return c.rows
         }
         let model = try TrainBaseStage.loadModel(ctx)
@@ -166,19 +176,28 @@ public enum ReportGathering {
                                           channels: test.channels, height: test.height, width: test.width).count
         }
         var baseCorrect = 0
+        var basePredicted: [Int] = []
         var unused = RNG(seed: 0)
         for range in Batching.batchRanges(count: test.count, batchSize: 250) {
             let (x, labels) = try Batching.makeBatch(test, indices: range, normalization: norm, augmentation: nil, rng: &unused)
-            GradMode.withoutGrad { for (p, y) in zip(argmaxRows(model(Variable(x)).value), labels) where p == Int(y) { baseCorrect += 1 } }
+            GradMode.withoutGrad {
+                let p = argmaxRows(model(Variable(x)).value)
+                basePredicted += p
+                for (p, y) in zip(p, labels) where p == Int(y) { baseCorrect += 1 }
+            }
         }
+        let seed = ctx.spec.seed
+        let basePredictions = [SeedPredictions(seed: seed, predictions: try ctx.predictions(basePredicted))]
         let n = Double(max(test.count, 1))
         var png = ReportRow(method: .reference, reference: "input image as PNG")
         png.accuracy = Double(baseCorrect) / n
         png.bytesPerImage = Double(pngBytes) / n
         png.testImages = test.count
+        png.predictions = basePredictions
         rows.append(png)
         for split in ctx.spec.splits {
             var correct = 0, zstdBytes = 0, elements = 0
+            var predicted: [Int] = []
             let q = try Quantizer(bits: 8, ranges: .perTensor)
             for range in Batching.batchRanges(count: test.count, batchSize: 250) {
                 let (x, labels) = try Batching.makeBatch(test, indices: range, normalization: norm, augmentation: nil, rng: &unused)
@@ -200,18 +219,22 @@ public enum ReportGathering {
                     for j in 0..<per { received.buffer[s * per + j] = values[j] }
                 }
                 let logits = try GradMode.withoutGrad { try model.forwardEdge(Variable(received), split: split).value }
-                for (p, y) in zip(argmaxRows(logits), labels) where p == Int(y) { correct += 1 }
+                let p = argmaxRows(logits)
+                predicted += p
+                for (p, y) in zip(p, labels) where p == Int(y) { correct += 1 }
             }
             var raw = ReportRow(method: .reference, reference: "split tensor, float32", split: split)
             raw.accuracy = Double(baseCorrect) / n
             raw.bytesPerImage = Double(4 * elements)
             raw.compressionRatio = 1
             raw.testImages = test.count
+            raw.predictions = basePredictions
             var coded = ReportRow(method: .reference, reference: "split tensor, 8-bit + zstd-\(level)", split: split)
             coded.accuracy = Double(correct) / n
             coded.bytesPerImage = Double(zstdBytes) / n
             coded.compressionRatio = Double(4 * elements) / (Double(zstdBytes) / n)
             coded.testImages = test.count
+            coded.predictions = [SeedPredictions(seed: seed, predictions: try ctx.predictions(predicted))]
             rows += [raw, coded]
         }
         if let cache {

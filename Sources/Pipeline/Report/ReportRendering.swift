@@ -76,7 +76,11 @@ public enum ReportRendering {
         var md = "# \(r.pipeline): AECNN against its baselines\n\n"
         md += "Test accuracy in %, \(seedsPhrase(r)); \(imagesPhrase(r)). Base model \(accuracy(baseRow(r))) %. "
         md += "Ratios are against the float32 split tensor: 32·C·H·W bits over the bits sent (AECNN coded: payload bits; BottleNet++: its channel symbols, 32-bit when noise-free or over AWGN, 8-bit over the erasure channel; BottleNet: its JPEG bytes). "
-        md += "\"vs\" columns: AECNN (float) minus the baseline in points, ahead or behind when the difference exceeds twice its standard error (test-set sampling √(p(1−p)/N), and the spread over seeds when there are several), otherwise within noise.\n\n"
+        if r.paired == nil {
+            md += "\"vs\" columns: AECNN (float) minus the baseline in points, ahead or behind when the difference exceeds twice its standard error (test-set sampling √(p(1−p)/N), and the spread over seeds when there are several), otherwise within noise.\n\n"
+        } else {
+            md += "\"vs\" columns: AECNN (float) minus the baseline in points with its paired 95 % interval and verdict (see Paired comparisons below).\n\n"
+        }
         md += "AECNN − base: AECNN (float) minus the base model in points, each seed against its own base model. Coded ratios are of the payload, and in brackets of whole frames (header and checksum counted). "
         md += "A figure measured on fewer seeds than the report merges says how many it has.\n\n"
         md += budgetsMarkdown(r)
@@ -114,12 +118,17 @@ public enum ReportRendering {
                     let b = find(rows, .bottleNet, split: split, ratio: v) { $0.quality == q }.first
                     line += b?.accuracy == nil ? " – |" : " \(accuracy(b)), \(number(b?.bytesPerImage, "%.0f")) B, \(number(b?.compressionRatio, "%.0f"))× |"
                 }
-                for c in r.layout.channels { line += " \(verdict(ae, bottleNetPP(rows, split: split, ratio: v, channel: c))) |" }
-                for q in r.layout.qualities { line += " \(verdict(ae, find(rows, .bottleNet, split: split, ratio: v) { $0.quality == q }.first)) |" }
+                for c in r.layout.channels {
+                    line += " \(r.paired("AECNN vs BottleNet++ \(c.rawValue)", split: split, ratio: v).map(pairedCell) ?? verdict(ae, bottleNetPP(rows, split: split, ratio: v, channel: c))) |"
+                }
+                for q in r.layout.qualities {
+                    line += " \(r.paired("AECNN vs BottleNet q\(q)", split: split, ratio: v).map(pairedCell) ?? verdict(ae, find(rows, .bottleNet, split: split, ratio: v) { $0.quality == q }.first)) |"
+                }
                 md += line + "\n"
             }
             md += "\n"
         }
+        md += pairedMarkdown(r)
         md += headlineMarkdown(r, tolerance: 0.02)
         let refs = rows.filter { $0.method == .reference }
         if !refs.isEmpty {
@@ -128,6 +137,35 @@ public enum ReportRendering {
                 md += "| \(ref.reference ?? "?") | \(ref.split ?? "–") | \(accuracy(ref)) | \(number(ref.bytesPerImage, "%.1f")) | \(ref.compressionRatio.map { String(format: "%.1f×", $0) } ?? "–") |\n"
             }
             md += "\n"
+        }
+        return md
+    }
+
+    /// "−0.33 [−0.52, −0.14] behind" (points; the Holm-adjusted verdict).
+    static func pairedCell(_ p: PairedResult) -> String {
+        let c = p.comparison
+        let verdict = p.adjustedVerdict == .behind ? "**behind**" : (p.adjustedVerdict == .equivalent ? "equivalent (±\(String(format: "%g", 100 * c.margin)))" : p.adjustedVerdict.rawValue)
+        return "\(signedPoints(100 * c.difference)) [\(signedPoints(100 * c.lower)), \(signedPoints(100 * c.upper))] \(verdict)"
+    }
+
+    /// The paired comparisons, a table per split and family, each with its pooled line.
+    static func pairedMarkdown(_ r: ComparisonReport) -> String {
+        guard let paired = r.paired, !paired.isEmpty, let settings = paired.first?.comparison else { return "" }
+        var md = "## Paired comparisons\n\n"
+        md += "A − B in points with a 95 % interval from a paired bootstrap (\(ComparisonReport.pairedSettings.resamples) draws, seeded): each draw resamples the seeds and, within each, the test images, the same images for both methods. "
+        md += "Verdicts: *ahead* or *behind* when the interval excludes 0, *equivalent* when it lies within ±\(String(format: "%g", 100 * settings.margin)) points, otherwise *inconclusive*; in each family the verdicts of its cells are adjusted for their number (Holm, at 5 %). "
+        md += "The pooled line is the mean difference over the family's cells, with its interval from the same draws.\n\n"
+        var families: [(String, String)] = []
+        for p in paired where !families.contains(where: { $0 == (p.split, p.family) }) { families.append((p.split, p.family)) }
+        for (split, family) in families {
+            let cells = paired.filter { $0.split == split && $0.family == family }
+            guard let any = cells.first else { continue }
+            md += "### `\(split)`: \(family)\n\n| V | A − B | 95 % interval | verdict (Holm) | p | seeds × images |\n|---|---|---|---|---|---|\n"
+            for p in cells {
+                let c = p.comparison
+                md += "| \(p.ratio.map(String.init) ?? "**pooled**") | \(signedPoints(100 * c.difference)) | [\(signedPoints(100 * c.lower)), \(signedPoints(100 * c.upper))] | \(p.adjustedVerdict.rawValue) | \(String(format: "%.3g", c.pValue)) | \(c.seeds) × \(c.images) |\n"
+            }
+            md += "\nA: \(any.a.replacingOccurrences(of: " \(split) V=\(any.ratio.map(String.init) ?? "")", with: "")); B: \(any.b.replacingOccurrences(of: " \(split) V=\(any.ratio.map(String.init) ?? "")", with: "")).\n\n"
         }
         return md
     }

@@ -1,0 +1,95 @@
+// The comparisons a report makes, from its rows' per-image predictions: per split, families of cells over the
+// ratios V — AECNN (float) against each BottleNet++ channel (its noise-free or least noisy test), against
+// BottleNet at each JPEG quality, against CA_Pruned (what the recovery CNN adds), and each coded configuration
+// against AECNN float (what the quantiser and coder cost). Each cell is A − B with a paired bootstrap interval
+// over seeds and test images (`PairedStatistics`); each family's verdicts are Holm-adjusted over its cells, and
+// its pooled line is the mean difference over the cells with its own interval from the same draws.
+
+import Foundation
+import Datasets
+
+/// One paired comparison of the report: a cell (a split and V) or a family's pooled line (`ratio` nil).
+public struct PairedResult: Codable, Sendable {
+    /// "AECNN vs BottleNet++ noiseless", "AECNN vs CA_Pruned", "AECNN arith-context 4-bit vs AECNN float".
+    public var family: String
+    public var split: String
+    /// The cell's V; nil for the family's pooled line (the mean over its cells).
+    public var ratio: Int?
+    /// The rows compared (their labels): A − B.
+    public var a: String
+    public var b: String
+    public var comparison: PairedStatistics.Comparison
+    /// The verdict after Holm's adjustment over the family's cells (the pooled line: its own verdict).
+    public var adjustedVerdict: PairedStatistics.Verdict
+}
+
+extension ComparisonReport {
+    /// The bootstrap every report uses: 2,000 draws, 95 % intervals, equivalence within ±0.5 points.
+    public static let pairedSettings = PairedStatistics.Settings(resamples: 2000, confidence: 0.95, margin: 0.005, seed: 0x5eed)
+
+    /// Every test set a row's predictions name is the report's one test set, of its size.
+    func checkTestSets(names: [String]) throws {
+        var seen: (hash: String, row: String)?
+        for row in rows { for p in row.predictions ?? [] {
+            if let seen, seen.hash != p.predictions.testSetSha256 {
+                throw ReportError("\(row.label) (seed \(p.seed)) was measured on another test set (\(p.predictions.testSetSha256.prefix(12))) than \(seen.row) (\(seen.hash.prefix(12))) in \(names.joined(separator: ", ")): paired comparisons need the same test images. Fix: merge only runs measured on the same test set")
+            }
+            seen = seen ?? (p.predictions.testSetSha256, row.label)
+        } }
+    }
+
+    /// The paired comparisons of this report's rows (empty when no row kept predictions).
+    public func pairedComparisons(settings: PairedStatistics.Settings = ComparisonReport.pairedSettings) throws -> [PairedResult] {
+        var out: [PairedResult] = []
+        for split in layout.splits {
+            func at(_ method: ReportMethod, _ v: Int, _ pick: (ReportRow) -> Bool = { _ in true }) -> ReportRow? {
+                rows.first { $0.method == method && $0.split == split && $0.ratio == v && pick($0) }
+            }
+            var families: [(name: String, cells: [(v: Int, a: ReportRow?, b: ReportRow?)])] = []
+            for c in layout.channels {
+                families.append(("AECNN vs BottleNet++ \(c.rawValue)", layout.ratios.map { v in
+                    (v, at(.aecnn, v), rows.filter { $0.method == .bottleNetPP && $0.split == split && $0.ratio == v && $0.channel == c }
+                        .min { ($0.condition ?? 0) < ($1.condition ?? 0) })
+                }))
+            }
+            for q in layout.qualities {
+                families.append(("AECNN vs BottleNet q\(q)", layout.ratios.map { v in (v, at(.aecnn, v), at(.bottleNet, v) { $0.quality == q }) }))
+            }
+            families.append(("AECNN vs CA_Pruned", layout.ratios.map { v in (v, at(.aecnn, v), at(.caPruned, v)) }))
+            for b in layout.bits { for codec in layout.codecs {
+                families.append(("AECNN \(codec.rawValue) \(b)-bit vs AECNN float", layout.ratios.map { v in
+                    (v, at(.aecnnCoded, v) { $0.codec == codec && $0.bits == b }, at(.aecnn, v))
+                }))
+            } }
+            for family in families {
+                // The family's seeds: those every cell has on both sides.
+                let cells = family.cells.compactMap { c -> (v: Int, a: ReportRow, b: ReportRow)? in
+                    guard let a = c.a, let b = c.b, a.predictions?.isEmpty == false, b.predictions?.isEmpty == false else { return nil }
+                    return (c.v, a, b)
+                }
+                guard !cells.isEmpty else { continue }
+                var seeds = Set(cells[0].a.predictions!.map(\.seed))
+                for c in cells { seeds.formIntersection(c.a.predictions!.map(\.seed)); seeds.formIntersection(c.b.predictions!.map(\.seed)) }
+                let order = seeds.sorted()
+                guard !order.isEmpty else { continue }
+                func outcomes(_ row: ReportRow) -> PairedStatistics.Outcomes {
+                    order.map { s in row.predictions!.first { $0.seed == s }!.predictions.correct }
+                }
+                let (results, pooled) = try PairedStatistics.compareFamily(cells.map { (outcomes($0.a), outcomes($0.b)) }, settings: settings)
+                let adjusted = PairedStatistics.adjustedVerdicts(results)
+                for (k, c) in cells.enumerated() {
+                    out.append(PairedResult(family: family.name, split: split, ratio: c.v, a: c.a.label, b: c.b.label,
+                                            comparison: results[k], adjustedVerdict: adjusted[k]))
+                }
+                out.append(PairedResult(family: family.name, split: split, ratio: nil, a: cells[0].a.method.rawValue, b: cells[0].b.method.rawValue,
+                                        comparison: pooled, adjustedVerdict: pooled.verdict))
+            }
+        }
+        return out
+    }
+
+    /// The paired result of a family's cell (or its pooled line with `ratio` nil).
+    public func paired(_ family: String, split: String, ratio: Int?) -> PairedResult? {
+        paired?.first { $0.family == family && $0.split == split && $0.ratio == ratio }
+    }
+}
