@@ -584,7 +584,13 @@ public enum FeatureBitstream {
             for k in 0..<3 {
                 let b = try r.u8("codec parameter")
                 parameter |= UInt32(b & 0x7F) << (7 * UInt32(k))
-                if b & 0x80 == 0 { break }
+                if b & 0x80 == 0 {
+                    // One encoding per frame: a last byte of 0 after another byte only lengthens the number.
+                    guard b != 0 || k == 0 else {
+                        throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "LEB128 in its shortest form (no final 00 byte after another byte)", found: "\(k + 1) bytes for \(parameter)")
+                    }
+                    break
+                }
                 guard k < 2 else { throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "at most 3 LEB128 bytes", found: "more") }
             }
         }
