@@ -147,12 +147,14 @@ public struct FrameContext: Equatable, Hashable, Sendable {
 
 /// Everything in a frame except the payload.
 public struct FeatureFrameHeader: Equatable, Sendable {
-    /// Format version: 1, the self-describing frame (`FeatureBitstream.version`), or 2, the compact frame
-    /// (`FeatureBitstream.compactVersion`) whose model id, split point, shape and channels the receiver knows
-    /// from a `FrameContext` and which carries only a 32-bit model key.
+    /// Format version: 1, the self-describing frame (`FeatureBitstream.version`), or a compact frame whose
+    /// model id, split point, shape and channels the receiver knows from a `FrameContext`: 3
+    /// (`FeatureBitstream.compactVersion`, a 16-bit model key and a CRC covering the model id) or 2
+    /// (`FeatureBitstream.compactVersion2`, a 32-bit model key).
     public var version: Int
-    /// Which model (and weights) produced the features, e.g. `"fashion-resnet20@3f2a9c1e"`; UTF-8, ≤ 255 bytes.
-    /// The edge server looks it up; an unknown model is the caller's error to raise.
+    /// Which model (and weights) produced the features; UTF-8, ≤ 255 bytes. aecnn's ids are
+    /// `<pipeline>/<split>/V<ratio>@<first 12 hex digits of train-recovery's outputs_sha256>`, e.g.
+    /// `"quickstart/stem/V4@9f6ed9079901"`. The edge server looks it up; an unknown model is the caller's error to raise.
     public var modelID: String
     /// The split point's name, e.g. `"stem"`; UTF-8, ≤ 255 bytes.
     public var splitPoint: String
@@ -584,7 +586,13 @@ public enum FeatureBitstream {
             for k in 0..<3 {
                 let b = try r.u8("codec parameter")
                 parameter |= UInt32(b & 0x7F) << (7 * UInt32(k))
-                if b & 0x80 == 0 { break }
+                if b & 0x80 == 0 {
+                    // One encoding per frame: a last byte of 0 after another byte only lengthens the number.
+                    guard b != 0 || k == 0 else {
+                        throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "LEB128 in its shortest form (no final 00 byte after another byte)", found: "\(k + 1) bytes for \(parameter)")
+                    }
+                    break
+                }
                 guard k < 2 else { throw FeatureBitstreamError.invalidField(field: "codec parameter", expected: "at most 3 LEB128 bytes", found: "more") }
             }
         }

@@ -12,7 +12,9 @@
 /// value lies in the coded table; the steps check exactly that (a target past the table, a bypass value
 /// out of range) and set `invalid`. So the invariant is checked once after the first four bytes, by the
 /// steps, and in `finish()` — not on every renormalisation.
-/// End of stream: a valid stream makes the decoder read exactly 3 bytes past the end (implicit zeros).
+/// End of stream: a valid stream makes the decoder read exactly 3 bytes past the end (implicit zeros) and
+/// leaves `code < 2^24` (the encoder ends on its final `low` rounded up to a multiple of 2^24). With both,
+/// the input is byte for byte what the encoder writes for the decoded symbols.
 public struct RangeDecoder {
     /// Owns a copy of the input (and the `invalid` flag); `base` and `count` are cached from it so that
     /// reading a byte is a clamp and a load. Copies of a decoder share it: a decoder is used by one owner.
@@ -103,8 +105,10 @@ public struct RangeDecoder {
         normalize()
     }
 
-    /// Checks that the stream ended exactly where the encoder ended it and that no impossible state occurred.
-    /// - Throws: `.truncated` when bytes are missing, `.corrupt` for trailing bytes or an invalid state.
+    /// Checks that the stream ended exactly where and as the encoder ends it and that no impossible state
+    /// occurred: then the input is the encoder's output for the decoded symbols, and no other byte string is.
+    /// - Throws: `.truncated` when bytes are missing, `.corrupt` for trailing bytes, another last byte than
+    ///   the encoder's, or an invalid state.
     public func finish() throws {
         if invalid || code >= range {
             throw FeatureCodingError.corrupt("range decoder left its valid state (code ≥ range)")
@@ -115,6 +119,9 @@ public struct RangeDecoder {
         }
         if pastEnd < 3 {
             throw FeatureCodingError.corrupt("\(3 - pastEnd) unexpected bytes after the end of the range-coded stream")
+        }
+        if code >= 1 << 24 {
+            throw FeatureCodingError.corrupt("the range-coded stream does not end as the encoder ends it (its last byte is not the rounded-up final interval's)")
         }
     }
 }

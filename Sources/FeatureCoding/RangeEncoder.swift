@@ -19,8 +19,8 @@
 ///
 /// Termination (`finish`): `low` is rounded up to a multiple of 2^24, which stays inside the interval
 /// because `range ≥ 2^24`; the held-back bytes and the top byte of `low` are written; the three zero bytes
-/// below it are not. The decoder reads exactly three virtual zero bytes past the end, which lets it detect
-/// truncation and trailing garbage exactly.
+/// below it are not. The decoder reads exactly three virtual zero bytes past the end and then holds the
+/// rounded-up value less `low`, below 2^24; checking both, it accepts exactly these bytes for these symbols.
 public struct RangeEncoder {
     /// Largest `total` accepted by `encode(cumulative:frequency:total:)` (keeps `range / total ≥ 2^8`).
     public static let maxTotal: UInt32 = 1 << 16

@@ -99,6 +99,45 @@ final class IDXTests: XCTestCase {
         assertDatasetError(.corruptGzip) { try IDXArray.read(path: path, rank: 3) }
     }
 
+    /// The gzip trailer (CRC-32 and length of the data) is checked whatever the file's size. Here the data
+    /// ends exactly where the payload read ends, as in every real IDX file: without its trailer, with part of
+    /// it, or with a wrong CRC-32 or length, the file is `corruptGzip`, naming it.
+    func testGzipTrailerIsCheckedWhenTheDataEndsWithARead() throws {
+        let dir = makeTemporaryDirectory("idx-gztrailer")
+        let path = dir.appendingPathComponent("t10k-images-idx3-ubyte.gz").path
+        let payload = Fixtures.bytes(1000 * 28 * 28, seed: 8)
+        Fixtures.write(Fixtures.idxBytes(magic: 0x803, dims: [1000, 28, 28], payload: payload), to: path, gzip: true)
+        let full = try Data(contentsOf: URL(fileURLWithPath: path))
+        XCTAssertEqual(try IDXArray.read(path: path, rank: 3).bytes, payload)
+        var wrongCRC = full, wrongLength = full
+        wrongCRC[full.count - 8] ^= 0x01
+        wrongLength[full.count - 4] ^= 0x01
+        for (what, damaged) in [("no trailer", full.prefix(full.count - 8)), ("4 of its 8 bytes", full.prefix(full.count - 4)),
+                                ("7 of its 8 bytes", full.prefix(full.count - 1)), ("a wrong CRC-32", wrongCRC),
+                                ("a wrong length", wrongLength)] {
+            try damaged.write(to: URL(fileURLWithPath: path))
+            let e = assertDatasetError(.corruptGzip) { try IDXArray.read(path: path, rank: 3) }
+            XCTAssertEqual(e?.path, path, what)
+            XCTAssertTrue(e?.description.hasPrefix(path) ?? false, what)
+        }
+    }
+
+    /// A gzip file of several members (`cat a.gz b.gz`) reads as their concatenation, each member's trailer
+    /// checked; bytes after the last member that do not start another are ignored, as zlib's gzread does.
+    func testGzipMembersAreConcatenated() throws {
+        let dir = makeTemporaryDirectory("idx-gzmembers")
+        let file = Fixtures.idxBytes(magic: 0x803, dims: [30, 10, 10], payload: Fixtures.bytes(3000, seed: 9))
+        let a = dir.appendingPathComponent("a.gz").path, b = dir.appendingPathComponent("b.gz").path
+        Fixtures.write(Array(file[..<1000]), to: a, gzip: true)
+        Fixtures.write(Array(file[1000...]), to: b, gzip: true)
+        let first = try Data(contentsOf: URL(fileURLWithPath: a)), second = try Data(contentsOf: URL(fileURLWithPath: b))
+        let path = dir.appendingPathComponent("x.gz").path
+        try (first + second + Data([0, 0, 0])).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try IDXArray.read(path: path, rank: 3).bytes, Array(file[16...]))
+        try (first + second.prefix(second.count - 8)).write(to: URL(fileURLWithPath: path))
+        assertDatasetError(.corruptGzip) { try IDXArray.read(path: path, rank: 3) }
+    }
+
     /// A dataset file reached through a symbolic link is read as its target (its size is the target's).
     func testSymlinkedFilesAreReadThroughTheirTarget() throws {
         let dir = makeTemporaryDirectory("idx-symlink")

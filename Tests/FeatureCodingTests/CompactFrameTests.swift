@@ -149,6 +149,31 @@ final class CompactFrameTests: XCTestCase {
         XCTAssertThrowsError(try FeatureBitstream.decode(bytes, contexts: [context])) { XCTAssertTrue("\($0)".contains("A3"), "\($0)") }
     }
 
+    /// One encoding per frame: the codec parameter's LEB128 in a longer form than the shortest (a final 00
+    /// byte after another) is refused, in both compact versions, even with a correct CRC.
+    func testNonShortestParameterIsRefused() throws {
+        // (codec, its parameter's shortest LEB128): one byte and two bytes (three-byte values cannot grow).
+        for (codec, leb) in [(FeatureCodec.arithmeticContext(cdfShift: 7), [0x07] as [UInt8]), (.arithmeticContext3(rateLimit: 200), [0xC8, 0x01]),
+                             (.raw, [0x00])] {
+            for version in [FeatureBitstream.compactVersion, FeatureBitstream.compactVersion2] where codec != .raw || version == FeatureBitstream.compactVersion2 {
+                let encoded = Array(try FeatureBitstream.encode(try frame(bits: 4, mode: .perTensor, codec: codec, seed: 3, version: version)).dropLast(4))
+                let at = version == FeatureBitstream.compactVersion2 ? 6 : 4
+                XCTAssertEqual(Array(encoded[at..<(at + leb.count)]), leb, "\(codec)")
+                let padded = leb.count == 1 ? [[leb[0] | 0x80, 0x00], [leb[0] | 0x80, 0x80, 0x00]] : [[leb[0], leb[1] | 0x80, 0x00]]
+                for form in padded {
+                    var bytes = Array(encoded[..<at]) + form + Array(encoded[(at + leb.count)...])
+                    let crc = bytes.withUnsafeBufferPointer { CRC32.update(version == FeatureBitstream.compactVersion2 ? 0 : context.key, $0) }
+                    for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
+                    XCTAssertThrowsError(try FeatureBitstream.decode(bytes, contexts: [context]), "\(codec) v\(version) \(hex(form))") {
+                        guard case .invalidField(let field, let expected, _)? = $0 as? FeatureBitstreamError else { return XCTFail("\($0)") }
+                        XCTAssertEqual(field, "codec parameter")
+                        XCTAssertTrue(expected.contains("shortest"), expected)
+                    }
+                }
+            }
+        }
+    }
+
     /// Every truncation and every single-byte change of compact frames, and random bytes behind the marker:
     /// an error or a valid frame, never a trap or a hang.
     func testHostileCompactFramesNeverCrash() throws {

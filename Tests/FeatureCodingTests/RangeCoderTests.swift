@@ -110,6 +110,13 @@ final class RangeCoderTests: XCTestCase {
         XCTAssertThrowsError(try RangeDecoder([0, 0]).finish()) {
             guard case .corrupt = $0 as? FeatureCodingError else { return XCTFail("\($0)") }
         }
+        // The empty stream is only `00`: any other single byte ends with code ≥ 2^24, which the encoder's
+        // rounded-up last byte never leaves.
+        for byte in 1...255 {
+            XCTAssertThrowsError(try RangeDecoder([UInt8(byte)]).finish(), "\(byte)") {
+                guard case .corrupt = $0 as? FeatureCodingError else { return XCTFail("\($0)") }
+            }
+        }
     }
 
     /// Pins the payload formats. Regenerate only on purpose, and then bump the format tag and docs/coders.md.

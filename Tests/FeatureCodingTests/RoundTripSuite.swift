@@ -99,8 +99,9 @@ final class RoundTripSuiteTests: XCTestCase {
         }
     }
 
-    /// Every strict prefix and every one-byte extension of a valid payload is rejected (both formats record
-    /// or imply their exact length), and a payload decoded with the wrong model/bits is rejected by its header.
+    /// Every strict prefix of this payload and its extensions by 00 and FF are rejected (PayloadBoundaryTests
+    /// goes through many payloads and every extension), and a payload decoded with the wrong model/bits is
+    /// rejected by its header.
     func testTruncationAndTrailingBytesAreDetected() throws {
         let shape = FeatureShape(channels: 3, height: 6, width: 5)
         let symbols = smoothFeatures(shape: shape, bits: 8, seed: 3)
