@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 swift build --build-tests
 swift test --skip-build
+# Every published report under docs/results/ rebuilds byte-identically from the committed comparison.json files.
+bash scripts/rebuild-results.sh .build/debug/aecnn
 # The Slurm test: a single-node cluster on this machine runs the smoke pipeline through `aecnn submit --slurm`
 # (installs the Slurm packages when missing; skipped, saying why, when not root).
 bash scripts/slurm-test.sh .build/debug/aecnn

@@ -33,6 +33,74 @@ public enum JPEGCodec {
         return Array(UnsafeBufferPointer(start: out, count: Int(size)))
     }
 
+    /// Encodes an image of 1 (grey, 4:0:0) or 3 (RGB, 4:2:0 chroma, as cameras and browsers send) planar
+    /// channels (`channels × height × width` bytes) at `quality` 1…100.
+    public static func encode(planar: [UInt8], channels: Int, width: Int, height: Int, quality: Int) throws -> [UInt8] {
+        guard channels == 3 else {
+            guard channels == 1 else { throw JPEGError.invalid("\(channels) channels: JPEG takes 1 (grey) or 3 (RGB)") }
+            return try encode(grey: planar, width: width, height: height, quality: quality)
+        }
+        guard (1...100).contains(quality) else { throw JPEGError.invalid("quality \(quality) is not in 1…100") }
+        let plane = width * height
+        guard width > 0, height > 0, planar.count == 3 * plane else { throw JPEGError.invalid("\(planar.count) bytes for 3×\(width)×\(height)") }
+        var rgb = [UInt8](repeating: 0, count: 3 * plane)
+        for i in 0..<plane { for c in 0..<3 { rgb[3 * i + c] = planar[c * plane + i] } }
+        guard let handle = tjInitCompress() else { throw JPEGError.library("cannot create a compressor") }
+        defer { tjDestroy(handle) }
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let status = rgb.withUnsafeBufferPointer { src in
+            tjCompress2(handle, src.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &out, &size,
+                        Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
+        }
+        defer { if let out { tjFree(out) } }
+        guard status == 0, let out else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(size)))
+    }
+
+    /// Decodes a JPEG of the expected size to `channels` (1 or 3) planar channels.
+    public static func decode(_ jpeg: [UInt8], channels: Int, width: Int, height: Int) throws -> [UInt8] {
+        guard channels == 3 else { return try decode(jpeg, width: width, height: height) }
+        guard let handle = tjInitDecompress() else { throw JPEGError.library("cannot create a decompressor") }
+        defer { tjDestroy(handle) }
+        var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
+        let header = jpeg.withUnsafeBufferPointer { tjDecompressHeader3(handle, $0.baseAddress, UInt(jpeg.count), &w, &h, &sub, &space) }
+        guard header == 0 else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
+        guard Int(w) == width, Int(h) == height else { throw JPEGError.invalid("image is \(w)×\(h), expected \(width)×\(height)") }
+        var rgb = [UInt8](repeating: 0, count: 3 * width * height)
+        let status = jpeg.withUnsafeBufferPointer { src in
+            rgb.withUnsafeMutableBufferPointer { dst in
+                tjDecompress2(handle, src.baseAddress, UInt(jpeg.count), dst.baseAddress, w, 0, h, Int32(TJPF_RGB.rawValue), TJFLAG_ACCURATEDCT)
+            }
+        }
+        guard status == 0 else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
+        let plane = width * height
+        var planar = [UInt8](repeating: 0, count: 3 * plane)
+        for i in 0..<plane { for c in 0..<3 { planar[c * plane + i] = rgb[3 * i + c] } }
+        return planar
+    }
+
+    /// The bytes of `jpeg` as an abbreviated stream (ITU-T T.81 B.5; libjpeg's `jpeg_write_tables` /
+    /// `jpeg_suppress_tables`): the same image with its quantisation and Huffman tables (DQT, DHT), its APPn
+    /// and COM segments left out, which sender and receiver share once, out of band. What remains: SOI, the
+    /// frame header (SOFn), any DRI, the scan headers (SOS) with their entropy-coded data, and EOI.
+    /// - Throws: `JPEGError.invalid` when the markers before the first scan cannot be parsed.
+    public static func tablesOutOfBandSize(_ jpeg: [UInt8]) throws -> Int {
+        guard jpeg.count >= 4, jpeg[0] == 0xFF, jpeg[1] == 0xD8 else { throw JPEGError.invalid("no SOI marker") }
+        var k = 2, removed = 0
+        while k + 4 <= jpeg.count {
+            guard jpeg[k] == 0xFF else { throw JPEGError.invalid("expected a marker at byte \(k)") }
+            let marker = jpeg[k + 1]
+            if marker == 0xFF { k += 1; continue }   // fill byte
+            let length = Int(jpeg[k + 2]) << 8 | Int(jpeg[k + 3])
+            guard length >= 2, k + 2 + length <= jpeg.count else { throw JPEGError.invalid("segment at byte \(k) runs past the end") }
+            if marker == 0xDA { return jpeg.count - removed }   // SOS: the scan and everything after it stay
+            if marker == 0xDB || marker == 0xC4 || (0xE0...0xEF).contains(marker) || marker == 0xFE { removed += 2 + length }
+            k += 2 + length
+        }
+        throw JPEGError.invalid("no scan (SOS) in the stream")
+    }
+
     /// Decodes a greyscale JPEG of the expected size.
     public static func decode(_ jpeg: [UInt8], width: Int, height: Int) throws -> [UInt8] {
         guard let handle = tjInitDecompress() else { throw JPEGError.library("cannot create a decompressor") }

@@ -6,7 +6,8 @@
 //   restoration unit (edge):   the mirror: transposed conv (s×s, stride s) → BN → ReLU, 1×1 conv c' → C → BN → ReLU
 // Compression-aware training: the compressor/decompressor pair is the identity in backpropagation.
 // Every forward pass really JPEG-codes each image; `bytesSent`/`imagesSent` count the bytes (JPEG plus the
-// two 4-byte range bounds) of the passes in inference mode.
+// two 4-byte range bounds) of the passes in inference mode, and `bytesSentTablesOutOfBand` the same with the
+// JPEG's tables shared out of band (its abbreviated stream, `JPEGCodec.tablesOutOfBandSize`).
 
 import Foundation
 import TensorCore
@@ -19,6 +20,7 @@ public final class BottleNetBridge: Module {
     let reduce: Sequential, restore: Sequential
     public private(set) var bytesSent = 0
     public private(set) var imagesSent = 0
+    public private(set) var bytesSentTablesOutOfBand = 0
 
     public init(channels: Int, reduced: Int, stride: Int = 1, quality: Int, seed: UInt64) {
         self.channels = channels; self.reduced = reduced; self.stride = max(1, stride); self.quality = quality
@@ -38,7 +40,7 @@ public final class BottleNetBridge: Module {
 
     public override var children: [(String, Module)] { [("reduce", reduce), ("restore", restore)] }
 
-    public func resetCounters() { bytesSent = 0; imagesSent = 0 }
+    public func resetCounters() { bytesSent = 0; imagesSent = 0; bytesSentTablesOutOfBand = 0 }
 
     /// Device side: the reduction unit.
     public func reduceFeatures(_ x: Variable) -> Variable { reduce(x) }
@@ -71,10 +73,14 @@ public final class BottleNetBridge: Module {
             for n in 0..<s.n {
                 let slice = src[(n * per)..<((n + 1) * per)]
                 guard let (jpeg, lo, hi) = try? self.compress(ArraySlice(slice), height: s.h, width: s.w),
-                      let back = try? self.decompress(jpeg, lo: lo, hi: hi, height: s.h, width: s.w) else {
+                      let back = try? self.decompress(jpeg, lo: lo, hi: hi, height: s.h, width: s.w),
+                      let abbreviated = try? JPEGCodec.tablesOutOfBandSize(jpeg) else {
                     preconditionFailure("BottleNet: JPEG round trip failed")
                 }
-                if counting { self.bytesSent += jpeg.count + 8; self.imagesSent += 1 }
+                if counting {
+                    self.bytesSent += jpeg.count + 8; self.imagesSent += 1
+                    self.bytesSentTablesOutOfBand += abbreviated + 8
+                }
                 for i in 0..<per { out.buffer[n * per + i] = back[i] }
             }
             return out

@@ -183,9 +183,10 @@ public enum TrainBottleNetStage: TypedStage {
         let splitElements = split.shape.dropFirst().reduce(1, *)
         outcome.testAccuracy = e.accuracy
         outcome.predictions = try ctx.predictions(e.predicted)
-        let facts = BottleNetFacts(bytesPerImage: bytes, reducedShape: Array(reducedShape.dropFirst()), splitShape: Array(split.shape.dropFirst()),
+        var facts = BottleNetFacts(bytesPerImage: bytes, reducedShape: Array(reducedShape.dropFirst()), splitShape: Array(split.shape.dropFirst()),
                                    quality: try quality(i), compressionRatio: 4 * Double(splitElements) / bytes,
                                    deviceFlops: m.deviceFLOPs(inputShape: shape) + reduceFLOPs, bridgeParameters: bridge.parameterCount)
+        facts.bytesPerImageTablesOutOfBand = Double(bridge.bytesSentTablesOutOfBand) / Double(max(bridge.imagesSent, 1))
         ctx.log?(String(format: "%@: test accuracy %.2f%%, %.1f JPEG bytes per image (%.0f× smaller than the float32 split tensor)",
                         i.description, 100 * e.accuracy, bytes, 4 * Double(splitElements) / bytes))
         return StageProduct(Output(outcome, facts), files: ["model.safetensors"])

@@ -32,7 +32,9 @@ public enum CompareStage: TypedStage {
         // compact frames (self-describing ones before), so older reports are out of date.
         try canonicalJSON(of: ["splits": spec.splits, "ratios": spec.ratios.map(String.init),
                                "reference_images": ["all"], "zstd_level": ["\(spec.coding?.zstdLevel ?? 19)"],
-                               "frame_version": ["\(FeatureBitstream.compactVersion)"]])
+                               "frame_version": ["\(FeatureBitstream.compactVersion)"],
+                               // The input image sent whole as JPEG; every row with its per-image predictions.
+                               "input_jpeg_qualities": spec.inputJPEGQualities.map(String.init), "predictions": ["1"]])
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {

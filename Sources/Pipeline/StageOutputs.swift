@@ -306,7 +306,10 @@ public struct BottleNetPPFacts: Codable, Sendable {
 public typealias BottleNetPPOutput = Trained<BottleNetPPFacts>
 
 public struct BottleNetFacts: Codable, Sendable {
+    /// JPEG files as sent (the whole container) plus the two 4-byte range bounds, per test image.
     public var bytesPerImage: Double
+    /// The same with the JPEG tables shared out of band (abbreviated streams); absent in older results.
+    public var bytesPerImageTablesOutOfBand: Double? = nil
     public var reducedShape: [Int]
     public var splitShape: [Int]
     public var quality: Int

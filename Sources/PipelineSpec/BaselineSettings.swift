@@ -85,19 +85,43 @@ public struct BottleNetSettings: Equatable, Codable, Sendable {
     }
 }
 
+//     input:
+//       jpeg_qualities: [10, 20, 30, 50, 75, 90]   # the input image sent whole as JPEG, classified by the base model
+
+/// The naive baseline: the input image sent whole and classified at the edge by the base model, as PNG
+/// (always) and as JPEG at each quality here.
+public struct InputBaselineSettings: Equatable, Codable, Sendable {
+    public var jpegQualities: [Int]
+
+    public static let defaultQualities = [10, 20, 30, 50, 75, 90]
+
+    public init(jpegQualities: [Int] = InputBaselineSettings.defaultQualities) { self.jpegQualities = jpegQualities }
+
+    public init(yaml value: YAMLValue) throws {
+        let map = try value.mapping(knownKeys: ["jpeg_qualities"])
+        let qualities: [Int] = try map.get("jpeg_qualities", default: Self.defaultQualities) { list in
+            try list.distinctList("quality") { item in let q = try item.int(); try item.require((1...100).contains(q), "a JPEG quality from 1 to 100"); return q }
+        }
+        self.init(jpegQualities: qualities)
+    }
+}
+
 public struct BaselineSettings: Equatable, Codable, Sendable {
     /// BottleNet++ settings; nil: no train-bottlenetpp stage.
     public var bottlenetpp: BottleNetPPSettings?
     /// BottleNet settings; nil: no train-bottlenet stage.
     public var bottlenet: BottleNetSettings?
+    /// The input image sent whole; nil: the default JPEG qualities (`InputBaselineSettings.defaultQualities`).
+    public var input: InputBaselineSettings?
 
-    public init(bottlenetpp: BottleNetPPSettings? = nil, bottlenet: BottleNetSettings? = nil) {
-        self.bottlenetpp = bottlenetpp; self.bottlenet = bottlenet
+    public init(bottlenetpp: BottleNetPPSettings? = nil, bottlenet: BottleNetSettings? = nil, input: InputBaselineSettings? = nil) {
+        self.bottlenetpp = bottlenetpp; self.bottlenet = bottlenet; self.input = input
     }
 
     public init(yaml value: YAMLValue) throws {
-        let map = try value.mapping(knownKeys: ["bottlenetpp", "bottlenet"])
+        let map = try value.mapping(knownKeys: ["bottlenetpp", "bottlenet", "input"])
         self.init(bottlenetpp: try map.optional("bottlenetpp").map { try BottleNetPPSettings(yaml: $0) },
-                  bottlenet: try map.optional("bottlenet").map { try BottleNetSettings(yaml: $0) })
+                  bottlenet: try map.optional("bottlenet").map { try BottleNetSettings(yaml: $0) },
+                  input: try map.optional("input").map { try InputBaselineSettings(yaml: $0) })
     }
 }

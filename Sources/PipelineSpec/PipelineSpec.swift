@@ -43,6 +43,9 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
     /// pruning (fine-tune + train-recovery epochs; for BottleNet++ minus its frozen-backbone epochs).
     public var matchedBudgets: [String] = []
 
+    /// The JPEG qualities at which the report sends the input image whole (`baselines.input.jpeg_qualities`).
+    public var inputJPEGQualities: [Int] { baselines?.input?.jpegQualities ?? InputBaselineSettings.defaultQualities }
+
     /// Creates a spec; `stages` entries missing from the argument are filled from `TrainingStages`.
     public init(name: String, seed: UInt64 = 0, threads: Int = 2, dataset: DatasetSpec, model: ModelSpec,
                 splits: [String] = [], ratios: [Int] = [], stages: [String: TrainingSettings] = [:],

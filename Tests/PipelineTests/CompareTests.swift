@@ -46,7 +46,7 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(count(.aecnnCoded), 2 * 2 * 2)
         XCTAssertEqual(count(.bottleNetPP), 2 * (1 + 2))   // noiseless at 0; bec at 0 and 0.05
         XCTAssertEqual(count(.bottleNet), 2)
-        XCTAssertEqual(count(.reference), 3)
+        XCTAssertEqual(count(.reference), 3 + InputBaselineSettings.defaultQualities.count)   // PNG, JPEG sweep, split tensor ×2
         // One test set per table: every accuracy on the pipeline's 24 test images, and the report says so.
         XCTAssertEqual(report.testImages, 24)
         XCTAssertTrue(rows.filter { $0.accuracy != nil }.allSatisfy { $0.testImages == 24 })
@@ -98,6 +98,20 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(paired.allSatisfy { $0.comparison.seeds == 1 && $0.comparison.images == 24 })
         let md = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
         XCTAssertTrue(md.contains("## Paired comparisons") && md.contains("### `stem`: AECNN vs CA_Pruned"), md)
+        // The send-the-input baseline: JPEG at each quality, smaller with its tables out of band, bytes growing
+        // with quality; BottleNet's JPEG with tables out of band too; and the one-axis table.
+        let jpegRows = rows.filter { $0.reference == "input image as JPEG" }.sorted { $0.quality! < $1.quality! }
+        XCTAssertEqual(jpegRows.map(\.quality), InputBaselineSettings.defaultQualities.map { $0 })
+        XCTAssertEqual(jpegRows.map(\.bytesPerImage!), jpegRows.map(\.bytesPerImage!).sorted())
+        XCTAssertTrue(jpegRows.allSatisfy { $0.bytesPerImageTablesOutOfBand! < $0.bytesPerImage! - 100 })
+        let bnRow = try XCTUnwrap(rows.first { $0.method == .bottleNet && $0.ratio == 2 })
+        XCTAssertLessThan(try XCTUnwrap(bnRow.bytesPerImageTablesOutOfBand), bnRow.bytesPerImage!)
+        XCTAssertTrue(md.contains("## Accuracy against bytes per image") && md.contains("input image as JPEG q90, tables out of band"), md)
+        XCTAssertTrue(paired.contains { $0.family == ComparisonReport.inputFamily } || rows.filter { $0.method == .aecnnCoded }.allSatisfy { coded in
+            !jpegRows.contains { ($0.bytesPerImageTablesOutOfBand ?? .infinity) <= coded.bytesPerImage! } && (rows.first { $0.reference == "input image as PNG" }!.bytesPerImage! > coded.bytesPerImage!)
+        }, "the input family is there whenever some input point costs no more than a coded AECNN point")
+        let oneAxis = try String(contentsOf: dir.appendingPathComponent("accuracy_vs_bytes_stem.svg"), encoding: .utf8)
+        XCTAssertTrue(oneAxis.contains("input image as JPEG, tables out of band") && oneAxis.contains("BottleNet JPEG q20, tables out of band"))
         // The report re-read from its JSON renders the same tables (the comparisons travel in the file).
         XCTAssertEqual(ReportRendering.comparisonMarkdown(report), md)
 

@@ -48,6 +48,8 @@ public struct ReportRow: Codable, Sendable {
     public var epochs: Int?
     public var bitsPerElement: Double?
     public var bytesPerImage: Double?
+    /// For JPEG rows (BottleNet, the input image as JPEG): the bytes with the JPEG tables shared out of band.
+    public var bytesPerImageTablesOutOfBand: Double?
     public var compressionRatio: Double?
     public var compressionRatioFrame: Double?
     public var deviceFlops: Int?
@@ -219,6 +221,7 @@ public struct ComparisonReport: Codable, Sendable {
             let weight = paired.reduce(0) { $0 + $1.1 }
             out.minusBase = paired.count == acc.count && weight > 0 ? paired.reduce(0) { $0 + $1.0 * $1.1 } / weight : nil
             out.bytesPerImage = Statistics.mean(g.compactMap(\.bytesPerImage))
+            out.bytesPerImageTablesOutOfBand = Statistics.mean(g.compactMap(\.bytesPerImageTablesOutOfBand))
             out.bitsPerElement = Statistics.mean(g.compactMap(\.bitsPerElement))
             out.compressionRatio = Statistics.mean(g.compactMap(\.compressionRatio))
             out.compressionRatioFrame = Statistics.mean(g.compactMap(\.compressionRatioFrame))
@@ -235,7 +238,8 @@ public struct ComparisonReport: Codable, Sendable {
         merged.provenance = reports.flatMap(\.provenance)
         merged.stageTimes = reports.flatMap(\.stageTimes)
         try merged.checkTestSets(names: names)
-        merged.paired = try merged.pairedComparisons()
+        let paired = try merged.pairedComparisons()
+        merged.paired = paired.isEmpty ? nil : paired
         return merged
     }
 
@@ -358,7 +362,7 @@ public struct ComparisonReport: Codable, Sendable {
                 ?? (row.accuracy == nil ? nil : positive(row.n, "\(label): n")) ?? positive(row.testImages, "\(label): test_images") { return p }
             if let n = row.n, n < 0 { return "\(label): n \(n) is negative" }
             if let d = row.minusBase, !(d.isFinite && abs(d) <= 1) { return "\(label): minus_base \(d) is not a difference of two fractions" }
-            for (x, what) in [(row.bitsPerElement, "bits_per_element"), (row.bytesPerImage, "bytes_per_image"), (row.compressionRatio, "compression_ratio"),
+            for (x, what) in [(row.bitsPerElement, "bits_per_element"), (row.bytesPerImage, "bytes_per_image"), (row.bytesPerImageTablesOutOfBand, "bytes_per_image_tables_out_of_band"), (row.compressionRatio, "compression_ratio"),
                               (row.compressionRatioFrame, "compression_ratio_frame"), (row.condition, "condition")] {
                 if let x, !(x.isFinite && x >= 0) { return "\(label): \(what) \(x) is not a finite number ≥ 0" }
             }

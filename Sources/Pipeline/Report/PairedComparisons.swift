@@ -15,6 +15,8 @@ public struct PairedResult: Codable, Sendable {
     public var split: String
     /// The cell's V; nil for the family's pooled line (the mean over its cells).
     public var ratio: Int?
+    /// The cell's setting where V alone does not name it ("V=4, arith-context 4-bit").
+    public var setting: String? = nil
     /// The rows compared (their labels): A − B.
     public var a: String
     public var b: String
@@ -46,6 +48,7 @@ extension ComparisonReport {
                 rows.first { $0.method == method && $0.split == split && $0.ratio == v && pick($0) }
             }
             var families: [(name: String, cells: [(v: Int, a: ReportRow?, b: ReportRow?)])] = []
+            var cellNames: [String: [String?]] = [:]   // family → cell settings, where V alone does not name a cell
             for c in layout.channels {
                 families.append(("AECNN vs BottleNet++ \(c.rawValue)", layout.ratios.map { v in
                     (v, at(.aecnn, v), rows.filter { $0.method == .bottleNetPP && $0.split == split && $0.ratio == v && $0.channel == c }
@@ -61,11 +64,26 @@ extension ComparisonReport {
                     (v, at(.aecnnCoded, v) { $0.codec == codec && $0.bits == b }, at(.aecnn, v))
                 }))
             } }
+            // The naive baseline on the rate axis: each coded AECNN point against the most accurate way of sending
+            // the input image whole (PNG, or JPEG with its tables out of band) in no more bytes per image.
+            let inputs = rows.filter { $0.method == .reference && $0.split == nil && $0.accuracy != nil && $0.predictions?.isEmpty == false }
+            func sent(_ r: ReportRow) -> Double { r.bytesPerImageTablesOutOfBand ?? r.bytesPerImage ?? .infinity }
+            var rateCells: [(v: Int, a: ReportRow?, b: ReportRow?)] = [], rateSettings: [String?] = []
+            for v in layout.ratios { for b in layout.bits { for codec in layout.codecs {
+                guard let coded = at(.aecnnCoded, v, { $0.codec == codec && $0.bits == b }), let bytes = coded.bytesPerImage else { continue }
+                guard let best = inputs.filter({ sent($0) <= bytes }).max(by: { ($0.accuracy!, -sent($0)) < ($1.accuracy!, -sent($1)) }) else { continue }
+                rateCells.append((v, coded, best))
+                rateSettings.append("V=\(v), \(codec.rawValue) \(b)-bit vs \(best.reference ?? "input")\(best.quality.map { " q\($0)" } ?? "")")
+            } } }
+            if !rateCells.isEmpty {
+                families.append((Self.inputFamily, rateCells))
+                cellNames[Self.inputFamily] = rateSettings
+            }
             for family in families {
                 // The family's seeds: those every cell has on both sides.
-                let cells = family.cells.compactMap { c -> (v: Int, a: ReportRow, b: ReportRow)? in
+                let cells = family.cells.enumerated().compactMap { k, c -> (v: Int, a: ReportRow, b: ReportRow, setting: String?)? in
                     guard let a = c.a, let b = c.b, a.predictions?.isEmpty == false, b.predictions?.isEmpty == false else { return nil }
-                    return (c.v, a, b)
+                    return (c.v, a, b, cellNames[family.name]?[k] ?? nil)
                 }
                 guard !cells.isEmpty else { continue }
                 var seeds = Set(cells[0].a.predictions!.map(\.seed))
@@ -78,7 +96,7 @@ extension ComparisonReport {
                 let (results, pooled) = try PairedStatistics.compareFamily(cells.map { (outcomes($0.a), outcomes($0.b)) }, settings: settings)
                 let adjusted = PairedStatistics.adjustedVerdicts(results)
                 for (k, c) in cells.enumerated() {
-                    out.append(PairedResult(family: family.name, split: split, ratio: c.v, a: c.a.label, b: c.b.label,
+                    out.append(PairedResult(family: family.name, split: split, ratio: c.v, setting: c.setting, a: c.a.label, b: c.b.label,
                                             comparison: results[k], adjustedVerdict: adjusted[k]))
                 }
                 out.append(PairedResult(family: family.name, split: split, ratio: nil, a: cells[0].a.method.rawValue, b: cells[0].b.method.rawValue,
@@ -92,4 +110,7 @@ extension ComparisonReport {
     public func paired(_ family: String, split: String, ratio: Int?) -> PairedResult? {
         paired?.first { $0.family == family && $0.split == split && $0.ratio == ratio }
     }
+
+    /// The family of coded AECNN points against sending the input image in no more bytes.
+    public static let inputFamily = "AECNN coded vs the input image in no more bytes"
 }

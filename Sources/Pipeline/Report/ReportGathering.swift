@@ -97,6 +97,7 @@ public enum ReportGathering {
                 row.predictions = seeded(out?.training.predictions)
                 row.testImages = out == nil ? nil : (out?.training.testImages ?? testImages)
                 row.bytesPerImage = out?.fields.bytesPerImage
+                row.bytesPerImageTablesOutOfBand = out?.fields.bytesPerImageTablesOutOfBand
                 row.compressionRatio = out?.fields.compressionRatio
                 row.deviceFlops = out?.fields.deviceFlops
                 row.sentChannels = out?.fields.reducedShape.first
@@ -152,6 +153,7 @@ public enum ReportGathering {
 
     struct ReferenceCache: Codable {
         var baseOutputsSha256: String; var testImages: Int; var zstdLevel: Int; var splits: [String]; var frameVersion: Int?; var rows: [ReportRow]
+        var inputJpegQualities: [Int]?
     }
 
     /// The reference rows, measured with the base model on the pipeline's test images (or read from `cache`).
@@ -161,7 +163,8 @@ public enum ReportGathering {
         let baseHash = StageRunner.record(TrainBaseStage.instance, ctx)?.outputsSha256 ?? "unknown"
         if let cache, let data = try? SafeRead.contents(of: cache, limit: SafeRead.recordLimit), let c = try? ResultJSON.decoder().decode(ReferenceCache.self, from: data),
            c.baseOutputsSha256 == baseHash, c.testImages == test.count, c.zstdLevel == level, c.splits == ctx.spec.splits,
-           c.frameVersion == FeatureBitstream.compactVersion, c.rows.allSatisfy({ $0.predictions != nil }) {
+           c.frameVersion == FeatureBitstream.compactVersion, c.rows.allSatisfy({ $0.predictions != nil }),
+           c.inputJpegQualities == ctx.spec.inputJPEGQualities {
             return c.rows
         }
         let model = try TrainBaseStage.loadModel(ctx)
@@ -195,6 +198,30 @@ public enum ReportGathering {
         png.testImages = test.count
         png.predictions = basePredictions
         rows.append(png)
+        // The input image as JPEG at each quality (the whole file, and with its tables shared out of band),
+        // decoded and classified by the base model.
+        for q in ctx.spec.inputJPEGQualities {
+            var decoded = [UInt8](), bytes = 0, abbreviated = 0
+            decoded.reserveCapacity(test.pixels.count)
+            for k in 0..<test.count {
+                let jpeg = try JPEGCodec.encode(planar: Array(test.pixels[(k * test.imageSize)..<((k + 1) * test.imageSize)]), channels: test.channels,
+                                                width: test.width, height: test.height, quality: q)
+                bytes += jpeg.count
+                abbreviated += try JPEGCodec.tablesOutOfBandSize(jpeg)
+                decoded += try JPEGCodec.decode(jpeg, channels: test.channels, width: test.width, height: test.height)
+            }
+            let images = try LabeledImages(channels: test.channels, height: test.height, width: test.width, pixels: decoded, labels: test.labels,
+                                           classCount: test.classCount, source: "\(test.source), JPEG q\(q)")
+            let e = try Trainer.evaluate(model, images, norm, batchSize: 250)
+            var row = ReportRow(method: .reference, reference: "input image as JPEG")
+            row.quality = q
+            row.accuracy = e.accuracy
+            row.bytesPerImage = Double(bytes) / n
+            row.bytesPerImageTablesOutOfBand = Double(abbreviated) / n
+            row.testImages = test.count
+            row.predictions = [SeedPredictions(seed: seed, predictions: try ctx.predictions(e.predicted))]
+            rows.append(row)
+        }
         for split in ctx.spec.splits {
             var correct = 0, zstdBytes = 0, elements = 0
             var predicted: [Int] = []
@@ -241,7 +268,7 @@ public enum ReportGathering {
             try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
             try AtomicFile.write(try ResultJSON.encoder().encode(ReferenceCache(baseOutputsSha256: baseHash, testImages: test.count, zstdLevel: level,
                                                                                 splits: ctx.spec.splits, frameVersion: FeatureBitstream.compactVersion,
-                                                                                rows: rows)), to: cache)
+                                                                                rows: rows, inputJpegQualities: ctx.spec.inputJPEGQualities)), to: cache)
         }
         return rows
     }

@@ -128,13 +128,72 @@ public enum ReportRendering {
             }
             md += "\n"
         }
+        md += rateMarkdown(r)
         md += pairedMarkdown(r)
         md += headlineMarkdown(r, tolerance: 0.02)
         let refs = rows.filter { $0.method == .reference }
         if !refs.isEmpty {
             md += "## Reference rows (the base model)\n\n| what | split | accuracy | bytes/image | ratio |\n|---|---|---|---|---|\n"
             for ref in refs {
-                md += "| \(ref.reference ?? "?") | \(ref.split ?? "–") | \(accuracy(ref)) | \(number(ref.bytesPerImage, "%.1f")) | \(ref.compressionRatio.map { String(format: "%.1f×", $0) } ?? "–") |\n"
+                let what = (ref.reference ?? "?") + (ref.quality.map { " q\($0)" } ?? "")
+                let bytes = number(ref.bytesPerImage, "%.1f") + (ref.bytesPerImageTablesOutOfBand.map { String(format: " (%.1f with tables out of band)", $0) } ?? "")
+                md += "| \(what) | \(ref.split ?? "–") | \(accuracy(ref)) | \(bytes) | \(ref.compressionRatio.map { String(format: "%.1f×", $0) } ?? "–") |\n"
+            }
+            md += "\n"
+        }
+        return md
+    }
+
+    /// One point of the rate axis: what is sent, its bytes per image, and the accuracy it is classified at.
+    struct RatePoint { var what: String; var bytes: Double; var row: ReportRow }
+
+    /// Every operating point of a split on one axis, bytes per image: what each method really sends. AECNN
+    /// coded: whole frames; AECNN float and BottleNet++: their uncoded symbols (32-bit floats, 8-bit over the
+    /// erasure channel); BottleNet and the input image as JPEG: the whole file and, as a second point, the
+    /// abbreviated stream (tables out of band); the input as PNG; the base model's split tensor.
+    static func ratePoints(_ r: ComparisonReport, split: String) -> [RatePoint] {
+        var points: [RatePoint] = []
+        for row in r.rows where row.accuracy != nil {
+            guard row.split == split || (row.method == .reference && row.split == nil) else { continue }
+            let v = row.ratio.map { "V=\($0)" } ?? ""
+            switch row.method {
+            case .aecnnCoded:
+                if let b = row.bytesPerImage { points.append(RatePoint(what: "AECNN \(v), \(row.codec?.rawValue ?? "?") \(row.bits ?? 0)-bit (frames)", bytes: b, row: row)) }
+            case .aecnn:
+                if let b = row.bytesPerImage { points.append(RatePoint(what: "AECNN \(v), float32 (uncoded)", bytes: b, row: row)) }
+            case .bottleNetPP:
+                if (row.condition ?? 0) == 0, let b = row.bytesPerImage {
+                    points.append(RatePoint(what: "BottleNet++ \(v), \(row.channel?.rawValue ?? "?") (uncoded symbols)", bytes: b, row: row))
+                }
+            case .bottleNet:
+                if let b = row.bytesPerImage { points.append(RatePoint(what: "BottleNet \(v), JPEG q\(row.quality ?? 0)", bytes: b, row: row)) }
+                if let b = row.bytesPerImageTablesOutOfBand { points.append(RatePoint(what: "BottleNet \(v), JPEG q\(row.quality ?? 0), tables out of band", bytes: b, row: row)) }
+            case .reference:
+                let what = (row.reference ?? "?") + (row.quality.map { " q\($0)" } ?? "")
+                if let b = row.bytesPerImage { points.append(RatePoint(what: what, bytes: b, row: row)) }
+                if let b = row.bytesPerImageTablesOutOfBand { points.append(RatePoint(what: what + ", tables out of band", bytes: b, row: row)) }
+            case .caPruned:
+                break
+            }
+        }
+        return points.sorted { ($0.bytes, $0.what) < ($1.bytes, $1.what) }
+    }
+
+    /// Per split, every operating point on the bytes-per-image axis, with the accuracy-rate frontier marked.
+    /// Only reports that measure the input image as JPEG (the naive baseline every method must beat) have it.
+    static func rateMarkdown(_ r: ComparisonReport) -> String {
+        guard r.rows.contains(where: { $0.reference == "input image as JPEG" }) else { return "" }
+        var md = "## Accuracy against bytes per image\n\n"
+        md += "Every operating point on one axis: the bytes each method really sends per image (coded AECNN: whole frames, header and checksum counted; JPEG: the whole file, and again with its tables shared out of band). "
+        md += "★ marks the frontier: no point with as few or fewer bytes is more accurate.\n\n"
+        for split in r.layout.splits {
+            md += "### `\(split)`\n\n| bytes/image | accuracy | what is sent | frontier |\n|---|---|---|---|\n"
+            var best = -Double.infinity
+            for p in ratePoints(r, split: split) {
+                let a = p.row.accuracy ?? 0
+                let frontier = a > best
+                best = max(best, a)
+                md += "| \(String(format: "%.1f", p.bytes)) | \(accuracy(p.row, seeds: r.seeds.count)) | \(p.what) | \(frontier ? "★" : "") |\n"
             }
             md += "\n"
         }
@@ -160,12 +219,17 @@ public enum ReportRendering {
         for (split, family) in families {
             let cells = paired.filter { $0.split == split && $0.family == family }
             guard let any = cells.first else { continue }
-            md += "### `\(split)`: \(family)\n\n| V | A − B | 95 % interval | verdict (Holm) | p | seeds × images |\n|---|---|---|---|---|---|\n"
+            let named = cells.contains { $0.setting != nil }
+            md += "### `\(split)`: \(family)\n\n| \(named ? "cell" : "V") | A − B | 95 % interval | verdict (Holm) | p | seeds × images |\n|---|---|---|---|---|---|\n"
             for p in cells {
                 let c = p.comparison
-                md += "| \(p.ratio.map(String.init) ?? "**pooled**") | \(signedPoints(100 * c.difference)) | [\(signedPoints(100 * c.lower)), \(signedPoints(100 * c.upper))] | \(p.adjustedVerdict.rawValue) | \(String(format: "%.3g", c.pValue)) | \(c.seeds) × \(c.images) |\n"
+                md += "| \(p.ratio == nil ? "**pooled**" : (p.setting ?? String(p.ratio!))) | \(signedPoints(100 * c.difference)) | [\(signedPoints(100 * c.lower)), \(signedPoints(100 * c.upper))] | \(p.adjustedVerdict.rawValue) | \(String(format: "%.3g", c.pValue)) | \(c.seeds) × \(c.images) |\n"
             }
-            md += "\nA: \(any.a.replacingOccurrences(of: " \(split) V=\(any.ratio.map(String.init) ?? "")", with: "")); B: \(any.b.replacingOccurrences(of: " \(split) V=\(any.ratio.map(String.init) ?? "")", with: "")).\n\n"
+            if named {
+                md += "\nThe input image's bytes are those of a PNG file, or of a JPEG file with its tables shared out of band (the fewer); the coded AECNN point's are whole frames.\n\n"
+            } else {
+                md += "\nA: \(any.a.replacingOccurrences(of: " \(split) V=\(any.ratio.map(String.init) ?? "")", with: "")); B: \(any.b.replacingOccurrences(of: " \(split) V=\(any.ratio.map(String.init) ?? "")", with: "")).\n\n"
+            }
         }
         return md
     }
@@ -227,15 +291,17 @@ public enum ReportRendering {
                              "accuracy_std", "n", "minus_base", "test_images", "epochs", "bits_per_element", "bytes_per_image", "compression_ratio",
                              "compression_ratio_frame", "device_flops", "sent_channels"]
 
-    /// RFC 4180, one line per row; an absent value is an empty field.
+    /// RFC 4180, one line per row; an absent value is an empty field. A report with JPEG rows measured with
+    /// their tables out of band has one more column, `bytes_per_image_tables_out_of_band`.
     public static func csv(_ r: ComparisonReport) -> String {
         func s<T>(_ x: T?) -> String { x.map { "\($0)" } ?? "" }
-        var out = csvColumns.joined(separator: ",") + "\r\n"
+        let outOfBand = r.rows.contains { $0.bytesPerImageTablesOutOfBand != nil }
+        var out = (csvColumns + (outOfBand ? ["bytes_per_image_tables_out_of_band"] : [])).joined(separator: ",") + "\r\n"
         for row in r.rows {
             let fields = [row.method.rawValue, s(row.reference), s(row.split), s(row.ratio), s(row.channel?.rawValue), s(row.condition), s(row.quality),
                           s(row.codec?.rawValue), s(row.bits), s(row.accuracy), s(row.accuracyStd), s(row.n), s(row.minusBase), s(row.testImages), s(row.epochs),
                           s(row.bitsPerElement), s(row.bytesPerImage), s(row.compressionRatio), s(row.compressionRatioFrame), s(row.deviceFlops),
-                          s(row.sentChannels)]
+                          s(row.sentChannels)] + (outOfBand ? [s(row.bytesPerImageTablesOutOfBand)] : [])
             out += fields.map(csvField).joined(separator: ",") + "\r\n"
         }
         return out
@@ -285,8 +351,18 @@ public enum ReportRendering {
                 let pick: (ReportRow) -> Bool = { $0.method == .bottleNet && $0.quality == q }
                 byRatio.series.append(series("BottleNet JPEG q\(q)", style: "BottleNet", pick, x: \.compressionRatio))
                 byBytes.series.append(series("BottleNet JPEG q\(q)", style: "BottleNet", pick, x: \.bytesPerImage))
+                if rows.contains(where: { pick($0) && $0.bytesPerImageTablesOutOfBand != nil }) {
+                    byBytes.series.append(series("BottleNet JPEG q\(q), tables out of band", style: "BottleNet, tables out of band", pick, x: \.bytesPerImageTablesOutOfBand))
+                }
             }
-            byBytes.series.append(series("references (base model)", style: "references", { $0.method == .reference }, x: \.bytesPerImage, connect: false))
+            // The input image sent whole as JPEG over the quality sweep: a curve of its own (container, and tables
+            // out of band); the other references are single points.
+            let inputJPEG: (ReportRow) -> Bool = { $0.method == .reference && $0.reference == "input image as JPEG" }
+            byBytes.series.append(series("references (base model)", style: "references", { $0.method == .reference && !inputJPEG($0) }, x: \.bytesPerImage, connect: false))
+            if rows.contains(where: inputJPEG) {
+                byBytes.series.append(series("input image as JPEG", style: "input image as JPEG", inputJPEG, x: \.bytesPerImage))
+                byBytes.series.append(series("input image as JPEG, tables out of band", style: "input image as JPEG, tables out of band", inputJPEG, x: \.bytesPerImageTablesOutOfBand))
+            }
             out.append(("accuracy_vs_ratio_\(split).svg", byRatio.render()))
             out.append(("accuracy_vs_bytes_\(split).svg", byBytes.render()))
         }
