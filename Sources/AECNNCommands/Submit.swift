@@ -130,7 +130,7 @@ struct SbatchScheduler: SlurmScheduler {
     func submit(script: String) throws -> String {
         let (status, out, err) = try Self.runTool("sbatch", ["--parsable"], input: script)
         let id = out.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
-        guard status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
+        guard status == 0, SlurmCommands.isJobID(id) else {
             throw ValidationError("sbatch refused the job (exit \(status)): \(err.trimmingCharacters(in: .whitespacesAndNewlines))\(out.isEmpty ? "" : " " + out). Fix: check the options (--partition, --time, --account) with your cluster's sinfo and sacctmgr; jobs submitted before it stay queued and are recorded on the next submit")
         }
         return id

@@ -80,15 +80,28 @@ public struct SlurmSubmission: Codable, Equatable, Sendable {
 
     public static func url(_ pipelineRoot: URL) -> URL { pipelineRoot.appendingPathComponent("submitted.json") }
 
-    /// The record in `pipelineRoot`, or nil when there is none; an unreadable one is an error naming the file.
+    /// The record in `pipelineRoot`, or nil when there is none; an unreadable one, or one whose job ids are not
+    /// Slurm's (they go to squeue and into `--dependency=afterok:`) or whose instance names would break the lines
+    /// they are printed on, is an error naming the file and the value.
     public static func load(_ pipelineRoot: URL) throws -> SlurmSubmission? {
         let url = url(pipelineRoot)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let fix = "Fix: delete it (after cancelling its jobs still queued: squeue --me, scancel); `aecnn submit` then submits every instance that is not done"
+        let record: SlurmSubmission
         do {
-            return try SnakeCaseJSON.decoder().decode(SlurmSubmission.self, from: Data(contentsOf: url))
+            record = try SnakeCaseJSON.decoder().decode(SlurmSubmission.self, from: Data(contentsOf: url))
         } catch {
-            throw StageError.invalidSettings("\(url.path) is not a submission record (\(error)). Fix: delete it; `aecnn submit` then submits every instance that is not done")
+            throw StageError.invalidSettings("\(url.path) is not a submission record (\(error)). \(fix)")
         }
+        for job in record.jobs {
+            if let id = ([job.jobID] + job.dependsOn).first(where: { !SlurmCommands.isJobID($0) }) {
+                throw StageError.invalidSettings("\(url.path): '\(SlurmPlanner.shown(id))' is not a Slurm job id (digits, with _N for an array task or +N for a heterogeneous component). \(fix)")
+            }
+            if let problem = SlurmPlanner.lineProblem(job.instance) {
+                throw StageError.invalidSettings("\(url.path): the instance name \(SlurmPlanner.shown(job.instance)) \(problem). \(fix)")
+            }
+        }
+        return record
     }
 
     public func save(_ pipelineRoot: URL) throws {
@@ -103,6 +116,13 @@ public enum SlurmCommands {
     /// The job states in which a job is queued or running (`squeue -t`): any other state, or a job `squeue` no
     /// longer knows, has ended.
     public static let activeStates = "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"
+
+    /// Whether `s` is a Slurm job id, as sbatch and squeue write them: digits, with `_N` for a task of a job array
+    /// or `+N` for a component of a heterogeneous job. Ids read from files are checked with it before they reach
+    /// a Slurm command or a job script.
+    public static func isJobID(_ s: String) -> Bool {
+        s.utf8.count <= 40 && s.range(of: #"\A[0-9]+(_[0-9]+)?(\+[0-9]+)?\z"#, options: .regularExpression) != nil
+    }
 
     /// Runs a Slurm client command found on PATH: (exit status, stdout, stderr), or nil when it is not there.
     public static func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, out: String, err: String)? {

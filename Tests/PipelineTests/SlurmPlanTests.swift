@@ -2,8 +2,8 @@
 // (done upstreams: nothing; others: their jobs), jobs of an earlier submission still queued are kept rather
 // than submitted twice, an instance another process holds is left out with everything downstream of it; the
 // batch script's lines and quoting, as bash and sbatch read them, with hostile paths (refused, or each value
-// one word); the options Slurm would refuse; paths nodes would not see. The real cluster run is
-// scripts/slurm-test.sh.
+// one word); the options Slurm would refuse; paths nodes would not see; job ids read from files. The real
+// cluster run is scripts/slurm-test.sh.
 
 import XCTest
 import Foundation
@@ -344,6 +344,10 @@ final class SlurmPlanTests: XCTestCase {
         }
         XCTAssertThrowsError(try SlurmPlanner.script(name: "n", log: "/l", command: ["a"], workingDirectory: "/", cpus: 1, options: SlurmOptions(),
                                                      dependencies: ["17\n#SBATCH --wrap=x"])) { XCTAssertTrue("\($0)".contains("#SBATCH --dependency"), "\($0)") }
+        for id in ["1", "1234567", "12_3", "12+1"] { XCTAssertTrue(SlurmCommands.isJobID(id), id) }
+        for id in ["", "dry-run-1", "1 2", "1\n", "½", "٣", "-1", "1_", "1;2", "12_[1-3]", String(repeating: "9", count: 41)] {
+            XCTAssertFalse(SlurmCommands.isJobID(id), id)
+        }
     }
 
     func testPathsNodesWouldNotSeeAreRefused() {
@@ -379,5 +383,40 @@ final class SlurmPlanTests: XCTestCase {
         XCTAssertTrue(try String(contentsOf: SlurmSubmission.url(dir), encoding: .utf8).contains("\"/a/b-%j.log\""))
         try "{".write(to: SlurmSubmission.url(dir), atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try SlurmSubmission.load(dir)) { XCTAssertTrue("\($0)".contains("submitted.json"), "\($0)") }
+        // Written by another process: job ids that are not Slurm's (they reach squeue and --dependency) and
+        // instance names that break lines are refused, naming the file and the fix.
+        var arrays = record
+        arrays.jobs[0].jobID = "7_1"
+        arrays.jobs[0].dependsOn = ["5+0"]
+        try arrays.save(dir)
+        XCTAssertEqual(try SlurmSubmission.load(dir), arrays)
+        for (id, dependsOn, instance) in [("7\n#SBATCH --wrap=x", ["5"], "prune"), ("7", ["5:6"], "prune"), ("7", ["$(touch x)"], "prune"),
+                                          ("", [], "prune"), ("7", [], "prune\n\u{1B}[2J")] {
+            var hostile = record
+            hostile.jobs[0].jobID = id
+            hostile.jobs[0].dependsOn = dependsOn
+            hostile.jobs[0].instance = instance
+            try hostile.save(dir)
+            XCTAssertThrowsError(try SlurmSubmission.load(dir)) {
+                let message = "\($0)"
+                XCTAssertTrue(message.contains(SlurmSubmission.url(dir).path) && message.contains("Fix: delete it"), message)
+                XCTAssertFalse(message.contains(where: \.isNewline), message)
+            }
+        }
+    }
+
+    /// A lock naming something that is not a Slurm job id is not asked of squeue (here a stand-in that answers
+    /// "Invalid job id" to anything, which would make the lock look stale).
+    func testALockWithoutASlurmJobIDIsNotAskedOfSqueue() throws {
+        let bin = root.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let squeue = bin.appendingPathComponent("squeue")
+        try "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n".write(to: squeue, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: squeue.path)
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        setenv("PATH", bin.path + ":" + path, 1)
+        defer { setenv("PATH", path, 1) }
+        XCTAssertEqual(PipelineLock.slurmJobEnded("12"), true)
+        for id in ["½", "٣", "12 13", "-h"] { XCTAssertNil(PipelineLock.slurmJobEnded(id), id) }
     }
 }
