@@ -2,7 +2,8 @@
 # The Slurm test: a single-node Slurm cluster on this machine, its configuration and state in a temporary folder
 # (SLURM_CONF; nothing in /etc is edited), the smoke pipeline submitted with `aecnn submit --slurm`, and every
 # instance's outputs compared with a local `aecnn run` of the same pipeline. The cluster is stopped at the end by
-# process id, and the folder removed.
+# process id, and its folders removed (munge's key, socket and log sit in one of their own under /tmp, which the
+# munge user can enter wherever the checkout is).
 #
 # Usage: scripts/slurm-test.sh [AECNN_BINARY]     (default: .build/debug/aecnn, as scripts/test.sh builds it)
 # Needs root (munged runs as the munge user, slurmd as root); installs slurmctld, slurmd, slurm-client and munge
@@ -29,14 +30,16 @@ mkdir -p .build
 work=$(mktemp -d "$repo/.build/slurm-test.XXXXXX")
 chmod 755 "$work"
 keep=""
+munge=""
 stop_cluster() {
-  for f in "$work/slurmd.pid" "$work/slurmctld.pid" "$work/munge/munged.pid"; do
+  for f in "$work/slurmd.pid" "$work/slurmctld.pid" ${munge:+"$munge/munged.pid"}; do
     [[ -s "$f" ]] && kill "$(cat "$f")" 2>/dev/null || true
   done
   sleep 1
-  for f in "$work/slurmd.pid" "$work/slurmctld.pid" "$work/munge/munged.pid"; do
+  for f in "$work/slurmd.pid" "$work/slurmctld.pid" ${munge:+"$munge/munged.pid"}; do
     [[ -s "$f" ]] && kill -9 "$(cat "$f")" 2>/dev/null || true
   done
+  [[ -n "$munge" ]] && rm -rf "$munge"
   if [[ -n "$keep" ]]; then echo "slurm-test: the cluster's folder is kept for inspection: $work" >&2; else rm -rf "$work"; fi
 }
 trap stop_cluster EXIT
@@ -44,7 +47,7 @@ trap stop_cluster EXIT
 fail() {
   echo "slurm-test: FAILED: $*" >&2
   keep=1
-  for log in "$work"/slurmctld.log "$work"/slurmd.log; do [[ -f "$log" ]] && { echo "--- $log (last 20 lines)" >&2; tail -20 "$log" >&2; }; done
+  for log in "$work"/slurmctld.log "$work"/slurmd.log ${munge:+"$munge/munged.log"}; do [[ -f "$log" ]] && { echo "--- $log (last 20 lines)" >&2; tail -20 "$log" >&2; }; done
   exit 1
 }
 
@@ -55,14 +58,16 @@ free_port() {
   echo "$p"
 }
 
-# munge: its own key, socket, pid and log in the work folder, run as the munge user.
-mkdir -p "$work/munge"
-dd if=/dev/urandom of="$work/munge/munge.key" bs=1024 count=1 status=none
-chown -R munge:munge "$work/munge"
-chmod 755 "$work/munge"   # munged wants its socket folder searchable by all
-chmod 400 "$work/munge/munge.key"
-runuser -u munge -- /usr/sbin/munged --socket="$work/munge/munge.socket" --key-file="$work/munge/munge.key" \
-  --pid-file="$work/munge/munged.pid" --log-file="$work/munge/munged.log" --seed-file="$work/munge/munged.seed" \
+# munge: its own key, socket, pid and log, run as the munge user. They live in a folder of their own under /tmp
+# rather than in the work folder, which the munge user cannot enter when the checkout is in a folder only its
+# owner can (/root, a mktemp -d); the EXIT trap removes it.
+munge=$(mktemp -d /tmp/aecnn-slurm-test-munge.XXXXXX)
+dd if=/dev/urandom of="$munge/munge.key" bs=1024 count=1 status=none
+chown -R munge:munge "$munge"
+chmod 755 "$munge"   # munged wants its socket folder searchable by all
+chmod 400 "$munge/munge.key"
+runuser -u munge -- /usr/sbin/munged --socket="$munge/munge.socket" --key-file="$munge/munge.key" \
+  --pid-file="$munge/munged.pid" --log-file="$munge/munged.log" --seed-file="$munge/munged.seed" \
   || fail "munged did not start"
 
 host=$(hostname -s)
@@ -77,7 +82,7 @@ SlurmctldPort=$(free_port)
 SlurmdPort=$(free_port)
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$work/munge/munge.socket
+AuthInfo=socket=$munge/munge.socket
 StateSaveLocation=$work/state
 SlurmdSpoolDir=$work/spool
 SlurmctldPidFile=$work/slurmctld.pid

@@ -4,7 +4,9 @@
 // to its own log (`<seed root>/.jobs/<instance>.log`); this process prints when an instance starts and ends and
 // a summary of the running ones (their latest progress line) every 15 s. Ctrl-C (or SIGTERM) stops every child;
 // they resume as usual. A child that fails (or is killed) leaves its instance resumable: its downstream
-// instances are not started, the others go on, and the command ends with status 1 naming it.
+// instances are not started, the others go on, and the command ends with status 1 naming it. Instances done
+// with the pipeline's threads are not done with the children's (the thread count is part of the settings): it
+// refuses, naming them, rather than train them again, unless told to (`--rerun-at-job-threads`).
 
 import ArgumentParser
 import Foundation
@@ -18,6 +20,8 @@ struct ParallelRun {
     let options: PipelineOptions
     let contexts: [RunContext]
     let jobs: Int
+    /// Rerun, at the children's thread count, the instances done at the pipeline's (`--rerun-at-job-threads`).
+    var rerunAtJobThreads = false
 
     /// One running child.
     struct Child {
@@ -43,9 +47,25 @@ struct ParallelRun {
         let threads = contexts[0].spec.threads
         let perJob = try Self.threadsPerJob(threads: threads, jobs: jobs)
         let say = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
-        say("--jobs \(jobs): up to \(jobs) instances at once, each with \(perJob) thread\(perJob == 1 ? "" : "s") (threads \(threads)\(threads % jobs == 0 ? "" : ", \(threads % jobs) left unused")); results are those of --threads \(perJob): `aecnn status --threads \(perJob)` shows them")
         // States are judged at the children's thread count: "done" means done as they ran it.
         let states = try runContexts(pipeline: options.pipeline, checkpoints: options.checkpoints, threads: perJob, seed: options.seed, every: true)
+        func label(_ ctx: RunContext, _ i: StageInstance) -> String { (states.count > 1 ? "seed \(ctx.spec.seed): " : "") + i.description }
+        // The thread count is part of each training result's settings: an instance done with the pipeline's
+        // threads is not done with the children's, and running it would replace finished work. Only when asked.
+        if !rerunAtJobThreads {
+            var finished: [String] = []
+            for (ctx, child) in zip(contexts, states) {
+                for i in StageRunner.allInstances(ctx.spec) where try StageRunner.state(i, ctx) == .done && StageRunner.state(i, child) != .done {
+                    finished.append(label(ctx, i))
+                }
+            }
+            if !finished.isEmpty {
+                throw ValidationError("--jobs \(jobs) runs each instance with \(perJob) thread\(perJob == 1 ? "" : "s"), and these are done with \(threads) (the thread count is part of each result's settings), so it would train them again and replace their outputs: "
+                                      + finished.prefix(5).joined(separator: ", ") + (finished.count > 5 ? " and \(finished.count - 5) more" : "")
+                                      + ". Fix: run without --jobs to keep them (what is left then runs with \(threads) threads), or add --rerun-at-job-threads to rerun them with \(perJob)")
+            }
+        }
+        say("--jobs \(jobs): up to \(jobs) instances at once, each with \(perJob) thread\(perJob == 1 ? "" : "s") (threads \(threads)\(threads % jobs == 0 ? "" : ", \(threads % jobs) left unused")); results are those of --threads \(perJob): `aecnn status --threads \(perJob)` shows them")
         let executable = selfExecutable
         let signals = SignalFlag([SIGINT, SIGTERM])
 
@@ -54,7 +74,6 @@ struct ParallelRun {
         var failed: [String] = [], leftOut: [String] = []
         var blocked = Set<String>()          // "<seed root>|<instance>" of instances that will not run now
         func key(_ ctx: RunContext, _ i: StageInstance) -> String { ctx.root.path + "|" + i.description }
-        func label(_ ctx: RunContext, _ i: StageInstance) -> String { (states.count > 1 ? "seed \(ctx.spec.seed): " : "") + i.description }
         var done = 0
         var lastSummary = Date()
         var changed = true

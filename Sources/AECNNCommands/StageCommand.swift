@@ -118,9 +118,10 @@ struct Stage: ParsableCommand {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run every stage instance that is not up to date, in dependency order.",
-        discussion: "With --jobs N, up to N ready instances run at once, each as its own `aecnn stage` process with threads/N threads: the results are those of --threads threads/N (results are reproducible per thread count).")
+        discussion: "With --jobs N, up to N ready instances run at once, each as its own `aecnn stage` process with threads/N threads: the results are those of --threads threads/N (results are reproducible per thread count). Instances done with the pipeline's threads make --jobs refuse (rather than train them again) unless --rerun-at-job-threads is given.")
     @OptionGroup var options: PipelineOptions
     @Option(help: "Run up to this many instances at once, dividing the pipeline's threads among them (1 … threads).") var jobs: Int = 1
+    @Flag(name: .customLong("rerun-at-job-threads"), help: "With --jobs: rerun the instances done at the pipeline's thread count with threads/N (replacing their outputs); without it --jobs refuses to.") var rerunAtJobThreads = false
 
     func validate() throws {
         try OptionRange.check("jobs", jobs, 1...PipelineSpec.maxThreads)
@@ -130,7 +131,7 @@ struct Run: ParsableCommand {
         var contexts = try options.contexts()
         let started = Date()
         if jobs > 1 {
-            contexts = try ParallelRun(options: options, contexts: contexts, jobs: jobs).run()
+            contexts = try ParallelRun(options: options, contexts: contexts, jobs: jobs, rerunAtJobThreads: rerunAtJobThreads).run()
         } else {
             for ctx in contexts {
                 if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }

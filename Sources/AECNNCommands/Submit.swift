@@ -48,9 +48,15 @@ struct Submit: ParsableCommand {
         let pipelinePath = absolute(options.pipeline)
         let executable = absolute(selfExecutable)
         let spec = contexts[0].spec
-        var shared = [("Checkpoints", checkpoints), ("the pipeline file", pipelinePath), ("the aecnn binary", executable), ("the working folder", cwd)]
-        shared.append(("the dataset", absolute(spec.dataset.path)))
-        for (what, path) in shared {
+        // Written into every job script (the log, under Checkpoints, into an #SBATCH line), each with its fix.
+        let scripted = [("the working folder", cwd, "run aecnn submit from another folder"), ("Checkpoints", checkpoints, "--checkpoints DIR"),
+                        ("the pipeline file", pipelinePath, "--pipeline FILE"), ("the aecnn binary", executable, "move the binary")]
+        for (what, path, fix) in scripted {
+            if let problem = SlurmPlanner.lineProblem(path) {
+                throw ValidationError("\(what) \(SlurmPlanner.shown(path)) \(problem), which no line of a job script can hold. Fix: choose a path without control characters (\(fix))")
+            }
+        }
+        for (what, path) in scripted.map({ ($0.0, $0.1) }) + [("the dataset", absolute(spec.dataset.path))] {
             if let problem = SlurmPlanner.nodeLocalProblem(what, path, allowLocal: allowLocalPaths) {
                 throw ValidationError("\(problem): the jobs run on nodes that must see it at the same path. Fix: put it on the cluster's shared file system (or pass --allow-local-paths on a single-node cluster)")
             }
@@ -83,7 +89,7 @@ struct Submit: ParsableCommand {
             if let t = options.threads { command += ["--threads", String(t)] }
             let log = SlurmPlanner.logPath(p.instance, p.context)
             let dependencies = p.waitsFor.map { jobs[$0].jobID }
-            let script = SlurmPlanner.script(name: SlurmPlanner.jobName(p.instance, p.context), log: log, command: command,
+            let script = try SlurmPlanner.script(name: SlurmPlanner.jobName(p.instance, p.context), log: log, command: command,
                                              workingDirectory: cwd, cpus: cpus, options: slurmOptions, dependencies: dependencies)
             if dryRun {
                 print("# \(seed.map { "seed \($0): " } ?? "")\(p.instance)")
@@ -124,7 +130,7 @@ struct SbatchScheduler: SlurmScheduler {
     func submit(script: String) throws -> String {
         let (status, out, err) = try Self.runTool("sbatch", ["--parsable"], input: script)
         let id = out.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
-        guard status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
+        guard status == 0, SlurmCommands.isJobID(id) else {
             throw ValidationError("sbatch refused the job (exit \(status)): \(err.trimmingCharacters(in: .whitespacesAndNewlines))\(out.isEmpty ? "" : " " + out). Fix: check the options (--partition, --time, --account) with your cluster's sinfo and sacctmgr; jobs submitted before it stay queued and are recorded on the next submit")
         }
         return id

@@ -75,9 +75,10 @@ public final class PipelineLock {
     }
 
     /// Whether Slurm says the job has ended: true when `squeue` lists it in no active state (or no longer knows
-    /// it), false when it is queued or running, nil when Slurm cannot be asked (no `squeue` here, or no answer).
+    /// it), false when it is queued or running, nil when Slurm cannot be asked (no `squeue` here, or no answer)
+    /// or the lock names no Slurm job id (`SlurmCommands.isJobID`).
     static func slurmJobEnded(_ job: String) -> Bool? {
-        guard job.allSatisfy(\.isNumber), !job.isEmpty,
+        guard SlurmCommands.isJobID(job),
               let r = try? SlurmCommands.run("squeue", ["-h", "-o", "%i", "-j", job, "-t", SlurmCommands.activeStates]) else { return nil }
         if r.status == 0 { return !r.out.split(whereSeparator: \.isNewline).contains { $0.trimmingCharacters(in: .whitespaces) == job } }
         return r.err.contains("Invalid job id") ? true : nil

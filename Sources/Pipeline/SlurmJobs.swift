@@ -25,18 +25,20 @@ public struct SlurmOptions: Equatable, Sendable {
 
     /// The first option that Slurm would not take, as a message naming it, the value and the form expected.
     public func problem() -> String? {
-        func matches(_ s: String, _ pattern: String) -> Bool { s.range(of: "^" + pattern + "$", options: .regularExpression) != nil }
+        // \A and \z: the whole value (`$` would also match before a final newline).
+        func matches(_ s: String, _ pattern: String) -> Bool { s.range(of: "\\A(?:" + pattern + ")\\z", options: .regularExpression) != nil }
         let name = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-        if let partition, !matches(partition, name) { return "--partition \(partition): a partition name is letters, digits, '.', '_' and '-' (at most 64)" }
-        if let account, !matches(account, name) { return "--account \(account): an account name is letters, digits, '.', '_' and '-' (at most 64)" }
+        if let partition, !matches(partition, name) { return "--partition \(SlurmPlanner.shown(partition)): a partition name is letters, digits, '.', '_' and '-' (at most 64)" }
+        if let account, !matches(account, name) { return "--account \(SlurmPlanner.shown(account)): an account name is letters, digits, '.', '_' and '-' (at most 64)" }
         if let time {
             let forms = ["[0-9]{1,6}", "[0-9]{1,6}:[0-5]?[0-9]", "[0-9]{1,4}:[0-5]?[0-9]:[0-5]?[0-9]", "[0-9]{1,3}-[0-9]{1,2}", "[0-9]{1,3}-[0-9]{1,2}:[0-5]?[0-9]", "[0-9]{1,3}-[0-9]{1,2}:[0-5]?[0-9]:[0-5]?[0-9]"]
-            if !forms.contains(where: { matches(time, $0) }) || matches(time, "0+") {
-                return "--time \(time): expected minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (and more than 0), e.g. 02:00:00"
+            // Every number 0 (0, 0:00, 0-00, 00:00:00, …) is no time at all (Slurm reads it as no limit).
+            if !forms.contains(where: { matches(time, $0) }) || time.allSatisfy({ "0:-".contains($0) }) {
+                return "--time \(SlurmPlanner.shown(time)): expected minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (and more than 0), e.g. 02:00:00"
             }
         }
         if let cpusPerTask, !(1...4096).contains(cpusPerTask) { return "--cpus-per-task \(cpusPerTask): expected 1…4096" }
-        if let mem, !matches(mem, "[1-9][0-9]{0,8}[KMGT]?") { return "--mem \(mem): expected a positive number with an optional K, M, G or T suffix, e.g. 8G" }
+        if let mem, !matches(mem, "[1-9][0-9]{0,8}[KMGT]?") { return "--mem \(SlurmPlanner.shown(mem)): expected a positive number with an optional K, M, G or T suffix, e.g. 8G" }
         return nil
     }
 }
@@ -78,15 +80,28 @@ public struct SlurmSubmission: Codable, Equatable, Sendable {
 
     public static func url(_ pipelineRoot: URL) -> URL { pipelineRoot.appendingPathComponent("submitted.json") }
 
-    /// The record in `pipelineRoot`, or nil when there is none; an unreadable one is an error naming the file.
+    /// The record in `pipelineRoot`, or nil when there is none; an unreadable one, or one whose job ids are not
+    /// Slurm's (they go to squeue and into `--dependency=afterok:`) or whose instance names would break the lines
+    /// they are printed on, is an error naming the file and the value.
     public static func load(_ pipelineRoot: URL) throws -> SlurmSubmission? {
         let url = url(pipelineRoot)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let fix = "Fix: delete it (after cancelling its jobs still queued: squeue --me, scancel); `aecnn submit` then submits every instance that is not done"
+        let record: SlurmSubmission
         do {
-            return try SnakeCaseJSON.decoder().decode(SlurmSubmission.self, from: Data(contentsOf: url))
+            record = try SnakeCaseJSON.decoder().decode(SlurmSubmission.self, from: Data(contentsOf: url))
         } catch {
-            throw StageError.invalidSettings("\(url.path) is not a submission record (\(error)). Fix: delete it; `aecnn submit` then submits every instance that is not done")
+            throw StageError.invalidSettings("\(url.path) is not a submission record (\(error)). \(fix)")
         }
+        for job in record.jobs {
+            if let id = ([job.jobID] + job.dependsOn).first(where: { !SlurmCommands.isJobID($0) }) {
+                throw StageError.invalidSettings("\(url.path): '\(SlurmPlanner.shown(id))' is not a Slurm job id (digits, with _N for an array task or +N for a heterogeneous component). \(fix)")
+            }
+            if let problem = SlurmPlanner.lineProblem(job.instance) {
+                throw StageError.invalidSettings("\(url.path): the instance name \(SlurmPlanner.shown(job.instance)) \(problem). \(fix)")
+            }
+        }
+        return record
     }
 
     public func save(_ pipelineRoot: URL) throws {
@@ -101,6 +116,13 @@ public enum SlurmCommands {
     /// The job states in which a job is queued or running (`squeue -t`): any other state, or a job `squeue` no
     /// longer knows, has ended.
     public static let activeStates = "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"
+
+    /// Whether `s` is a Slurm job id, as sbatch and squeue write them: digits, with `_N` for a task of a job array
+    /// or `+N` for a component of a heterogeneous job. Ids read from files are checked with it before they reach
+    /// a Slurm command or a job script.
+    public static func isJobID(_ s: String) -> Bool {
+        s.utf8.count <= 40 && s.range(of: #"\A[0-9]+(_[0-9]+)?(\+[0-9]+)?\z"#, options: .regularExpression) != nil
+    }
 
     /// Runs a Slurm client command found on PATH: (exit status, stdout, stderr), or nil when it is not there.
     public static func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, out: String, err: String)? {
@@ -197,29 +219,92 @@ public enum SlurmPlanner {
             .appendingPathComponent(i.fileStem + "-%j.log").path
     }
 
-    /// The batch script of one job.
+    /// The batch script of one job: the `#SBATCH` lines, each written by `directive`, then `set -euo pipefail`,
+    /// `cd` to the working folder and `exec` of the command, each word written by `shellWord`. A value neither can
+    /// write is refused, naming it and the fix.
     public static func script(name: String, log: String, command: [String], workingDirectory: String, cpus: Int,
-                              options: SlurmOptions, dependencies: [String]) -> String {
-        var lines = ["#!/bin/bash", "#SBATCH --job-name=\(name)", "#SBATCH --output=\(log)", "#SBATCH --ntasks=1",
-                     "#SBATCH --cpus-per-task=\(cpus)"]
-        if let p = options.partition { lines.append("#SBATCH --partition=\(p)") }
-        if let t = options.time { lines.append("#SBATCH --time=\(t)") }
-        if let m = options.mem { lines.append("#SBATCH --mem=\(m)") }
-        if let a = options.account { lines.append("#SBATCH --account=\(a)") }
+                              options: SlurmOptions, dependencies: [String]) throws -> String {
+        let checkpointsFix = "choose a checkpoints folder (--checkpoints) whose path has no such character"
+        // Slurm expands `%` in --output (`%j`: the job id) and reads `%%` as one `%`: the folder's own are doubled.
+        let cut = log.lastIndex(of: "/").map { log.index(after: $0) } ?? log.startIndex
+        let output = log[..<cut].replacingOccurrences(of: "%", with: "%%") + log[cut...]
+        var lines = ["#!/bin/bash",
+                     try directive("job-name", name, what: "the job name \(shown(name))", fix: "rename the pipeline"),
+                     try directive("output", output, what: "the job log \(shown(log))", fix: checkpointsFix),
+                     try directive("ntasks", "1", what: "the task count", fix: ""),
+                     try directive("cpus-per-task", String(cpus), what: "--cpus-per-task", fix: "")]
+        if let p = options.partition { lines.append(try directive("partition", p, what: "--partition \(shown(p))", fix: "pass a partition name sinfo lists")) }
+        if let t = options.time { lines.append(try directive("time", t, what: "--time \(shown(t))", fix: "pass e.g. --time 02:00:00")) }
+        if let m = options.mem { lines.append(try directive("mem", m, what: "--mem \(shown(m))", fix: "pass e.g. --mem 8G")) }
+        if let a = options.account { lines.append(try directive("account", a, what: "--account \(shown(a))", fix: "pass an account name sacctmgr lists")) }
         if !dependencies.isEmpty {
-            lines.append("#SBATCH --dependency=afterok:" + dependencies.joined(separator: ":"))
+            let after = "afterok:" + dependencies.joined(separator: ":")
+            lines.append(try directive("dependency", after, what: "the dependency \(shown(after))", fix: ""))
             // A failed upstream cancels this job instead of leaving it pending forever; `aecnn submit` again
             // resubmits what is not done.
-            lines.append("#SBATCH --kill-on-invalid-dep=yes")
+            lines.append(try directive("kill-on-invalid-dep", "yes", what: "--kill-on-invalid-dep", fix: ""))
         }
-        lines += ["set -euo pipefail", "cd " + shellQuoted(workingDirectory), "exec " + command.map(shellQuoted).joined(separator: " ")]
+        let commandFix = "choose paths (--checkpoints, --pipeline, the aecnn binary) without such characters"
+        lines += ["set -euo pipefail",
+                  "cd " + (try shellWord(workingDirectory, what: "the working folder \(shown(workingDirectory))", fix: "run aecnn submit from a folder whose path has no such character")),
+                  "exec " + (try command.map { try shellWord($0, what: "the job's command word \(shown($0))", fix: commandFix) }).joined(separator: " ")]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One `#SBATCH --option=value` line. sbatch reads the directives up to the first command line, each line up
+    /// to its newline, and splits it into words at white space; `'…'` and `"…"` group characters (white space and
+    /// `#` included), a backslash makes the next character plain, and an unquoted `#` ends the line. A value with
+    /// anything but letters, digits and `/._-=:,+@%` is therefore written in double quotes with `"` escaped. A value
+    /// no directive can carry is refused, naming `what` it is and the `fix`: one with a character no script line
+    /// can hold (`lineProblem`), or with a backslash (Slurm drops backslashes from a log's path, and then expands
+    /// no `%j` in it).
+    public static func directive(_ option: String, _ value: String, what: String, fix: String) throws -> String {
+        var problem = lineProblem(value)
+        if problem == nil, value.contains("\\") { problem = "holds a backslash" }
+        if let problem {
+            throw StageError.invalidSettings("\(what) \(problem), which sbatch cannot take in `#SBATCH --\(option)`" + (fix.isEmpty ? "" : ". Fix: \(fix)"))
+        }
+        if isPlain(value) { return "#SBATCH --\(option)=\(value)" }
+        return "#SBATCH --\(option)=\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// `s` as one bash word of a script line: `shellQuoted`, after refusing a value that would not stay on its line
+    /// (`lineProblem`), naming `what` it is and the `fix`.
+    static func shellWord(_ s: String, what: String, fix: String) throws -> String {
+        if let problem = lineProblem(s) { throw StageError.invalidSettings("\(what) \(problem), which a job script cannot hold on one line. Fix: \(fix)") }
+        return shellQuoted(s)
     }
 
     /// `s` as one bash word.
     public static func shellQuoted(_ s: String) -> String {
-        if !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/._-=:,+@%".contains($0)) }) { return s }
+        if isPlain(s) { return s }
         return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// Whether `s` is a word that neither bash nor sbatch's directives read specially: letters, digits and
+    /// `/._-=:,+@%`, at least one.
+    static func isPlain(_ s: String) -> Bool {
+        !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "/._-=:,+@%".contains($0)) }
+    }
+
+    /// Why `value` cannot be written into one line of a job script, or nil: it holds a control character (a
+    /// newline would start a line of its own — a shell command —, sbatch refuses a script with a NUL or a carriage
+    /// return before a newline, and the others garble the line) or a Unicode line or paragraph separator.
+    public static func lineProblem(_ value: String) -> String? {
+        guard let c = value.unicodeScalars.first(where: breaksLine) else { return nil }
+        let names: [UInt32: String] = [0x0A: "a newline", 0x0D: "a carriage return", 0x00: "a NUL", 0x09: "a tab",
+                                       0x85: "a next-line character", 0x2028: "a line separator", 0x2029: "a paragraph separator"]
+        return "holds " + (names[c.value] ?? "a control character") + " (U+" + String(format: "%04X", c.value) + ")"
+    }
+
+    static func breaksLine(_ c: Unicode.Scalar) -> Bool {
+        [.control, .lineSeparator, .paragraphSeparator].contains(c.properties.generalCategory)
+    }
+
+    /// `s` for a message: the characters `lineProblem` names as `\u{…}`, so that a value cannot break or colour
+    /// the line it is shown on.
+    public static func shown(_ s: String) -> String {
+        s.unicodeScalars.map { breaksLine($0) ? "\\u{" + String($0.value, radix: 16, uppercase: true) + "}" : String($0) }.joined()
     }
 
     /// Why `path` cannot be shared with compute nodes, or nil: a relative path (resolved against the

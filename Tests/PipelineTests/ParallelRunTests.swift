@@ -1,6 +1,7 @@
 // `aecnn run --jobs 2` through the binary on a tiny pipeline with `threads: 2`: every instance ends done at one
 // thread per child, with outputs identical to a sequential `run --threads 1`; a child killed with -9 fails
 // its instance (status 1, naming it and its log), the rest goes on, and the same command then completes it.
+// Instances done with the pipeline's threads are not trained again with threads/N unless asked.
 
 import XCTest
 import Foundation
@@ -80,5 +81,45 @@ final class ParallelRunTests: XCTestCase {
             XCTAssertEqual(a?["outputs_sha256"] as? String, b?["outputs_sha256"] as? String, path)
         }
         XCTAssertEqual(try runProcess(exe, ["run", "--pipeline", pipeline.path, "--checkpoints", parallel, "--jobs", "3"]).status, 2, "--jobs above threads")
+    }
+
+    func testJobsRefuseToRetrainWhatIsDoneWithThePipelinesThreads() throws {
+        guard let exe = KillResumeTests.executable() else { throw XCTSkip("aecnn executable not found next to the tests") }
+        let dir = makeTemporaryDirectory("parallel-done")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try TinyDataset.write(to: dir.appendingPathComponent("data"), train: 64, test: 32, side: 8)
+        let extra = """
+          train-attention: {epochs: 1, batch_size: 16}
+          fine-tune: {epochs: 1, batch_size: 16}
+          train-recovery: {epochs: 1, batch_size: 16}
+        splits: [stem]
+        ratios: [2]
+        aecnn: {recovery: {layers: 2, hidden: 4}, rank: {batch_size: 16, stability_batches: 3}}
+        """
+        let pipeline = dir.appendingPathComponent("done.yaml").path
+        try TinyDataset.pipelineYAML(name: "done", dataDirectory: data, epochs: 1, extra: extra).write(toFile: pipeline, atomically: true, encoding: .utf8)
+        let checkpoints = dir.appendingPathComponent("ck").path
+        XCTAssertEqual(try runProcess(exe, ["stage", "train-base", "--pipeline", pipeline, "--checkpoints", checkpoints]).status, 0)
+        let result = URL(fileURLWithPath: checkpoints).appendingPathComponent("done/train-base/result.json")
+        let before = try Data(contentsOf: result)
+
+        // train-base is done with threads 2: --jobs 2 (1 thread each) names it and the two ways on, and runs nothing.
+        let refused = try runProcess(exe, ["run", "--pipeline", pipeline, "--checkpoints", checkpoints, "--jobs", "2"])
+        XCTAssertEqual(refused.status, 2, refused.err)
+        for part in ["done with 2", "train-base", "run without --jobs", "--rerun-at-job-threads"] { XCTAssertTrue(refused.err.contains(part), refused.err) }
+        XCTAssertFalse(refused.err.contains("start "), refused.err)
+        XCTAssertEqual(try Data(contentsOf: result), before)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: checkpoints + "/done/.jobs"))
+
+        // Asked to, it reruns everything with 1 thread.
+        let rerun = try runProcess(exe, ["run", "--pipeline", pipeline, "--checkpoints", checkpoints, "--jobs", "2", "--rerun-at-job-threads"])
+        XCTAssertEqual(rerun.status, 0, rerun.err)
+        XCTAssertTrue(rerun.err.contains("start train-base"), rerun.err)
+        let status = try runProcess(exe, ["status", "--pipeline", pipeline, "--checkpoints", checkpoints, "--threads", "1"]).out
+        XCTAssertTrue(status.split(separator: "\n").allSatisfy { $0.contains(" done") }, status)
+        // Done with 1 thread, a second --jobs 2 has nothing to refuse or run.
+        let again = try runProcess(exe, ["run", "--pipeline", pipeline, "--checkpoints", checkpoints, "--jobs", "2"])
+        XCTAssertEqual(again.status, 0, again.err)
+        XCTAssertFalse(again.err.contains("start "), again.err)
     }
 }
