@@ -24,7 +24,7 @@ public enum CompareStage: TypedStage {
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] { [StageInstance(name)] }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
         [StageInstance(EvaluateStage.name)] + AECNNStageSupport.splitInstances(RankChannelsStage.name, spec)
-            + TrainBottleNetPPStage.instances(spec) + TrainBottleNetStage.instances(spec)
+            + TrainBottleNetPPStage.instances(spec) + EncodeBottleNetPPStage.instances(spec) + TrainBottleNetStage.instances(spec)
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {

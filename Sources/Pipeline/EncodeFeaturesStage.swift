@@ -65,12 +65,6 @@ public enum EncodeFeaturesStage: TypedStage {
         return m
     }
 
-    struct Tally {
-        var frameBytes: [Int] = [], payloadBytes = 0, encodeSeconds = 0.0, decodeSeconds = 0.0
-        var correct = 0, histogram = [Int](repeating: 0, count: 256)
-        var predicted: [Int] = []
-    }
-
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
         let point = try i.requirePoint()
         let split = point.split, ratio = point.ratio
@@ -97,79 +91,13 @@ public enum EncodeFeaturesStage: TypedStage {
                                      shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]), kept: kept,
                                      calibration: calibration, coding: coding)
         let shape = deployed.shape, id = deployed.id
-        var configs: [(codec: CodingSettings.Codec, bits: Int, link: FeatureLink)] = []
-        for b in coding.bits { for c in coding.codecs { configs.append((c, b, try deployed.link(bits: b, codec: c))) } }
-        var tallies = [Tally](repeating: Tally(), count: configs.count)
-        var floatCorrect = 0
-        var unused = RNG(seed: 0)
-        let per = kept.count * shape.height * shape.width
-        let started = Date()
-        for r in Batching.batchRanges(count: test.count, batchSize: 250) {
-            let (x, labels) = try Batching.makeBatch(test, indices: r, normalization: norm, augmentation: nil, rng: &unused)
-            let f = GradMode.withoutGrad { m.device(Variable(x)).value }
-            let n = labels.count
-            GradMode.withoutGrad {
-                for (p, y) in zip(argmaxRows(m.edge(Variable(f)).value), labels) where p == Int(y) { floatCorrect += 1 }
-            }
-            let src = f.array
-            let perImage = (0..<n).map { s in Array(src[(s * per)..<((s + 1) * per)]) }   // once, for every configuration
-            for (k, cfg) in configs.enumerated() {
-                let received = Tensor(uninitialized: f.shape)
-                let dst = received.buffer
-                for s in 0..<n {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    let (bytes, symbols) = try cfg.link.encode(perImage[s])
-                    let t1 = DispatchTime.now().uptimeNanoseconds
-                    let (decoded, frame) = try cfg.link.decode(bytes)
-                    let t2 = DispatchTime.now().uptimeNanoseconds
-                    guard frame.symbols == symbols else {
-                        throw StageError.invalidSettings("\(cfg.link.codec) did not reproduce the symbols of test image \(r.lowerBound + s): a codec bug")
-                    }
-                    tallies[k].frameBytes.append(bytes.count)
-                    tallies[k].payloadBytes += frame.payloadSize ?? bytes.count
-                    tallies[k].encodeSeconds += Double(t1 - t0) / 1e9
-                    tallies[k].decodeSeconds += Double(t2 - t1) / 1e9
-                    for sym in symbols { tallies[k].histogram[Int(sym)] += 1 }
-                    for j in 0..<per { dst[s * per + j] = decoded[j] }
-                }
-                GradMode.withoutGrad {
-                    let p = argmaxRows(m.edge(Variable(received)).value)
-                    tallies[k].predicted += p
-                    for (p, y) in zip(p, labels) where p == Int(y) { tallies[k].correct += 1 }
-                }
-            }
-            let done = r.upperBound
-            ctx.log?(String(format: "%@: %d/%d test images, %.0f s", i.description, done, test.count, Date().timeIntervalSince(started)))
-        }
-
+        var configs: [CodedMeasurement.Configuration] = []
+        for b in coding.bits { for c in coding.codecs { configs.append(.init(codec: c, bits: b, link: try deployed.link(bits: b, codec: c))) } }
+        let (rows, floatAccuracy) = try CodedMeasurement.measure(
+            i.description, ctx: ctx, point: point, ranges: coding.ranges, configs: configs,
+            carriedShape: [kept.count, shape.height, shape.width], splitShape: [channels, shape.height, shape.width],
+            send: { m.device($0).value }, receive: { m.edge(Variable($0)).value })
         let images = test.count
-        let floatBitsPerImage = 32.0 * Double(shape.elementCount ?? 0)
-        let floatAccuracy = Double(floatCorrect) / Double(max(images, 1))
-        var rows: [CodedRow] = []
-        for (k, cfg) in configs.enumerated() {
-            let t = tallies[k]
-            let sorted = t.frameBytes.sorted()
-            func pct(_ p: Double) -> Int { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
-            let meanFrame = Double(sorted.reduce(0, +)) / Double(max(images, 1))
-            let payloadBitsPerElement = 8.0 * Double(t.payloadBytes) / Double(max(images * per, 1))
-            let total = t.histogram.reduce(0, +)
-            let entropy = t.histogram.reduce(0.0) { acc, c in c == 0 ? acc : acc - Double(c) / Double(total) * log2(Double(c) / Double(total)) }
-            rows.append(CodedRow(
-                split: split, ratio: ratio, codec: cfg.codec, codecId: cfg.link.codec.description, bits: cfg.bits, ranges: coding.ranges,
-                accuracy: Double(t.correct) / Double(max(images, 1)), floatAccuracy: floatAccuracy,
-                frameBytesMean: meanFrame, frameBytesP50: pct(0.5), frameBytesP99: pct(0.99),
-                payloadBytesMean: Double(t.payloadBytes) / Double(max(images, 1)),
-                bitsPerElement: payloadBitsPerElement, order0EntropyBits: entropy,
-                // 32·C·H·W float bits over the payload bits of K·H·W elements (= V·32 / bits per element when K = C/V).
-                compressionRatio: 32 * Double(channels) / max(payloadBitsPerElement * Double(kept.count), 1e-12),
-                compressionRatioFrame: floatBitsPerImage / max(8 * meanFrame, 1e-12),
-                encodeMsPerImage: 1000 * t.encodeSeconds / Double(max(images, 1)),
-                decodeMsPerImage: 1000 * t.decodeSeconds / Double(max(images, 1)),
-                encodeMbPerS: Double(images * per) / max(t.encodeSeconds, 1e-12) / 1e6,
-                decodeMbPerS: Double(images * per) / max(t.decodeSeconds, 1e-12) / 1e6,
-                carriedShape: [kept.count, shape.height, shape.width], splitShape: [channels, shape.height, shape.width]))
-            rows[rows.count - 1].predictions = try ctx.predictions(t.predicted)
-        }
         let (md, csv) = tables(title: "\(ctx.spec.name) \(split) V=\(ratio)", rows: rows, images: images, floatAccuracy: floatAccuracy)
         try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("coding.md"))
         try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("coding.csv"))

@@ -89,7 +89,7 @@ public struct SlurmSubmission: Codable, Equatable, Sendable {
         let fix = "Fix: delete it (after cancelling its jobs still queued: squeue --me, scancel); `aecnn submit` then submits every instance that is not done"
         let record: SlurmSubmission
         do {
-            record = try SnakeCaseJSON.decoder().decode(SlurmSubmission.self, from: Data(contentsOf: url))
+            record = try SnakeCaseJSON.decoder().decode(SlurmSubmission.self, from: SafeRead.contents(of: url, limit: SafeRead.recordLimit))
         } catch {
             throw StageError.invalidSettings("\(url.path) is not a submission record (\(error)). \(fix)")
         }

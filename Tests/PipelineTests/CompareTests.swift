@@ -44,7 +44,19 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(count(.caPruned), 2)
         XCTAssertEqual(count(.aecnn), 2)
         XCTAssertEqual(count(.aecnnCoded), 2 * 2 * 2)
-        XCTAssertEqual(count(.bottleNetPP), 2 * (1 + 2))   // noiseless at 0; bec at 0 and 0.05
+        XCTAssertEqual(rows.filter { $0.method == .bottleNetPP && $0.codec == nil }.count, 2 * (1 + 2))   // noiseless at 0; bec at 0 and 0.05
+        // Their noise-free symbols through the same quantiser, coders and frames as AECNN: every codec × bits.
+        let bppCoded = rows.filter { $0.method == .bottleNetPP && $0.codec != nil }
+        XCTAssertEqual(bppCoded.count, 2 * 2 * 2 * 2)   // V × channel × codec × bits
+        for row in bppCoded {
+            let out = try XCTUnwrap(EncodeBottleNetPPStage.output(StageInstance("encode-bottlenetpp", split: "stem", ratio: row.ratio!, variant: .channel(row.channel!)), ctx))
+            let k = try XCTUnwrap(out.row(codec: row.codec!, bits: row.bits!))
+            XCTAssertEqual(row.accuracy, k.accuracy)
+            XCTAssertEqual(row.bytesPerImage, k.frameBytesMean)
+            XCTAssertEqual(k.carriedShape, [4 / row.ratio!, 8, 8], "C' = C/V symbol channels at the split's 8×8 (stem of width 0.25: 4 channels)")
+            XCTAssertEqual(k.splitShape, [4, 8, 8])
+            XCTAssertLessThan(k.frameBytesMean, 4 * Double(k.carriedShape.reduce(1, *)), "coded symbols are smaller than float32 ones")
+        }
         XCTAssertEqual(count(.bottleNet), 2)
         XCTAssertEqual(count(.reference), 3 + InputBaselineSettings.defaultQualities.count)   // PNG, JPEG sweep, split tensor ×2
         // One test set per table: every accuracy on the pipeline's 24 test images, and the report says so.
@@ -92,7 +104,8 @@ final class CompareTests: XCTestCase {
         }
         // Paired comparisons: per family a cell per V and a pooled line, on 1 seed × 24 images, in comparison.md.
         let paired = try XCTUnwrap(report.paired)
-        for family in ["AECNN vs BottleNet++ noiseless", "AECNN vs BottleNet++ bec", "AECNN vs BottleNet q20", "AECNN vs CA_Pruned", "AECNN arith-context 4-bit vs AECNN float"] {
+        for family in ["AECNN vs BottleNet++ noiseless", "AECNN vs BottleNet++ bec", "AECNN vs BottleNet q20", "AECNN vs CA_Pruned", "AECNN arith-context 4-bit vs AECNN float",
+                       "AECNN vs BottleNet++ noiseless, both arith-context 4-bit", "AECNN vs BottleNet++ bec, both zstd 8-bit"] {
             XCTAssertEqual(paired.filter { $0.family == family }.map(\.ratio), [2, 4, nil], family)
         }
         XCTAssertTrue(paired.allSatisfy { $0.comparison.seeds == 1 && $0.comparison.images == 24 })

@@ -51,7 +51,7 @@ extension ComparisonReport {
             var cellNames: [String: [String?]] = [:]   // family → cell settings, where V alone does not name a cell
             for c in layout.channels {
                 families.append(("AECNN vs BottleNet++ \(c.rawValue)", layout.ratios.map { v in
-                    (v, at(.aecnn, v), rows.filter { $0.method == .bottleNetPP && $0.split == split && $0.ratio == v && $0.channel == c }
+                    (v, at(.aecnn, v), rows.filter { $0.method == .bottleNetPP && $0.split == split && $0.ratio == v && $0.channel == c && $0.codec == nil }
                         .min { ($0.condition ?? 0) < ($1.condition ?? 0) })
                 }))
             }
@@ -64,6 +64,13 @@ extension ComparisonReport {
                     (v, at(.aecnnCoded, v) { $0.codec == codec && $0.bits == b }, at(.aecnn, v))
                 }))
             } }
+            // Both through the same quantiser, coder and frames: coded AECNN against coded BottleNet++ symbols.
+            for c in layout.channels { for b in layout.bits { for codec in layout.codecs {
+                let cells = layout.ratios.map { v in
+                    (v, at(.aecnnCoded, v) { $0.codec == codec && $0.bits == b }, at(.bottleNetPP, v) { $0.channel == c && $0.codec == codec && $0.bits == b })
+                }
+                if cells.contains(where: { $0.2 != nil }) { families.append(("AECNN vs BottleNet++ \(c.rawValue), both \(codec.rawValue) \(b)-bit", cells)) }
+            } } }
             // The naive baseline on the rate axis: each coded AECNN point against the most accurate way of sending
             // the input image whole (PNG, or JPEG with its tables out of band) in no more bytes per image.
             let inputs = rows.filter { $0.method == .reference && $0.split == nil && $0.accuracy != nil && $0.predictions?.isEmpty == false }

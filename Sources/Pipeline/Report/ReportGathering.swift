@@ -88,6 +88,23 @@ public enum ReportGathering {
                     row.epochs = (bpp?.frozenEpochs ?? 0) + epochs.bpp
                     rows.append(row)
                 }
+                // Its noise-free symbols through the pipeline's quantiser, coders and frames (encode-bottlenetpp).
+                if spec.coding != nil, let coded = EncodeBottleNetPPStage.output(StageInstance(EncodeBottleNetPPStage.name, point, variant: .channel(c)), ctx) {
+                    for k in coded.rows {
+                        var row = ReportRow(method: .bottleNetPP, split: split, ratio: v)
+                        row.channel = c; row.condition = 0; row.codec = k.codec; row.bits = k.bits
+                        row.accuracy = k.accuracy
+                        row.testImages = coded.testImages
+                        row.bitsPerElement = k.bitsPerElement
+                        row.bytesPerImage = k.frameBytesMean
+                        row.compressionRatio = k.compressionRatio
+                        row.compressionRatioFrame = k.compressionRatioFrame
+                        row.sentChannels = k.carriedShape.first
+                        row.epochs = (bpp?.frozenEpochs ?? 0) + epochs.bpp
+                        row.predictions = seeded(k.predictions)
+                        rows.append(row)
+                    }
+                }
             }
             for q in bn?.qualities ?? [] {
                 let out = TrainBottleNetStage.output(StageInstance(TrainBottleNetStage.name, point, variant: .jpegQuality(q)), ctx)

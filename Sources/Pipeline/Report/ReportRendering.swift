@@ -54,9 +54,9 @@ public enum ReportRendering {
         rows.filter { $0.method == method && $0.split == split && $0.ratio == ratio && extra($0) }
     }
 
-    /// The noise-free (or least noisy) BottleNet++ test of a channel.
+    /// The noise-free (or least noisy) BottleNet++ test of a channel, its symbols uncoded.
     static func bottleNetPP(_ rows: [ReportRow], split: String, ratio: Int, channel: BottleNetPPSettings.Channel) -> ReportRow? {
-        find(rows, .bottleNetPP, split: split, ratio: ratio) { $0.channel == channel }.min { ($0.condition ?? 0) < ($1.condition ?? 0) }
+        find(rows, .bottleNetPP, split: split, ratio: ratio) { $0.channel == channel && $0.codec == nil }.min { ($0.condition ?? 0) < ($1.condition ?? 0) }
     }
 
     static func seedsPhrase(_ r: ComparisonReport) -> String {
@@ -83,6 +83,7 @@ public enum ReportRendering {
         }
         md += "AECNN − base: AECNN (float) minus the base model in points, each seed against its own base model. Coded ratios are of the payload, and in brackets of whole frames (header and checksum counted). "
         md += "A figure measured on fewer seeds than the report merges says how many it has.\n\n"
+        md += findingsMarkdown(r)
         md += budgetsMarkdown(r)
         let rows = r.rows
         for split in r.layout.splits {
@@ -107,7 +108,7 @@ public enum ReportRendering {
                     line += " \(cells.isEmpty ? "–" : cells.joined(separator: "<br>")) |"
                 }
                 for c in r.layout.channels {
-                    let tests = find(rows, .bottleNetPP, split: split, ratio: v) { $0.channel == c }
+                    let tests = find(rows, .bottleNetPP, split: split, ratio: v) { $0.channel == c && $0.codec == nil }
                     let cell = tests.filter { $0.accuracy != nil }.map { t -> String in
                         let level = t.condition ?? 0
                         return (level == 0 ? "" : (c == .bec ? "p=\(level): " : "σ=\(level): ")) + accuracy(t)
@@ -163,7 +164,8 @@ public enum ReportRendering {
                 if let b = row.bytesPerImage { points.append(RatePoint(what: "AECNN \(v), float32 (uncoded)", bytes: b, row: row)) }
             case .bottleNetPP:
                 if (row.condition ?? 0) == 0, let b = row.bytesPerImage {
-                    points.append(RatePoint(what: "BottleNet++ \(v), \(row.channel?.rawValue ?? "?") (uncoded symbols)", bytes: b, row: row))
+                    let how = row.codec.map { "\($0.rawValue) \(row.bits ?? 0)-bit (frames)" } ?? "uncoded symbols"
+                    points.append(RatePoint(what: "BottleNet++ \(v), \(row.channel?.rawValue ?? "?"), \(how)", bytes: b, row: row))
                 }
             case .bottleNet:
                 if let b = row.bytesPerImage { points.append(RatePoint(what: "BottleNet \(v), JPEG q\(row.quality ?? 0)", bytes: b, row: row)) }
@@ -198,6 +200,40 @@ public enum ReportRendering {
             md += "\n"
         }
         return md
+    }
+
+    /// What the paired comparisons support, in sentences generated from their intervals: per split and family
+    /// the pooled difference with its interval and verdict, how the cells' (Holm-adjusted) verdicts fall, and
+    /// every cell that separates, with its interval.
+    static func findingsMarkdown(_ r: ComparisonReport) -> String {
+        guard let paired = r.paired, !paired.isEmpty else { return "" }
+        var md = "## Findings\n\nGenerated from the paired intervals below (95 %, seeds × test images; cells Holm-adjusted within each family).\n\n"
+        var families: [(String, String)] = []
+        for p in paired where !families.contains(where: { $0 == (p.split, p.family) }) { families.append((p.split, p.family)) }
+        func interval(_ c: PairedStatistics.Comparison) -> String {
+            "\(signedPoints(100 * c.difference)) points [\(signedPoints(100 * c.lower)), \(signedPoints(100 * c.upper))]"
+        }
+        for (split, family) in families {
+            let cells = paired.filter { $0.split == split && $0.family == family && $0.ratio != nil }
+            guard !cells.isEmpty else { continue }
+            var counts: [String] = []
+            for v in [PairedStatistics.Verdict.ahead, .behind, .equivalent, .inconclusive] {
+                let n = cells.filter { $0.adjustedVerdict == v }.count
+                if n > 0 { counts.append("\(n) \(v.rawValue)") }
+            }
+            var line = "- `\(split)`, \(family): "
+            if let pooled = paired.first(where: { $0.split == split && $0.family == family && $0.ratio == nil }), cells.count > 1 {
+                let verdict = pooled.adjustedVerdict == .equivalent ? "equivalent within ±\(String(format: "%g", 100 * pooled.comparison.margin)) points" : pooled.adjustedVerdict.rawValue
+                line += "pooled over \(cells.count) cells \(interval(pooled.comparison)), \(verdict); "
+            }
+            line += "cells: " + counts.joined(separator: ", ")
+            let separating = cells.filter { $0.adjustedVerdict == .ahead || $0.adjustedVerdict == .behind }
+            if !separating.isEmpty {
+                line += " — " + separating.map { "\($0.setting ?? "V=\($0.ratio!)") \($0.adjustedVerdict.rawValue), \(interval($0.comparison))" }.joined(separator: "; ")
+            }
+            md += line + ".\n"
+        }
+        return md + "\n"
     }
 
     /// "−0.33 [−0.52, −0.14] behind" (points; the Holm-adjusted verdict).
@@ -247,7 +283,10 @@ public enum ReportRendering {
                 ("AECNN (float)", { $0.method == .aecnn }),
                 ("AECNN coded", { $0.method == .aecnnCoded }),
             ]
-            for c in r.layout.channels { groups.append(("BottleNet++ \(c.rawValue)", { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 })) }
+            for c in r.layout.channels { groups.append(("BottleNet++ \(c.rawValue)", { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 && $0.codec == nil })) }
+            for c in r.layout.channels where r.rows.contains(where: { $0.method == .bottleNetPP && $0.channel == c && $0.codec != nil }) {
+                groups.append(("BottleNet++ \(c.rawValue) coded", { $0.method == .bottleNetPP && $0.channel == c && $0.codec != nil }))
+            }
             for q in r.layout.qualities { groups.append(("BottleNet JPEG q\(q)", { $0.method == .bottleNet && $0.quality == q })) }
             for (name, pick) in groups {
                 let measured = r.rows.filter { $0.split == split && pick($0) && $0.accuracy != nil }
@@ -342,10 +381,17 @@ public enum ReportRendering {
                 byBytes.series.append(series(name, style: "AECNN \(bits)-bit", pick, x: \.bytesPerImage))
             } }
             for c in r.layout.channels {
-                let pick: (ReportRow) -> Bool = { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 }
+                let pick: (ReportRow) -> Bool = { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 && $0.codec == nil }
                 let name = "BottleNet++ \(c.rawValue)" + (c == .bec ? " (8-bit)" : "")
                 byRatio.series.append(series(name, style: "BottleNet++", pick, x: \.compressionRatio))
                 byBytes.series.append(series(name, style: "BottleNet++", pick, x: \.bytesPerImage))
+                for bits in r.layout.bits { for codec in r.layout.codecs {
+                    let coded: (ReportRow) -> Bool = { $0.method == .bottleNetPP && $0.channel == c && $0.codec == codec && $0.bits == bits }
+                    guard rows.contains(where: coded) else { continue }
+                    let name = "BottleNet++ \(c.rawValue) \(bits)-bit \(codec.rawValue)"
+                    byRatio.series.append(series(name, style: "BottleNet++ \(bits)-bit", coded, x: \.compressionRatio))
+                    byBytes.series.append(series(name, style: "BottleNet++ \(bits)-bit", coded, x: \.bytesPerImage))
+                } }
             }
             for q in r.layout.qualities {
                 let pick: (ReportRow) -> Bool = { $0.method == .bottleNet && $0.quality == q }
