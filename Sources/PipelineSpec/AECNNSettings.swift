@@ -21,12 +21,19 @@ public struct AECNNSettings: Equatable, Codable, Sendable {
     public var recoveryHidden: Int
     public var rankBatchSize: Int
     public var stabilityBatches: Int
-    /// The rankings to run, `attention` first and always present (AECNN's chain, the one the others are
-    /// compared with); the default `[attention]` leaves the pipeline as it was without the option.
-    public var rankMethods: [RankingMethod]
+    /// The control rankings of `rank.methods` (every method but attention, in the file's order), nil when there
+    /// are none: left out of the canonical JSON, which is then the one a pipeline without the option always had.
+    var rankControls: [RankingMethod]?
+
+    /// The rankings to run: `attention` first and always (AECNN's chain, the one the others are compared with),
+    /// then the controls.
+    public var rankMethods: [RankingMethod] {
+        get { [.attention] + controlRankings }
+        set { let controls = newValue.filter { $0 != .attention }; rankControls = controls.isEmpty ? nil : controls }
+    }
 
     /// The control rankings: every method but `attention`, in the order the file lists them.
-    public var controlRankings: [RankingMethod] { rankMethods.filter { $0 != .attention } }
+    public var controlRankings: [RankingMethod] { rankControls ?? [] }
 
     public init(attentionEps: Double = 1e-5, pruneFrom: PruneSource = .base, recoveryLayers: Int = 2,
                 recoveryHidden: Int = 32, rankBatchSize: Int = 500, stabilityBatches: Int = 3,
@@ -38,31 +45,6 @@ public struct AECNNSettings: Equatable, Codable, Sendable {
         self.rankBatchSize = rankBatchSize
         self.stabilityBatches = stabilityBatches
         self.rankMethods = rankMethods
-    }
-
-    // Codable by hand so that the default `rank_methods` is left out: the canonical JSON of a pipeline without
-    // the option is the one it always was.
-    enum CodingKeys: String, CodingKey {
-        case attentionEps, pruneFrom, recoveryLayers, recoveryHidden, rankBatchSize, stabilityBatches, rankMethods
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(attentionEps: try c.decode(Double.self, forKey: .attentionEps), pruneFrom: try c.decode(PruneSource.self, forKey: .pruneFrom),
-                  recoveryLayers: try c.decode(Int.self, forKey: .recoveryLayers), recoveryHidden: try c.decode(Int.self, forKey: .recoveryHidden),
-                  rankBatchSize: try c.decode(Int.self, forKey: .rankBatchSize), stabilityBatches: try c.decode(Int.self, forKey: .stabilityBatches),
-                  rankMethods: try c.decodeIfPresent([RankingMethod].self, forKey: .rankMethods) ?? [.attention])
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(attentionEps, forKey: .attentionEps)
-        try c.encode(pruneFrom, forKey: .pruneFrom)
-        try c.encode(recoveryLayers, forKey: .recoveryLayers)
-        try c.encode(recoveryHidden, forKey: .recoveryHidden)
-        try c.encode(rankBatchSize, forKey: .rankBatchSize)
-        try c.encode(stabilityBatches, forKey: .stabilityBatches)
-        if rankMethods != [.attention] { try c.encode(rankMethods, forKey: .rankMethods) }
     }
 
     static let keys = ["attention_eps", "prune_from", "recovery", "rank"]
@@ -93,8 +75,7 @@ public struct AECNNSettings: Equatable, Codable, Sendable {
                     throw v.error(.invalidValue, "must include attention, found [\(list.map(\.rawValue).joined(separator: ", "))]",
                                   hint: "attention is AECNN's own ranking, which the controls are compared with; write [attention, \(list.map(\.rawValue).joined(separator: ", "))]")
                 }
-                // AECNN's chain first, the controls in the order given.
-                return [.attention] + list.filter { $0 != .attention }
+                return list
             }
         }
         self.init(attentionEps: eps, pruneFrom: source, recoveryLayers: layers, recoveryHidden: hidden,
