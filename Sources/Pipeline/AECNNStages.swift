@@ -56,7 +56,7 @@ enum AECNNStageSupport {
     /// so that the chains see the same batches, augmentation and recovery initialisation and differ only in
     /// the channels they keep.
     static func chainSeed(_ i: StageInstance, _ spec: PipelineSpec) -> UInt64 {
-        StageRunner.seed(StageInstance(i.stage, split: i.split, ratio: i.ratio, variant: i.ranking == .attention ? i.variant : nil), spec)
+        StageRunner.seed(StageInstance(i.stage, split: i.split, ratio: i.ratio, variant: i.controlRanking == nil ? i.variant : nil), spec)
     }
 
     static func channels(_ ctx: RunContext, split: String) throws -> Int {
@@ -161,15 +161,14 @@ public enum RankChannelsStage: TypedStage {
         return rng.permutation(channels)
     }
 
-    /// A control ranking (l1, random): an importance per channel, the order, and the tensor normed (l1).
-    static func controlRanking(_ i: StageInstance, _ ctx: RunContext) throws -> (importance: [Double], order: [Int], weight: String?) {
-        let split = try i.requireSplit()
-        switch i.ranking {
+    /// A control ranking at `split`: an importance per channel, the order (most important first), and the
+    /// tensor normed (`l1`).
+    static func controlOrder(_ method: AECNNSettings.RankingMethod, split: String, _ ctx: RunContext) throws -> (importance: [Double], order: [Int], weight: String?) {
+        switch method {
         case .attention:
-            throw StageError.invalidSettings("\(i): the attention ranking is not a control")
+            throw StageError.invalidSettings("rank-channels \(split): the attention ranking is not a control")
         case .l1:
-            let base = try ctx.makeBaseModel()
-            try StageTraining.loadModel(base, directory: StageRunner.directory(TrainBaseStage.instance, ctx), producedBy: TrainBaseStage.instance)
+            let base = try TrainBaseStage.loadModel(ctx)
             guard let unit = base.unit(split) else { throw StageError.invalidSettings("unknown split \(split)") }
             let (norms, weight) = try Pruning.filterL1Norms(of: unit, split: split)
             return (norms, ChannelRanking.order(importance: norms), weight)
@@ -186,16 +185,16 @@ public enum RankChannelsStage: TypedStage {
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
         let split = try i.requireSplit()
-        if i.ranking != .attention {
+        if let method = i.controlRanking {
             // The controls do not look at data: every batch would rank the channels alike (ρ = 1, overlap 1).
-            let (importance, order, weight) = try controlRanking(i, ctx)
+            let (importance, order, weight) = try controlOrder(method, split: split, ctx)
             let file = RankingFile(split: split, channels: importance.count, importance: importance, order: order, batchImportance: [],
-                                   batchSize: nil, method: i.ranking, normedWeight: weight)
+                                   batchSize: nil, method: method, normedWeight: weight)
             try AtomicFile.write(try ResultJSON.encoder().encode(file), to: directory.appendingPathComponent("ranking.json"))
             ctx.log?("\(i): order \(order.prefix(8))…\(weight.map { " (L1 norms of the filters of \($0))" } ?? "")")
             let overlap = Dictionary(uniqueKeysWithValues: ctx.spec.ratios.map { ("\($0)", 1.0) })
             return StageProduct(Output(importance: importance, order: order, channels: importance.count, stabilitySpearman: [],
-                                       stabilityMinSpearman: 1, stabilityTopkOverlapMin: overlap, method: i.ranking, normedWeight: weight),
+                                       stabilityMinSpearman: 1, stabilityTopkOverlapMin: overlap, method: method, normedWeight: weight),
                                 files: ["ranking.json"])
         }
         let m = try TrainAttentionStage.model(ctx, split: split)
@@ -285,7 +284,7 @@ public enum PruneStage: TypedStage {
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
         let p = try i.requirePoint()
         return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, from: source(i, spec).rawValue,
-                                            ranking: i.ranking == .attention ? nil : i.ranking.rawValue))
+                                            ranking: i.controlRanking?.rawValue))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
@@ -360,7 +359,7 @@ public enum FineTuneStage: TypedStage {
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
         let p = try i.requirePoint()
         return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, training: try requireTraining(name, spec),
-                                            ranking: i.ranking == .attention ? nil : i.ranking.rawValue))
+                                            ranking: i.controlRanking?.rawValue))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
@@ -399,7 +398,7 @@ public enum TrainRecoveryStage: TypedStage {
                                             hidden: spec.aecnn.recoveryHidden, training: try requireTraining(name, spec), quantizeBits: bits,
                                             quantizeRanges: bits == nil ? nil : spec.coding?.ranges.rawValue,
                                             calibrationImages: bits == nil ? nil : spec.coding?.calibrationImages,
-                                            quantizeVersion: bits == nil ? nil : 2, ranking: i.ranking == .attention ? nil : i.ranking.rawValue))
+                                            quantizeVersion: bits == nil ? nil : 2, ranking: i.controlRanking?.rawValue))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {

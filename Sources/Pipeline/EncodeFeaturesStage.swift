@@ -51,7 +51,7 @@ public enum EncodeFeaturesStage: TypedStage {
         let formats = c.codecs.map { let f = codec($0, c); return "\(f.id) \(f)" }
         let p = try i.requirePoint()
         return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: c, codecFormats: formats,
-                                            frameVersion: FeatureBitstream.compactVersion, ranking: i.ranking == .attention ? nil : i.ranking.rawValue))
+                                            frameVersion: FeatureBitstream.compactVersion, ranking: i.controlRanking?.rawValue))
     }
 
     public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec { CodecTable.codec(c, settings) }

@@ -60,9 +60,12 @@ extension StageInstance {
     }
 
     /// The ranking whose chain this instance belongs to: the variant's, else `attention`.
-    public var ranking: AECNNSettings.RankingMethod {
+    public var ranking: AECNNSettings.RankingMethod { controlRanking ?? .attention }
+
+    /// The control ranking (`l1`, `random`) of an instance of a control chain; nil for any other instance.
+    public var controlRanking: AECNNSettings.RankingMethod? {
         if case .ranking(let m)? = variant { return m }
-        return .attention
+        return nil
     }
 }
 
