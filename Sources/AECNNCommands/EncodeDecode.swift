@@ -42,7 +42,7 @@ func deployedLink(_ ctx: RunContext, _ config: CodedConfiguration, pipelineFile:
     }
     let point = config.point
     let stage = StageInstance(EncodeFeaturesStage.name, point)
-    guard EncodeFeaturesStage.instances(ctx.spec).contains(stage) else {
+    guard EncodeFeaturesStage.aecnnInstances(ctx.spec).contains(stage) else {
         throw ValidationError("\(pipelineFile) has no split \(point.split) with ratio \(point.ratio) (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")
     }
     let quantizerFile = StageRunner.directory(stage, ctx).appendingPathComponent("quantizer.json")
@@ -150,7 +150,7 @@ struct Decode: ParsableCommand {
         guard ctx.spec.coding != nil else {
             throw ValidationError("\(options.pipeline) has no coding: section, so it has no coded models. Fix: add one (docs/pipeline.md)")
         }
-        let points = try EncodeFeaturesStage.instances(ctx.spec).map { try $0.requirePoint() }
+        let points = try EncodeFeaturesStage.aecnnInstances(ctx.spec).map { try $0.requirePoint() }
             .filter { (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) }
         guard !points.isEmpty else {
             throw ValidationError("\(options.pipeline) has no model at split \(split ?? "any") and ratio \(ratio.map(String.init) ?? "any") (splits \(ctx.spec.splits), ratios \(ctx.spec.ratios))")

@@ -256,7 +256,7 @@ func loadEdgeModels(_ ctx: RunContext, only: [String] = []) throws -> EdgeModels
         throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section: there is nothing to serve")
     }
     // An --only entry that is no configuration of this pipeline is a typo, not a stage still to run.
-    let points = try EncodeFeaturesStage.instances(ctx.spec).map { try $0.requirePoint() }
+    let points = try EncodeFeaturesStage.aecnnInstances(ctx.spec).map { try $0.requirePoint() }
     let configurations = points.map { "\($0.split)/\($0.ratio)" }
     for name in only where !configurations.contains(name) {
         throw StageError.invalidSettings("--only \(name) is not a configuration of \(ctx.spec.name). Fix: use split/V from \(configurations.joined(separator: ", "))")

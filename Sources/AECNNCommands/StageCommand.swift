@@ -75,7 +75,7 @@ struct Stage: ParsableCommand {
     @OptionGroup var options: PipelineOptions
     @Option(help: "Split point (per-split stages).") var split: String?
     @Option(help: "Compression ratio V (per-ratio stages).") var ratio: Int?
-    @Option(help: "Variant: the channel of train-bottlenetpp (noiseless, awgn, bec) or the JPEG quality of train-bottlenet (q20).") var variant: String?
+    @Option(help: "Variant: the channel of train-bottlenetpp (noiseless, awgn, bec), the JPEG quality of train-bottlenet (q20), or the ranking of a chain of rank-channels, prune, fine-tune, train-recovery and encode-features (l1, random; attention: AECNN's own instances).") var variant: String?
     @Flag(help: "Rerun even if up to date, in a fresh folder swapped in when it completes (the earlier outputs stay until then; the same command resumes an interrupted rerun).") var force = false
     @Flag(name: .customLong("with-upstream"), help: "First run every instance upstream that is not up to date (as `dvc repro`); --force applies to the named instances only.") var withUpstream = false
 
@@ -96,12 +96,18 @@ struct Stage: ParsableCommand {
         func distinct(_ xs: [String]) -> [String] { xs.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
         try check("split", split, distinct(all.compactMap(\.split)))
         try check("ratio", ratio.map(String.init), distinct(all.compactMap { $0.ratio.map(String.init) }))
-        try check("variant", variant, distinct(all.compactMap { $0.variant?.description }))
+        // AECNN's own chain has no variant: among a ranking chain stage's instances `--variant attention` names it.
+        let chain = RankingChains.stages.contains(name)
+        func variantName(_ i: StageInstance) -> String? { i.variant?.description ?? (chain ? AECNNSettings.RankingMethod.attention.rawValue : nil) }
+        if chain, let variant, let m = AECNNSettings.RankingMethod(rawValue: variant), !contexts[0].spec.aecnn.rankMethods.contains(m) {
+            throw ValidationError("--variant \(variant): \(options.pipeline) has no \(variant) ranking chain (aecnn.rank.methods is [\(contexts[0].spec.aecnn.rankMethods.map(\.rawValue).joined(separator: ", "))]). Fix: add \(variant) to aecnn.rank.methods (docs/pipeline.md)")
+        }
+        try check("variant", variant, distinct(all.compactMap(variantName)))
         let chosen = all.filter {
-            (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) && (variant == nil || $0.variant?.description == variant)
+            (split == nil || $0.split == split) && (ratio == nil || $0.ratio == ratio) && (variant == nil || variantName($0) == variant)
         }
         guard !chosen.isEmpty else {
-            throw ValidationError("\(name) has no instance for split \(split ?? "any") and ratio \(ratio.map(String.init) ?? "any") in \(options.pipeline) (splits \(contexts[0].spec.splits), ratios \(contexts[0].spec.ratios))")
+            throw ValidationError("\(name) has no instance for split \(split ?? "any"), ratio \(ratio.map(String.init) ?? "any") and variant \(variant ?? "any") in \(options.pipeline) (splits \(contexts[0].spec.splits), ratios \(contexts[0].spec.ratios), rankings \(contexts[0].spec.aecnn.rankMethods.map(\.rawValue)))")
         }
         for ctx in contexts {
             if contexts.count > 1 { ctx.log?("== seed \(ctx.spec.seed)") }

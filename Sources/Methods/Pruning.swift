@@ -77,3 +77,37 @@ public enum Pruning {
         }
     }
 }
+
+// MARK: - The L1 filter-norm ranking (a control for the attention ranking)
+
+extension Pruning {
+    /// The convolution whose output filters rank the channels of split unit `split` by Li et al. (2017)'s
+    /// criterion, and its tensor name as checkpoints spell it. It is a convolution whose filter j `prune`
+    /// removes with channel j:
+    /// - the stem (small or ImageNet): its conv (`stem.conv.weight`);
+    /// - a residual block with an identity shortcut: its last conv (`conv2` of a BasicBlock, `conv3` of a
+    ///   Bottleneck); the shortcut has no weights;
+    /// - a residual block with a projection shortcut: the projection's 1×1 conv (`<split>.shortcut.0.weight`),
+    ///   as Li et al. §3.5 do ("the second layer of the residual block is pruned with the same filter index as
+    ///   selected by the pruning of the shortcut layer"); `prune` removes the same filters of the last conv.
+    /// BatchNorm scales are not part of the norm (Li et al. norm the convolution kernels alone).
+    public static func filterNormConvolution(of unit: Module, split: String) throws -> (conv: Conv2D, name: String) {
+        switch unit {
+        case let u as ConvBNReLU: return (u.conv, "\(split).conv.weight")
+        case let u as ImageNetStem: return (u.conv, "\(split).conv.weight")
+        case let u as BasicBlock: return u.shortcut.map { ($0.conv, "\(split).shortcut.0.weight") } ?? (u.conv2, "\(split).conv2.weight")
+        case let u as Bottleneck: return u.shortcut.map { ($0.conv, "\(split).shortcut.0.weight") } ?? (u.conv3, "\(split).conv3.weight")
+        default: throw PruningError.unsupportedUnit(split)
+        }
+    }
+
+    /// s_j = Σ_{c,u,v} |W[j, c, u, v]| for every output filter j of `filterNormConvolution(of:split:)`, summed in
+    /// Double; and the name of the tensor normed.
+    public static func filterL1Norms(of unit: Module, split: String) throws -> (norms: [Double], weight: String) {
+        let (conv, name) = try filterNormConvolution(of: unit, split: split)
+        let w = conv.weight.value
+        let filters = w.shape[0], per = w.count / max(1, filters)
+        let norms = (0..<filters).map { j in (0..<per).reduce(0.0) { $0 + Double(abs(w[j * per + $1])) } }
+        return (norms, name)
+    }
+}

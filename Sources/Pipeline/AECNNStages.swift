@@ -6,6 +6,11 @@
 //                    produce the others (device FLOPs drop); the edge fills pruned positions with zeros
 //   fine-tune        fine-tune the pruned network ("CA_Pruned")
 //   train-recovery   insert the feature-recovery CNN on the edge side, fine-tune ("AECNN")
+//
+// With `aecnn.rank.methods`, each control ranking (`l1`: Li et al. 2017's filter norms; `random`: a seeded
+// permutation) has its own chain rank-channels → prune → fine-tune → train-recovery (→ encode-features) at the
+// same splits and ratios: the same stages, with the ranking as the instances' variant. AECNN's own chain keeps
+// the instances it always had (no variant).
 
 import Foundation
 import CoInference
@@ -18,6 +23,12 @@ import Datasets
 import Checkpoint
 import PipelineSpec
 import FeatureCoding
+
+/// The stages of a ranking chain: AECNN's instances have no variant, a control ranking's (`aecnn.rank.methods`)
+/// have `.ranking(method)`.
+public enum RankingChains {
+    public static let stages = [RankChannelsStage.name, PruneStage.name, FineTuneStage.name, TrainRecoveryStage.name, EncodeFeaturesStage.name]
+}
 
 /// A training stage's settings (every training stage has them: the spec fills defaults).
 func requireTraining(_ stage: String, _ spec: PipelineSpec) throws -> TrainingSettings {
@@ -34,17 +45,32 @@ enum AECNNStageSupport {
         spec.splits.flatMap { s in spec.ratios.map { StageInstance(stage, split: s, ratio: $0) } }
     }
 
+    /// The instances of a ranking chain's stage: AECNN's (`splitInstances` / `ratioInstances`, no variant), then
+    /// those of each control ranking of `aecnn.rank.methods`, in the order the file lists them.
+    static func chainInstances(_ stage: String, _ spec: PipelineSpec, perRatio: Bool) -> [StageInstance] {
+        let aecnn = perRatio ? ratioInstances(stage, spec) : splitInstances(stage, spec)
+        return aecnn + spec.aecnn.controlRankings.flatMap { m in aecnn.map { StageInstance($0.stage, split: $0.split, ratio: $0.ratio, variant: .ranking(m)) } }
+    }
+
+    /// The seed of a ranking chain's training: that of AECNN's instance at the same point, whatever the ranking,
+    /// so that the chains see the same batches, augmentation and recovery initialisation and differ only in
+    /// the channels they keep.
+    static func chainSeed(_ i: StageInstance, _ spec: PipelineSpec) -> UInt64 {
+        StageRunner.seed(StageInstance(i.stage, split: i.split, ratio: i.ratio, variant: i.controlRanking == nil ? i.variant : nil), spec)
+    }
+
     static func channels(_ ctx: RunContext, split: String) throws -> Int {
         let base = try ctx.makeBaseModel()
         guard let unit = base.unit(split) else { throw StageError.invalidSettings("unknown split \(split)") }
         return try Pruning.outputChannels(of: unit, split: split)
     }
 
-    /// Kept channels of (split, V) from the ranking.
-    static func kept(_ ctx: RunContext, split: String, ratio: Int) throws -> [Int] {
-        let rank = StageInstance(RankChannelsStage.name, split: split)
-        let order = try RankChannelsStage.requireOutput(rank, ctx, for: "prune").order
-        return ChannelRanking.kept(order: order, ratio: ratio)
+    /// Kept channels of a prune instance, from the ranking of its chain.
+    static func kept(_ ctx: RunContext, _ prune: StageInstance) throws -> [Int] {
+        let point = try prune.requirePoint()
+        let rank = StageInstance(RankChannelsStage.name, split: point.split, variant: prune.variant)
+        let order = try RankChannelsStage.requireOutput(rank, ctx, for: prune.description).order
+        return ChannelRanking.kept(order: order, ratio: point.ratio)
     }
 
     /// The pruned architecture for (split, V), weights not loaded.
@@ -94,19 +120,83 @@ public enum RankChannelsStage: TypedStage {
     public typealias Output = RankingOutput
     public static let name = "rank-channels"
     struct Inputs: Encodable { var split: String; var eps: Double; var batchSize: Int; var stabilityBatches: Int; var seed: UInt64 }
+    /// A control ranking's: `l1` reads train-base's weights (its output hash is part of the inputs); `random`
+    /// depends on nothing but the pipeline seed, the split and the model's channel count (arch and width).
+    struct ControlInputs: Encodable {
+        var split: String; var method: String; var seed: UInt64?; var arch: String?; var width: Double?
+    }
 
-    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.splitInstances(name, spec) }
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.chainInstances(name, spec, perRatio: false) }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
-        [StageInstance(TrainAttentionStage.name, split: i.split)]
+        switch i.ranking {
+        case .attention: return [StageInstance(TrainAttentionStage.name, split: i.split)]
+        case .l1: return [TrainBaseStage.instance]
+        case .random: return []
+        }
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        try canonicalJSON(of: Inputs(split: try i.requireSplit(), eps: spec.aecnn.attentionEps, batchSize: spec.aecnn.rankBatchSize,
-                                     stabilityBatches: spec.aecnn.stabilityBatches, seed: spec.seed))
+        let split = try i.requireSplit()
+        switch i.ranking {
+        case .attention:
+            return try canonicalJSON(of: Inputs(split: split, eps: spec.aecnn.attentionEps, batchSize: spec.aecnn.rankBatchSize,
+                                                stabilityBatches: spec.aecnn.stabilityBatches, seed: spec.seed))
+        case .l1:
+            return try canonicalJSON(of: ControlInputs(split: split, method: i.ranking.rawValue))
+        case .random:
+            return try canonicalJSON(of: ControlInputs(split: split, method: i.ranking.rawValue, seed: spec.seed,
+                                                       arch: spec.model.arch.rawValue, width: spec.model.width))
+        }
+    }
+
+    /// The seed of the `random` ranking at `split`: the first 8 bytes (big-endian) of
+    /// SHA-256("<pipeline seed>/rank-channels <split> random"), the instance's seed as `StageRunner.seed` derives it.
+    public static func randomSeed(split: String, _ spec: PipelineSpec) -> UInt64 {
+        StageRunner.seed(StageInstance(name, split: split, variant: .ranking(.random)), spec)
+    }
+
+    /// The `random` ranking of `channels` channels: a Fisher–Yates permutation drawn with `seed`, most important first.
+    public static func randomOrder(channels: Int, seed: UInt64) -> [Int] {
+        var rng = RNG(seed: seed)
+        return rng.permutation(channels)
+    }
+
+    /// A control ranking at `split`: an importance per channel, the order (most important first), and the
+    /// tensor normed (`l1`).
+    static func controlOrder(_ method: AECNNSettings.RankingMethod, split: String, _ ctx: RunContext) throws -> (importance: [Double], order: [Int], weight: String?) {
+        switch method {
+        case .attention:
+            throw StageError.invalidSettings("rank-channels \(split): the attention ranking is not a control")
+        case .l1:
+            let base = try TrainBaseStage.loadModel(ctx)
+            guard let unit = base.unit(split) else { throw StageError.invalidSettings("unknown split \(split)") }
+            let (norms, weight) = try Pruning.filterL1Norms(of: unit, split: split)
+            return (norms, ChannelRanking.order(importance: norms), weight)
+        case .random:
+            let channels = try AECNNStageSupport.channels(ctx, split: split)
+            let order = randomOrder(channels: channels, seed: randomSeed(split: split, ctx.spec))
+            // The importance is the rank score (1 for the first channel, 1/C for the last), so that it orders
+            // the channels as the permutation does.
+            var importance = [Double](repeating: 0, count: channels)
+            for (rank, c) in order.enumerated() { importance[c] = Double(channels - rank) / Double(channels) }
+            return (importance, order, nil)
+        }
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
         let split = try i.requireSplit()
+        if let method = i.controlRanking {
+            // The controls do not look at data: every batch would rank the channels alike (ρ = 1, overlap 1).
+            let (importance, order, weight) = try controlOrder(method, split: split, ctx)
+            let file = RankingFile(split: split, channels: importance.count, importance: importance, order: order, batchImportance: [],
+                                   batchSize: nil, method: method, normedWeight: weight)
+            try AtomicFile.write(try ResultJSON.encoder().encode(file), to: directory.appendingPathComponent("ranking.json"))
+            ctx.log?("\(i): order \(order.prefix(8))…\(weight.map { " (L1 norms of the filters of \($0))" } ?? "")")
+            let overlap = Dictionary(uniqueKeysWithValues: ctx.spec.ratios.map { ("\($0)", 1.0) })
+            return StageProduct(Output(importance: importance, order: order, channels: importance.count, stabilitySpearman: [],
+                                       stabilityMinSpearman: 1, stabilityTopkOverlapMin: overlap, method: method, normedWeight: weight),
+                                files: ["ranking.json"])
+        }
         let m = try TrainAttentionStage.model(ctx, split: split)
         let source = StageInstance(TrainAttentionStage.name, split: split)
         try StageTraining.loadModel(m, directory: StageRunner.directory(source, ctx), producedBy: source)
@@ -149,14 +239,20 @@ public enum RankChannelsStage: TypedStage {
     }
 }
 
-/// ranking.json: the importance of every channel over the whole training set and over random batches.
+/// ranking.json: the importance of every channel over the whole training set and over random batches; for a
+/// control ranking its importance (L1 filter norms, or the random order's rank score), no batches.
 public struct RankingFile: Codable, Sendable {
     public var split: String
     public var channels: Int
     public var importance: [Double]
     public var order: [Int]
     public var batchImportance: [[Double]]
-    public var batchSize: Int
+    /// The attention ranking's batch size (absent for the controls).
+    public var batchSize: Int?
+    /// The control ranking (absent for attention).
+    public var method: AECNNSettings.RankingMethod? = nil
+    /// `l1`: the tensor whose filters were normed (e.g. `block3.conv2.weight`).
+    public var normedWeight: String? = nil
 
     public static func read(_ url: URL) throws -> RankingFile { try ResultJSON.decoder().decode(RankingFile.self, from: SafeRead.contents(of: url, limit: SafeRead.recordLimit)) }
 }
@@ -169,24 +265,32 @@ public enum PruneStage: TypedStage {
         /// 2: the shape probe no longer runs in training mode (version 1 moved the saved BatchNorm statistics),
         /// so outputs made by version 1 are stale.
         var version = 2
+        /// A control chain's ranking (absent for attention).
+        var ranking: String?
     }
 
-    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.chainInstances(name, spec, perRatio: true) }
+
+    /// The weights an instance prunes: `aecnn.prune_from` for AECNN's chain; train-base's for a control chain,
+    /// which has no attention model.
+    static func source(_ i: StageInstance, _ spec: PipelineSpec) -> AECNNSettings.PruneSource {
+        i.ranking == .attention ? spec.aecnn.pruneFrom : .base
+    }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
-        let source = spec.aecnn.pruneFrom == .base ? TrainBaseStage.instance : StageInstance(TrainAttentionStage.name, split: i.split)
-        return [StageInstance(RankChannelsStage.name, split: i.split), source]
+        let weights = source(i, spec) == .base ? TrainBaseStage.instance : StageInstance(TrainAttentionStage.name, split: i.split)
+        return [StageInstance(RankChannelsStage.name, split: i.split, variant: i.variant), weights]
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
         let p = try i.requirePoint()
-        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, from: spec.aecnn.pruneFrom.rawValue))
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, from: source(i, spec).rawValue,
+                                            ranking: i.controlRanking?.rawValue))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
-        let point = try i.requirePoint()
-        let split = point.split, ratio = point.ratio
+        let split = try i.requirePoint().split
         let channels = try AECNNStageSupport.channels(ctx, split: split)
-        let kept = try AECNNStageSupport.kept(ctx, split: split, ratio: ratio)
+        let kept = try AECNNStageSupport.kept(ctx, i)
         // Start from the chosen weights (the attention module has no parameters, so both load into a ResNet).
         let base = try ctx.makeBaseModel()
         let source = dependencies(i, ctx.spec)[1]
@@ -210,8 +314,9 @@ public enum PruneStage: TypedStage {
 
 /// Loading the (split, V) models of the later stages.
 enum PrunedModels {
+    /// The kept channels of the prune instance of `i`'s chain at `i`'s point.
     static func kept(_ ctx: RunContext, _ i: StageInstance) throws -> (kept: [Int], channels: Int) {
-        let p = StageInstance(PruneStage.name, try i.requirePoint())
+        let p = StageInstance(PruneStage.name, try i.requirePoint(), variant: i.variant)
         let r = try PruneStage.requireOutput(p, ctx, for: i.description)
         return (r.kept, r.channels)
     }
@@ -232,7 +337,7 @@ enum PrunedModels {
         let split = try i.requireSplit()
         let base = try AECNNStageSupport.prunedBase(ctx, split: split, kept: kept)
         let bridge = RecoveryBridge(kept: kept, channels: channels, architecture: AECNNStageSupport.recoveryArchitecture(ctx.spec),
-                                    seed: StageRunner.seed(i, ctx.spec))
+                                    seed: AECNNStageSupport.chainSeed(i, ctx.spec))
         return try CoInferenceModel(base: base, split: split, bridge: bridge)
     }
 }
@@ -240,22 +345,27 @@ enum PrunedModels {
 public enum FineTuneStage: TypedStage {
     public typealias Output = FineTuneOutput
     public static let name = "fine-tune"
-    struct Inputs: Encodable { var split: String; var ratio: Int; var threads: Int; var training: TrainingSettings }
+    struct Inputs: Encodable {
+        var split: String; var ratio: Int; var threads: Int; var training: TrainingSettings
+        /// A control chain's ranking (absent for attention).
+        var ranking: String?
+    }
 
-    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.chainInstances(name, spec, perRatio: true) }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
-        [StageInstance(PruneStage.name, split: i.split, ratio: i.ratio)]
+        [StageInstance(PruneStage.name, split: i.split, ratio: i.ratio, variant: i.variant)]
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
         let p = try i.requirePoint()
-        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, training: try requireTraining(name, spec)))
+        return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, training: try requireTraining(name, spec),
+                                            ranking: i.controlRanking?.rawValue))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
-        let m = try PrunedModels.zeroFilled(ctx, i, weightsFrom: StageInstance(PruneStage.name, try i.requirePoint()))
+        let m = try PrunedModels.zeroFilled(ctx, i, weightsFrom: StageInstance(PruneStage.name, try i.requirePoint(), variant: i.variant))
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
-                                              seed: StageRunner.seed(i, ctx.spec), options: options)
+                                              seed: AECNNStageSupport.chainSeed(i, ctx.spec), options: options)
         try StageTraining.saveModel(m, directory: directory, kind: "ca-pruned-model", ctx: ctx, instance: i, kept: try PrunedModels.kept(ctx, i).kept)
         let facts = DeviceFacts(deviceFlops: m.deviceFLOPs(inputShape: try AECNNStageSupport.inputShape(ctx)))
         return StageProduct(Output(outcome, facts), files: ["model.safetensors"])
@@ -272,11 +382,13 @@ public enum TrainRecoveryStage: TypedStage {
         /// 2: the straight-through gradient stops where the quantiser clamps (1, unclipped, let training push
         /// the features past the calibrated range). Absent when the quantiser is not in the loop.
         var quantizeVersion: Int?
+        /// A control chain's ranking (absent for attention).
+        var ranking: String?
     }
 
-    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.ratioInstances(name, spec) }
+    public static func instances(_ spec: PipelineSpec) -> [StageInstance] { AECNNStageSupport.chainInstances(name, spec, perRatio: true) }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
-        [StageInstance(FineTuneStage.name, split: i.split, ratio: i.ratio)]
+        [StageInstance(FineTuneStage.name, split: i.split, ratio: i.ratio, variant: i.variant)]
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
@@ -286,14 +398,14 @@ public enum TrainRecoveryStage: TypedStage {
                                             hidden: spec.aecnn.recoveryHidden, training: try requireTraining(name, spec), quantizeBits: bits,
                                             quantizeRanges: bits == nil ? nil : spec.coding?.ranges.rawValue,
                                             calibrationImages: bits == nil ? nil : spec.coding?.calibrationImages,
-                                            quantizeVersion: bits == nil ? nil : 2))
+                                            quantizeVersion: bits == nil ? nil : 2, ranking: i.controlRanking?.rawValue))
     }
 
     public static func execute(_ i: StageInstance, _ ctx: RunContext, directory: URL, options: StageOptions) throws -> StageProduct {
         let point = try i.requirePoint()
         let m = try PrunedModels.withRecovery(ctx, i)
         // The pruned network's weights from fine-tune; the recovery module starts from its initialisation.
-        let tuned = try PrunedModels.zeroFilled(ctx, i, weightsFrom: StageInstance(FineTuneStage.name, point))
+        let tuned = try PrunedModels.zeroFilled(ctx, i, weightsFrom: StageInstance(FineTuneStage.name, point, variant: i.variant))
         try m.base.loadState(Dictionary(uniqueKeysWithValues: tuned.base.stateTensors()))
         var quantizedBits: Int?, quantizedRanges: String?
         if let coding = ctx.spec.coding, let bits = coding.recoveryTrainingBits {
@@ -318,7 +430,7 @@ public enum TrainRecoveryStage: TypedStage {
         let at = m.splitShape(inputShape: try AECNNStageSupport.inputShape(ctx))
         let recoveryValues = ctx.spec.aecnn.recoveryLayers * ctx.spec.aecnn.recoveryHidden * at[2] * at[3]
         let outcome = try StageTraining.train(m, stage: i.description, ctx: ctx, directory: directory, settings: try requireTraining(name, ctx.spec),
-                                              seed: StageRunner.seed(i, ctx.spec), options: options, extraPerImage: recoveryValues)
+                                              seed: AECNNStageSupport.chainSeed(i, ctx.spec), options: options, extraPerImage: recoveryValues)
         try StageTraining.saveModel(m, directory: directory, kind: "aecnn-model", ctx: ctx, instance: i, kept: try PrunedModels.kept(ctx, i).kept)
         let (kept, _) = try PrunedModels.kept(ctx, i)
         let shape = try AECNNStageSupport.inputShape(ctx)

@@ -7,7 +7,8 @@
 // the order-0 entropy of the symbols. Calibrated ranges go to quantizer.json, next to the tables.
 //
 // One instance covers all codecs and widths of its (split, V): the device half runs once per image and every
-// configuration reuses its output.
+// configuration reuses its output. A control ranking's chain (`aecnn.rank.methods`) has its own instances,
+// with the ranking as variant; the deployed models (`aecnnInstances`: profile, serve, encode, decode) are AECNN's.
 
 import Foundation
 import CoInference
@@ -28,13 +29,19 @@ public enum EncodeFeaturesStage: TypedStage {
     /// `frameVersion` (absent before compact frames: version 1) decides the frame bytes measured.
     struct Inputs: Encodable {
         var split: String; var ratio: Int; var threads: Int; var coding: CodingSettings; var codecFormats: [String]; var frameVersion: Int?
+        /// A control chain's ranking (absent for attention).
+        var ranking: String?
     }
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
+        spec.coding == nil ? [] : AECNNStageSupport.chainInstances(name, spec, perRatio: true)
+    }
+    /// AECNN's own instances, one per (split, V): the models that are deployed, served and profiled.
+    public static func aecnnInstances(_ spec: PipelineSpec) -> [StageInstance] {
         spec.coding == nil ? [] : AECNNStageSupport.ratioInstances(name, spec)
     }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
-        [StageInstance(TrainRecoveryStage.name, split: i.split, ratio: i.ratio)]
+        [StageInstance(TrainRecoveryStage.name, split: i.split, ratio: i.ratio, variant: i.variant)]
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
@@ -44,21 +51,22 @@ public enum EncodeFeaturesStage: TypedStage {
         let formats = c.codecs.map { let f = codec($0, c); return "\(f.id) \(f)" }
         let p = try i.requirePoint()
         return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: c, codecFormats: formats,
-                                            frameVersion: FeatureBitstream.compactVersion))
+                                            frameVersion: FeatureBitstream.compactVersion, ranking: i.controlRanking?.rawValue))
     }
 
     public static func codec(_ c: CodingSettings.Codec, _ settings: CodingSettings) -> FeatureCodec { CodecTable.codec(c, settings) }
 
-    /// The id frames carry for a trained (split, V) model: pipeline, split, V and the weights' hash.
-    public static func modelID(_ ctx: RunContext, split: String, ratio: Int) -> String {
-        let r = StageRunner.record(StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio), ctx)
+    /// The id frames carry for a trained (split, V) model: pipeline, split, V and the weights' hash (which
+    /// also tells a control chain's model, `variant`, from AECNN's).
+    public static func modelID(_ ctx: RunContext, split: String, ratio: Int, variant: StageVariant? = nil) -> String {
+        let r = StageRunner.record(StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio, variant: variant), ctx)
         let hash = r.map { String($0.outputsSha256.prefix(12)) } ?? "unknown"
         return "\(ctx.spec.name)/\(split)/V\(ratio)@\(hash)"
     }
 
-    /// The trained AECNN model of (split, V) in eval mode.
-    public static func loadModel(_ ctx: RunContext, split: String, ratio: Int) throws -> CoInferenceModel {
-        let source = StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio)
+    /// The trained AECNN model of (split, V) in eval mode (of a control chain's, with its `variant`).
+    public static func loadModel(_ ctx: RunContext, split: String, ratio: Int, variant: StageVariant? = nil) throws -> CoInferenceModel {
+        let source = StageInstance(TrainRecoveryStage.name, split: split, ratio: ratio, variant: variant)
         let m = try PrunedModels.withRecovery(ctx, source)
         try StageTraining.loadModel(m, directory: StageRunner.directory(source, ctx), producedBy: source)
         m.setTraining(false)
@@ -69,14 +77,14 @@ public enum EncodeFeaturesStage: TypedStage {
         let point = try i.requirePoint()
         let split = point.split, ratio = point.ratio
         guard let coding = ctx.spec.coding else { throw StageError.invalidSettings("the pipeline has no coding: section") }
-        let m = try loadModel(ctx, split: split, ratio: ratio)
+        let m = try loadModel(ctx, split: split, ratio: ratio, variant: i.variant)
         let (kept, channels) = try PrunedModels.kept(ctx, i)
         let norm = try ctx.normalization()
         // The pipeline's whole test set: the images every other accuracy of the report is measured on.
         let test = try ctx.testImages()
 
         // A recovery module trained with the quantiser in the loop learned its ranges: use exactly those.
-        let recovery = StageInstance(TrainRecoveryStage.name, point)
+        let recovery = StageInstance(TrainRecoveryStage.name, point, variant: i.variant)
         let calibration: QuantizerCalibration
         if try TrainRecoveryStage.requireOutput(recovery, ctx, for: i.description).fields.quantizedTrainingBits != nil {
             let trained = try LinkCalibration.ranges(fromJSON: StageRunner.directory(recovery, ctx).appendingPathComponent("quantizer.json"))
@@ -87,7 +95,7 @@ public enum EncodeFeaturesStage: TypedStage {
         }
         try LinkCalibration.write(calibration, kept: kept, images: min(coding.calibrationImages, try ctx.trainImages().count), to: directory.appendingPathComponent("quantizer.json"))
         let probe = m.splitShape(inputShape: [test.channels, test.height, test.width])
-        let deployed = DeployedModel(model: m, split: split, ratio: ratio, id: modelID(ctx, split: split, ratio: ratio),
+        let deployed = DeployedModel(model: m, split: split, ratio: ratio, id: modelID(ctx, split: split, ratio: ratio, variant: i.variant),
                                      shape: FeatureShape(channels: channels, height: probe[2], width: probe[3]), kept: kept,
                                      calibration: calibration, coding: coding)
         let shape = deployed.shape, id = deployed.id
@@ -98,7 +106,7 @@ public enum EncodeFeaturesStage: TypedStage {
             carriedShape: [kept.count, shape.height, shape.width], splitShape: [channels, shape.height, shape.width],
             send: { m.device($0).value }, receive: { m.edge(Variable($0)).value })
         let images = test.count
-        let (md, csv) = tables(title: "\(ctx.spec.name) \(split) V=\(ratio)", rows: rows, images: images, floatAccuracy: floatAccuracy)
+        let (md, csv) = tables(title: "\(ctx.spec.name) \(split) V=\(ratio)" + (i.variant.map { " (\($0) ranking)" } ?? ""), rows: rows, images: images, floatAccuracy: floatAccuracy)
         try AtomicFile.write(Data(md.utf8), to: directory.appendingPathComponent("coding.md"))
         try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("coding.csv"))
         let output = Output(rows: rows, modelId: id, testImages: images, floatAccuracy: floatAccuracy)

@@ -44,7 +44,7 @@ public enum EvaluateStage: TypedStage {
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
         [TrainBaseStage.instance] + AECNNStageSupport.ratioInstances(PruneStage.name, spec)
             + AECNNStageSupport.ratioInstances(FineTuneStage.name, spec) + AECNNStageSupport.ratioInstances(TrainRecoveryStage.name, spec)
-            + EncodeFeaturesStage.instances(spec)
+            + EncodeFeaturesStage.aecnnInstances(spec)
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
@@ -93,7 +93,7 @@ public enum EvaluateStage: TypedStage {
         ctx.log?(md)
         let outputs = ["table.md", "table.csv", "table.json"]
         // The encode-features rows of every (split, V), when the pipeline codes its features.
-        let coded = EncodeFeaturesStage.instances(ctx.spec).compactMap { EncodeFeaturesStage.output($0, ctx) }
+        let coded = EncodeFeaturesStage.aecnnInstances(ctx.spec).compactMap { EncodeFeaturesStage.output($0, ctx) }
         if !coded.isEmpty {
             let rows = coded.flatMap(\.rows)
             let (cmd, ccsv) = EncodeFeaturesStage.tables(title: ctx.spec.name, rows: rows, images: coded[0].testImages, floatAccuracy: nil)

@@ -13,7 +13,7 @@ extension Profiler {
             throw StageError.invalidSettings("\(ctx.spec.name) has no coding: section, so there are no coded configurations to profile")
         }
         var deployed: [(model: DeployedModel, rows: [CodedRow])] = []
-        for inst in EncodeFeaturesStage.instances(ctx.spec) where try StageRunner.state(inst, ctx) == .done {
+        for inst in EncodeFeaturesStage.aecnnInstances(ctx.spec) where try StageRunner.state(inst, ctx) == .done {
             let point = try inst.requirePoint()
             deployed.append((try DeployedModel.load(ctx, split: point.split, ratio: point.ratio),
                              try EncodeFeaturesStage.requireOutput(inst, ctx, for: "profile").rows))

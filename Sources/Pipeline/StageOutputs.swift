@@ -14,23 +14,57 @@ import CoInference
 
 // MARK: - Keys: variants (operating points and coded configurations are CoInference types)
 
-/// The further choice of a baseline instance: BottleNet++'s channel or BottleNet's JPEG quality.
+/// The further choice of an instance: BottleNet++'s channel, BottleNet's JPEG quality, or the channel ranking
+/// of a control chain (rank-channels, prune, fine-tune, train-recovery, encode-features under `l1` or `random`).
+/// AECNN's own chain (the `attention` ranking) has no variant.
+///
+/// Every spelling is a fixed name or `q` and a number, so it is a valid folder name and a shell word as it is
+/// (`StageVariant.isPathSafe`, checked by the tests for every value).
 public enum StageVariant: Hashable, Sendable, CustomStringConvertible {
     case channel(BottleNetPPSettings.Channel)
     case jpegQuality(Int)
+    /// A control ranking (`l1`, `random`); never `.attention`, whose chain has no variant (`rankingChain(_:)`).
+    case ranking(AECNNSettings.RankingMethod)
 
-    /// The folder name and command-line spelling: `noiseless`, `awgn`, `bec`, `q20`.
+    /// The folder name and command-line spelling: `noiseless`, `awgn`, `bec`, `q20`, `l1`, `random`.
     public var description: String {
         switch self {
         case .channel(let c): return c.rawValue
         case .jpegQuality(let q): return "q\(q)"
+        case .ranking(let m): return m.rawValue
         }
     }
 
-    /// Parses the command-line spelling (`--variant bec`, `--variant q20`).
+    /// Parses the command-line spelling (`--variant bec`, `--variant q20`, `--variant l1`).
     public init?(_ text: String) {
         if let c = BottleNetPPSettings.Channel(rawValue: text) { self = .channel(c); return }
         if text.hasPrefix("q"), let q = Int(text.dropFirst()), (1...100).contains(q) { self = .jpegQuality(q); return }
+        if let m = AECNNSettings.RankingMethod(rawValue: text), m != .attention { self = .ranking(m); return }
+        return nil
+    }
+
+    /// The variant of the chain ranked by `method`: nil for `attention` (AECNN's chain keeps the instances,
+    /// folders and hashes it had before the controls existed), `.ranking(method)` for a control.
+    public static func rankingChain(_ method: AECNNSettings.RankingMethod) -> StageVariant? {
+        method == .attention ? nil : .ranking(method)
+    }
+
+    /// Whether the spelling can be a folder name and a shell word unquoted (what a pipeline file's names must be).
+    public var isPathSafe: Bool { PipelineSpec.isValidName(description) }
+}
+
+extension StageInstance {
+    /// An instance of a ranking chain's stage at a point: `StageInstance(TrainRecoveryStage.name, point, ranking: .l1)`.
+    public init(_ stage: String, _ point: OperatingPoint, ranking: AECNNSettings.RankingMethod) {
+        self.init(stage, point, variant: .rankingChain(ranking))
+    }
+
+    /// The ranking whose chain this instance belongs to: the variant's, else `attention`.
+    public var ranking: AECNNSettings.RankingMethod { controlRanking ?? .attention }
+
+    /// The control ranking (`l1`, `random`) of an instance of a control chain; nil for any other instance.
+    public var controlRanking: AECNNSettings.RankingMethod? {
+        if case .ranking(let m)? = variant { return m }
         return nil
     }
 }
@@ -179,7 +213,9 @@ public struct BaseModelFacts: Codable, Sendable {
 }
 public typealias BaseModelOutput = Trained<BaseModelFacts>
 
-/// rank-channels: eq. 8's channel importance and its stability over random batches.
+/// rank-channels: eq. 8's channel importance and its stability over random batches; for a control ranking
+/// (`l1`, `random`) its importance, with no batches (`stability_spearman` empty, minimum and overlaps 1: a
+/// ranking that does not look at data ranks every batch alike).
 public struct RankingOutput: StageOutput {
     public var importance: [Double]
     public var order: [Int]
@@ -189,6 +225,10 @@ public struct RankingOutput: StageOutput {
     /// Per ratio V (as a string key): the smallest share of the whole set's top C/V channels that a random
     /// batch's top C/V keeps.
     public var stabilityTopkOverlapMin: [String: Double]
+    /// The control ranking (absent for attention, so AECNN's results are as they were).
+    public var method: AECNNSettings.RankingMethod? = nil
+    /// `l1`: the tensor whose output filters were normed (e.g. `block3.conv2.weight`).
+    public var normedWeight: String? = nil
 }
 
 /// prune: which channels the device still computes, and what that costs.

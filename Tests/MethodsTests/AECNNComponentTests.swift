@@ -72,6 +72,33 @@ final class AECNNComponentTests: XCTestCase {
         }
     }
 
+    /// The L1 control ranking: for every kind of split unit, the norms are Σ|W[j, c, u, v]| of the filters of
+    /// the named tensor (summed here index by index), that tensor is the stem's conv, an identity block's last
+    /// conv, or a projection block's shortcut conv (Li et al. §3.5), and pruning removes exactly the filters
+    /// not kept (the pruned unit's norms are the kept entries).
+    func testL1FilterNormsMatchANaiveSum() throws {
+        let expectedWeight = ["stem": "stem.conv.weight", "block2": "block2.conv2.weight", "block4": "block4.shortcut.0.weight"]
+        for split in ["stem", "block2", "block4"] {
+            let model = ResNet(.resnet20, inputChannels: 1, classes: 10, width: 0.5, seed: 5)
+            let unit = try XCTUnwrap(model.unit(split))
+            let (norms, weight) = try Pruning.filterL1Norms(of: unit, split: split)
+            XCTAssertEqual(weight, expectedWeight[split], split)
+            let tensors = Dictionary(uniqueKeysWithValues: model.stateTensors())
+            let w = try XCTUnwrap(tensors[weight], "\(weight) is a tensor of the model")
+            let (f, c, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+            XCTAssertEqual(f, try Pruning.outputChannels(of: unit, split: split), split)
+            var naive = [Double](repeating: 0, count: f)
+            for j in 0..<f { for i in 0..<c { for u in 0..<kh { for v in 0..<kw {
+                naive[j] += Double(abs(w[((j * c + i) * kh + u) * kw + v]))
+            } } } }
+            for j in 0..<f { XCTAssertEqual(norms[j], naive[j], accuracy: 1e-9 * naive[j], "\(split) filter \(j)") }
+            XCTAssertEqual(Set(norms).count, f, "\(split): distinct norms, so the order is decided by them")
+            let keep = ChannelRanking.kept(order: ChannelRanking.order(importance: norms), ratio: 2)
+            try Pruning.prune(model, split: split, keep: keep)
+            XCTAssertEqual(try Pruning.filterL1Norms(of: unit, split: split).norms, keep.map { norms[$0] }, split)
+        }
+    }
+
     func testZeroFillEdgeEqualsMaskedFeatures() throws {
         let base = ResNet(.resnet20, inputChannels: 1, classes: 10, width: 0.5, seed: 1)
         let pruned = ResNet(.resnet20, inputChannels: 1, classes: 10, width: 0.5, seed: 1)

@@ -193,6 +193,42 @@ extension PipelineSpecParsingTests {
         }
         XCTAssertThrowsError(try PipelineSpec.parse(yaml: minimal + "aecnn: {prune_from: nowhere}\n", fileName: "x.yaml"))
     }
+
+    /// `aecnn.rank.methods`: the rankings whose chains run; attention always, first; unknown names get a
+    /// suggestion; the default leaves the pipeline's canonical JSON as it was.
+    func testRankMethods() throws {
+        let minimal = "dataset: {kind: fashion-mnist}\nmodel: {arch: resnet20}\n"
+        func parse(_ aecnn: String) throws -> PipelineSpec { try PipelineSpec.parse(yaml: minimal + "aecnn: \(aecnn)\n", fileName: "x.yaml") }
+        let plain = try PipelineSpec.parse(yaml: minimal, fileName: "x.yaml")
+        XCTAssertEqual(plain.aecnn.rankMethods, [.attention])
+        XCTAssertEqual(plain.aecnn.controlRankings, [])
+        let explicit = try parse("{rank: {methods: [attention]}}")
+        XCTAssertEqual(explicit, plain)
+        XCTAssertEqual(try canonicalJSON(of: explicit), try canonicalJSON(of: plain))
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try canonicalJSON(of: plain).utf8)) as? [String: Any])
+        XCTAssertEqual((object["aecnn"] as? [String: Any])?.keys.sorted(),
+                       ["attentionEps", "pruneFrom", "rankBatchSize", "recoveryHidden", "recoveryLayers", "stabilityBatches"],
+                       "the default is left out of the hashed JSON")
+        let controls = try parse("{rank: {methods: [random, attention, l1]}}")
+        XCTAssertEqual(controls.aecnn.rankMethods, [.attention, .random, .l1])
+        XCTAssertEqual(controls.aecnn.controlRankings, [.random, .l1])
+        XCTAssertEqual(try JSONDecoder().decode(PipelineSpec.self, from: Data(try canonicalJSON(of: controls).utf8)), controls)
+        func message(_ aecnn: String) -> String {
+            do { _ = try parse(aecnn); return "parsed" } catch { return "\(error)" }
+        }
+        let unknown = message("{rank: {methods: [attention, l2]}}")
+        XCTAssertTrue(unknown.contains("x.yaml:3:"), unknown)
+        XCTAssertTrue(unknown.contains("aecnn.rank.methods[1]"), unknown)
+        XCTAssertTrue(unknown.contains("unknown value 'l2'"), unknown)
+        XCTAssertTrue(unknown.contains("did you mean 'l1'?"), unknown)
+        XCTAssertTrue(unknown.contains("attention, l1, random"), unknown)
+        let noAttention = message("{rank: {methods: [l1, random]}}")
+        XCTAssertTrue(noAttention.contains("aecnn.rank.methods: must include attention, found [l1, random]"), noAttention)
+        XCTAssertTrue(noAttention.contains("[attention, l1, random]"), noAttention)
+        XCTAssertTrue(message("{rank: {methods: [attention, l1, l1]}}").contains("listed twice"))
+        XCTAssertTrue(message("{rank: {methods: []}}").contains("at least one"))
+        XCTAssertTrue(message("{rank: {method: [l1]}}").contains("did you mean 'methods'?"))
+    }
 }
 
 extension PipelineSpecParsingTests {

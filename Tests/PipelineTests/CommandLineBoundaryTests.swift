@@ -34,6 +34,8 @@ final class CommandLineBoundaryTests: XCTestCase {
             .replacingOccurrences(of: "name: valid", with: "name: coding").write(to: codingPipeline, atomically: true, encoding: .utf8)
         let cases: [([String], String)] = [
             (["stage", "fine-tune", "--pipeline", valid.path, "--split", "stme"], "did you mean 'stem'?"),
+            (["stage", "prune", "--pipeline", valid.path, "--variant", "l1"], "Fix: add l1 to aecnn.rank.methods"),
+            (["stage", "prune", "--pipeline", valid.path, "--variant", "bec"], "prune in \(valid.path) has variants attention"),
             (["stage", "fine-tune", "--pipeline", valid.path, "--ratio", "8"], "has ratios 2"),
             (["serve", "--pipeline", codingPipeline.path, "--only", "stem/3"], "is not a configuration"),
             (["bench", "--batch", "0"], "--batch"), (["bench", "--batch", "-1"], "--batch"),
