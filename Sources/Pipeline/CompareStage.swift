@@ -25,6 +25,8 @@ public enum CompareStage: TypedStage {
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] {
         [StageInstance(EvaluateStage.name)] + AECNNStageSupport.splitInstances(RankChannelsStage.name, spec)
             + TrainBottleNetPPStage.instances(spec) + EncodeBottleNetPPStage.instances(spec) + TrainBottleNetStage.instances(spec)
+            // The ranking controls' chains, whose rows the report sets beside AECNN's.
+            + [FineTuneStage.instances(spec), TrainRecoveryStage.instances(spec), EncodeFeaturesStage.instances(spec)].joined().filter { $0.controlRanking != nil }
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {

@@ -47,7 +47,9 @@ final class RankingControlsTests: XCTestCase {
             for i in before {
                 let def = try XCTUnwrap(StageRunner.definition(i.stage))
                 XCTAssertEqual(try def.settingsJSON(i, controls), try def.settingsJSON(i, plain), "\(i)")
-                XCTAssertEqual(def.dependencies(i, controls), def.dependencies(i, plain), "\(i)")
+                // compare also waits for the control chains, whose rows its report holds.
+                let extra = i.stage == "compare" ? after.filter { $0.ranking != .attention && ["fine-tune", "train-recovery", "encode-features"].contains($0.stage) } : []
+                XCTAssertEqual(Set(def.dependencies(i, controls)), Set(def.dependencies(i, plain) + extra), "\(i)")
             }
             // One more chain per control, at the same splits and ratios.
             for m in [AECNNSettings.RankingMethod.l1, .random] {
@@ -180,5 +182,23 @@ final class RankingControlsTests: XCTestCase {
         XCTAssertEqual(Set(modelIDs).count, 3)
         // Table I stays AECNN's: one row per (split, V).
         XCTAssertEqual(EvaluateStage.output(StageInstance("evaluate"), ctx)?.rows, 1)
+
+        // The report sets each control's chain beside AECNN's: rows tagged by ranking with the chain's own
+        // figures, paired families attention vs each control, a table of its own; AECNN's columns stay AECNN's.
+        let report = try ComparisonReport.read(root.appendingPathComponent("ckpt/ctl/report/comparison.json"))
+        for m in ["l1", "random"] {
+            let ae = try XCTUnwrap(report.rows.first { $0.method == .aecnn && $0.ranking == m })
+            XCTAssertEqual(ae.accuracy, TrainRecoveryStage.output(StageInstance("train-recovery", point, ranking: .init(rawValue: m)!), ctx)?.training.testAccuracy)
+            XCTAssertNotNil(report.rows.first { $0.method == .caPruned && $0.ranking == m }?.predictions)
+            XCTAssertEqual(report.rows.filter { $0.method == .aecnnCoded && $0.ranking == m }.count, 1)
+            XCTAssertNotNil(report.paired("AECNN: attention vs \(m) ranking", split: "stem", ratio: 2), m)
+            XCTAssertNotNil(report.paired("CA_Pruned: attention vs \(m) ranking", split: "stem", ratio: 2), m)
+        }
+        XCTAssertEqual(report.rows.first { $0.method == .aecnn && $0.ranking == nil }?.accuracy,
+                       TrainRecoveryStage.output(StageInstance("train-recovery", point), ctx)?.training.testAccuracy)
+        let md = try String(contentsOf: root.appendingPathComponent("ckpt/ctl/report/comparison.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("## Ranking controls") && md.contains("| V | CA_Pruned, attention | CA_Pruned, l1 | CA_Pruned, random |"), md)
+        // compare waits for the control chains: a control's recovery redone makes the report stale.
+        XCTAssertTrue(CompareStage.dependencies(StageInstance("compare"), spec).contains(StageInstance("train-recovery", point, ranking: .random)))
     }
 }

@@ -33,6 +33,9 @@ public struct ReportRow: Codable, Sendable {
     public var quality: Int?
     public var codec: CodingSettings.Codec?
     public var bits: Int?
+    /// For a control chain's CA_Pruned, AECNN and coded rows: the channel ranking it kept channels by (`l1`,
+    /// `random`); absent for AECNN's own (attention) chain.
+    public var ranking: String?
     /// Test accuracy (a fraction); with several seeds, their mean.
     public var accuracy: Double?
     /// Sample standard deviation over seeds (n ≥ 2).
@@ -66,17 +69,17 @@ public struct ReportRow: Codable, Sendable {
     /// What identifies a row across seeds.
     public struct Key: Hashable, Sendable {
         var method: ReportMethod, reference: String?, split: String?, ratio: Int?, channel: BottleNetPPSettings.Channel?
-        var condition: Double?, quality: Int?, codec: CodingSettings.Codec?, bits: Int?
+        var condition: Double?, quality: Int?, codec: CodingSettings.Codec?, bits: Int?, ranking: String?
     }
     /// "AECNN coded stem V=16 arith-context 4b": the row's coordinates, for messages.
     public var label: String {
-        [method.rawValue, reference, split, ratio.map { "V=\($0)" }, channel?.rawValue, condition.map { "p=\($0)" }, quality.map { "q\($0)" },
-         codec?.rawValue, bits.map { "\($0)b" }].compactMap { $0 }.joined(separator: " ")
+        [method.rawValue, reference, split, ratio.map { "V=\($0)" }, ranking.map { "\($0) ranking" }, channel?.rawValue, condition.map { "p=\($0)" },
+         quality.map { "q\($0)" }, codec?.rawValue, bits.map { "\($0)b" }].compactMap { $0 }.joined(separator: " ")
     }
 
     public var key: Key {
         Key(method: method, reference: reference, split: split, ratio: ratio, channel: channel, condition: condition,
-            quality: quality, codec: codec, bits: bits)
+            quality: quality, codec: codec, bits: bits, ranking: ranking)
     }
 }
 
@@ -357,6 +360,7 @@ public struct ComparisonReport: Codable, Sendable {
             if let split = row.split, !layout.splits.contains(split) { return "\(label) is at split \(name(split)), which the layout does not list" }
             if let v = row.ratio, !layout.ratios.contains(v) { return "\(label) is at ratio \(v), which the layout does not list" }
             if let r = row.reference, !printable(r) { return "\(label) names its reference with control characters" }
+            if let r = row.ranking, !PipelineSpec.isValidName(r) { return "\(label) names its ranking with characters a name cannot have" }
             // n counts the seeds behind a measured accuracy (a merge writes 0 for a row no seed measured).
             if let p = fraction(row.accuracy, "\(label): accuracy") ?? fraction(row.accuracyStd, "\(label): deviation")
                 ?? (row.accuracy == nil ? nil : positive(row.n, "\(label): n")) ?? positive(row.testImages, "\(label): test_images") { return p }

@@ -45,7 +45,7 @@ extension ComparisonReport {
         var out: [PairedResult] = []
         for split in layout.splits {
             func at(_ method: ReportMethod, _ v: Int, _ pick: (ReportRow) -> Bool = { _ in true }) -> ReportRow? {
-                rows.first { $0.method == method && $0.split == split && $0.ratio == v && pick($0) }
+                rows.first { $0.method == method && $0.split == split && $0.ratio == v && $0.ranking == nil && pick($0) }
             }
             var families: [(name: String, cells: [(v: Int, a: ReportRow?, b: ReportRow?)])] = []
             var cellNames: [String: [String?]] = [:]   // family → cell settings, where V alone does not name a cell
@@ -59,6 +59,14 @@ extension ComparisonReport {
                 families.append(("AECNN vs BottleNet q\(q)", layout.ratios.map { v in (v, at(.aecnn, v), at(.bottleNet, v) { $0.quality == q }) }))
             }
             families.append(("AECNN vs CA_Pruned", layout.ratios.map { v in (v, at(.aecnn, v), at(.caPruned, v)) }))
+            // The ranking controls: the attention ranking's chain against each control's, at the same V.
+            for m in Set(rows.compactMap(\.ranking)).sorted() {
+                func control(_ method: ReportMethod, _ v: Int) -> ReportRow? {
+                    rows.first { $0.method == method && $0.split == split && $0.ratio == v && $0.ranking == m }
+                }
+                families.append(("AECNN: attention vs \(m) ranking", layout.ratios.map { v in (v, at(.aecnn, v), control(.aecnn, v)) }))
+                families.append(("CA_Pruned: attention vs \(m) ranking", layout.ratios.map { v in (v, at(.caPruned, v), control(.caPruned, v)) }))
+            }
             for b in layout.bits { for codec in layout.codecs {
                 families.append(("AECNN \(codec.rawValue) \(b)-bit vs AECNN float", layout.ratios.map { v in
                     (v, at(.aecnnCoded, v) { $0.codec == codec && $0.bits == b }, at(.aecnn, v))

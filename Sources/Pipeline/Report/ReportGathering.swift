@@ -53,19 +53,34 @@ public enum ReportGathering {
             rows.append(ae)
             if spec.coding != nil, let coded = EncodeFeaturesStage.output(StageInstance(EncodeFeaturesStage.name, point), ctx) {
                 for c in coded.rows {
-                    var row = ReportRow(method: .aecnnCoded, split: split, ratio: v)
-                    row.codec = c.codec; row.bits = c.bits
-                    row.accuracy = c.accuracy
-                    row.testImages = coded.testImages
-                    row.bitsPerElement = c.bitsPerElement
-                    row.bytesPerImage = c.frameBytesMean
-                    row.compressionRatio = c.compressionRatio
-                    row.compressionRatioFrame = c.compressionRatioFrame
+                    var row = codedRow(c, method: .aecnnCoded, testImages: coded.testImages, epochs: ae.epochs)
                     row.deviceFlops = prune?.deviceFlops
                     row.sentChannels = prune?.kept.count
-                    row.epochs = ae.epochs
                     row.predictions = seeded(c.predictions)
                     rows.append(row)
+                }
+            }
+            // The control rankings' chains (aecnn.rank.methods): CA_Pruned, AECNN and coded rows tagged by ranking.
+            for m in spec.aecnn.controlRankings {
+                let tunedC = FineTuneStage.output(StageInstance(FineTuneStage.name, point, ranking: m), ctx)
+                let recoveredC = TrainRecoveryStage.output(StageInstance(TrainRecoveryStage.name, point, ranking: m), ctx)
+                var caC = ca, aeC = ae
+                caC.ranking = m.rawValue; aeC.ranking = m.rawValue
+                caC.accuracy = tunedC?.training.testAccuracy
+                caC.testImages = tunedC?.training.testImages ?? (tunedC == nil ? nil : testImages)
+                caC.predictions = seeded(tunedC?.training.predictions)
+                aeC.accuracy = recoveredC?.training.testAccuracy
+                aeC.testImages = recoveredC?.training.testImages ?? (recoveredC == nil ? nil : testImages)
+                aeC.predictions = seeded(recoveredC?.training.predictions)
+                rows += [caC, aeC]
+                if spec.coding != nil, let coded = EncodeFeaturesStage.output(StageInstance(EncodeFeaturesStage.name, point, ranking: m), ctx) {
+                    for c in coded.rows {
+                        var row = codedRow(c, method: .aecnnCoded, testImages: coded.testImages, epochs: ae.epochs)
+                        row.deviceFlops = prune?.deviceFlops; row.sentChannels = prune?.kept.count
+                        row.ranking = m.rawValue
+                        row.predictions = seeded(c.predictions)
+                        rows.append(row)
+                    }
                 }
             }
             for c in bpp?.channels ?? [] {
@@ -91,16 +106,9 @@ public enum ReportGathering {
                 // Its noise-free symbols through the pipeline's quantiser, coders and frames (encode-bottlenetpp).
                 if spec.coding != nil, let coded = EncodeBottleNetPPStage.output(StageInstance(EncodeBottleNetPPStage.name, point, variant: .channel(c)), ctx) {
                     for k in coded.rows {
-                        var row = ReportRow(method: .bottleNetPP, split: split, ratio: v)
-                        row.channel = c; row.condition = 0; row.codec = k.codec; row.bits = k.bits
-                        row.accuracy = k.accuracy
-                        row.testImages = coded.testImages
-                        row.bitsPerElement = k.bitsPerElement
-                        row.bytesPerImage = k.frameBytesMean
-                        row.compressionRatio = k.compressionRatio
-                        row.compressionRatioFrame = k.compressionRatioFrame
+                        var row = codedRow(k, method: .bottleNetPP, testImages: coded.testImages, epochs: (bpp?.frozenEpochs ?? 0) + epochs.bpp)
+                        row.channel = c; row.condition = 0
                         row.sentChannels = k.carriedShape.first
-                        row.epochs = (bpp?.frozenEpochs ?? 0) + epochs.bpp
                         row.predictions = seeded(k.predictions)
                         rows.append(row)
                     }
@@ -156,6 +164,21 @@ public enum ReportGathering {
         let paired = try report.pairedComparisons()
         report.paired = paired.isEmpty ? nil : paired
         return report
+    }
+
+    /// A report row of one coded configuration (encode-features or encode-bottlenetpp): its figures through
+    /// the real link, whole frames as its bytes.
+    static func codedRow(_ c: CodedRow, method: ReportMethod, testImages: Int, epochs: Int?) -> ReportRow {
+        var row = ReportRow(method: method, split: c.split, ratio: c.ratio)
+        row.codec = c.codec; row.bits = c.bits
+        row.accuracy = c.accuracy
+        row.testImages = testImages
+        row.bitsPerElement = c.bitsPerElement
+        row.bytesPerImage = c.frameBytesMean
+        row.compressionRatio = c.compressionRatio
+        row.compressionRatioFrame = c.compressionRatioFrame
+        row.epochs = epochs
+        return row
     }
 
     /// Every finished instance's wall time, with the CPU and the build that ran it (another sitting's, maybe).

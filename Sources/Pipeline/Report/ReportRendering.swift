@@ -51,7 +51,7 @@ public enum ReportRendering {
     }
 
     static func find(_ rows: [ReportRow], _ method: ReportMethod, split: String, ratio: Int, where extra: (ReportRow) -> Bool = { _ in true }) -> [ReportRow] {
-        rows.filter { $0.method == method && $0.split == split && $0.ratio == ratio && extra($0) }
+        rows.filter { $0.method == method && $0.split == split && $0.ratio == ratio && $0.ranking == nil && extra($0) }
     }
 
     /// The noise-free (or least noisy) BottleNet++ test of a channel, its symbols uncoded.
@@ -129,6 +129,7 @@ public enum ReportRendering {
             }
             md += "\n"
         }
+        md += controlsMarkdown(r)
         md += rateMarkdown(r)
         md += pairedMarkdown(r)
         md += headlineMarkdown(r, tolerance: 0.02)
@@ -145,6 +146,27 @@ public enum ReportRendering {
         return md
     }
 
+    /// The ranking controls beside attention: per split and V, CA_Pruned and AECNN (float) of each ranking's
+    /// chain (the paired comparisons below say which differences the data resolve).
+    static func controlsMarkdown(_ r: ComparisonReport) -> String {
+        let controls = Set(r.rows.compactMap(\.ranking)).sorted()
+        guard !controls.isEmpty else { return "" }
+        let rankings = ["attention"] + controls
+        var md = "## Ranking controls\n\nThe channels kept chosen by channel attention (AECNN's ranking) or by a control: `l1`, the L1 norm of each filter of the split unit's last convolution in the base model; `random`, a seeded permutation. Each ranking has its own prune → fine-tune → recovery chain with the same training.\n\n"
+        for split in r.layout.splits {
+            md += "### `\(split)`\n\n| V |" + rankings.map { " CA_Pruned, \($0) |" }.joined() + rankings.map { " AECNN, \($0) |" }.joined() + "\n"
+            md += "|---|" + String(repeating: "---|", count: 2 * rankings.count) + "\n"
+            for v in r.layout.ratios {
+                func cell(_ method: ReportMethod, _ ranking: String) -> String {
+                    accuracy(r.rows.first { $0.method == method && $0.split == split && $0.ratio == v && ($0.ranking ?? "attention") == ranking }, seeds: r.seeds.count)
+                }
+                md += "| \(v) |" + rankings.map { " \(cell(.caPruned, $0)) |" }.joined() + rankings.map { " \(cell(.aecnn, $0)) |" }.joined() + "\n"
+            }
+            md += "\n"
+        }
+        return md
+    }
+
     /// One point of the rate axis: what is sent, its bytes per image, and the accuracy it is classified at.
     struct RatePoint { var what: String; var bytes: Double; var row: ReportRow }
 
@@ -154,7 +176,7 @@ public enum ReportRendering {
     /// abbreviated stream (tables out of band); the input as PNG; the base model's split tensor.
     static func ratePoints(_ r: ComparisonReport, split: String) -> [RatePoint] {
         var points: [RatePoint] = []
-        for row in r.rows where row.accuracy != nil {
+        for row in r.rows where row.accuracy != nil && row.ranking == nil {   // methods, not the ranking controls
             guard row.split == split || (row.method == .reference && row.split == nil) else { continue }
             let v = row.ratio.map { "V=\($0)" } ?? ""
             switch row.method {
@@ -280,8 +302,8 @@ public enum ReportRendering {
         md += "| split | method | setting | accuracy | − base | ratio | ratio, whole frames |\n|---|---|---|---|---|---|---|\n"
         for split in r.layout.splits {
             var groups: [(String, (ReportRow) -> Bool)] = [
-                ("AECNN (float)", { $0.method == .aecnn }),
-                ("AECNN coded", { $0.method == .aecnnCoded }),
+                ("AECNN (float)", { $0.method == .aecnn && $0.ranking == nil }),
+                ("AECNN coded", { $0.method == .aecnnCoded && $0.ranking == nil }),
             ]
             for c in r.layout.channels { groups.append(("BottleNet++ \(c.rawValue)", { $0.method == .bottleNetPP && $0.channel == c && ($0.condition ?? 0) == 0 && $0.codec == nil })) }
             for c in r.layout.channels where r.rows.contains(where: { $0.method == .bottleNetPP && $0.channel == c && $0.codec != nil }) {
@@ -334,13 +356,13 @@ public enum ReportRendering {
     /// their tables out of band has one more column, `bytes_per_image_tables_out_of_band`.
     public static func csv(_ r: ComparisonReport) -> String {
         func s<T>(_ x: T?) -> String { x.map { "\($0)" } ?? "" }
-        let outOfBand = r.rows.contains { $0.bytesPerImageTablesOutOfBand != nil }
-        var out = (csvColumns + (outOfBand ? ["bytes_per_image_tables_out_of_band"] : [])).joined(separator: ",") + "\r\n"
+        let outOfBand = r.rows.contains { $0.bytesPerImageTablesOutOfBand != nil }, controls = r.rows.contains { $0.ranking != nil }
+        var out = (csvColumns + (outOfBand ? ["bytes_per_image_tables_out_of_band"] : []) + (controls ? ["ranking"] : [])).joined(separator: ",") + "\r\n"
         for row in r.rows {
             let fields = [row.method.rawValue, s(row.reference), s(row.split), s(row.ratio), s(row.channel?.rawValue), s(row.condition), s(row.quality),
                           s(row.codec?.rawValue), s(row.bits), s(row.accuracy), s(row.accuracyStd), s(row.n), s(row.minusBase), s(row.testImages), s(row.epochs),
                           s(row.bitsPerElement), s(row.bytesPerImage), s(row.compressionRatio), s(row.compressionRatioFrame), s(row.deviceFlops),
-                          s(row.sentChannels)] + (outOfBand ? [s(row.bytesPerImageTablesOutOfBand)] : [])
+                          s(row.sentChannels)] + (outOfBand ? [s(row.bytesPerImageTablesOutOfBand)] : []) + (controls ? [s(row.ranking)] : [])
             out += fields.map(csvField).joined(separator: ",") + "\r\n"
         }
         return out
@@ -371,11 +393,11 @@ public enum ReportRendering {
                 return s
             }
             for (method, name) in [(ReportMethod.caPruned, "CA_Pruned (float)"), (.aecnn, "AECNN (float)")] {
-                byRatio.series.append(series(name, style: method.rawValue, { $0.method == method }, x: \.compressionRatio))
+                byRatio.series.append(series(name, style: method.rawValue, { $0.method == method && $0.ranking == nil }, x: \.compressionRatio))
             }
-            byBytes.series.append(series("AECNN (float)", style: ReportMethod.aecnn.rawValue, { $0.method == .aecnn }, x: \.bytesPerImage))
+            byBytes.series.append(series("AECNN (float)", style: ReportMethod.aecnn.rawValue, { $0.method == .aecnn && $0.ranking == nil }, x: \.bytesPerImage))
             for bits in r.layout.bits { for codec in r.layout.codecs {
-                let pick: (ReportRow) -> Bool = { $0.method == .aecnnCoded && $0.bits == bits && $0.codec == codec }
+                let pick: (ReportRow) -> Bool = { $0.method == .aecnnCoded && $0.bits == bits && $0.codec == codec && $0.ranking == nil }
                 let name = "AECNN \(bits)-bit \(codec.rawValue)"
                 byRatio.series.append(series(name, style: "AECNN \(bits)-bit", pick, x: \.compressionRatio))
                 byBytes.series.append(series(name, style: "AECNN \(bits)-bit", pick, x: \.bytesPerImage))
