@@ -18,40 +18,33 @@ public enum JPEGError: Error, CustomStringConvertible, Equatable {
 public enum JPEGCodec {
     /// Encodes a greyscale image (`height × width` bytes, row-major) at `quality` 1…100, 4:0:0.
     public static func encode(grey: [UInt8], width: Int, height: Int, quality: Int) throws -> [UInt8] {
-        guard (1...100).contains(quality) else { throw JPEGError.invalid("quality \(quality) is not in 1…100") }
-        guard width > 0, height > 0, grey.count == width * height else { throw JPEGError.invalid("\(grey.count) bytes for \(width)×\(height)") }
-        guard let handle = tjInitCompress() else { throw JPEGError.library("cannot create a compressor") }
-        defer { tjDestroy(handle) }
-        var out: UnsafeMutablePointer<UInt8>? = nil
-        var size: UInt = 0
-        let status = grey.withUnsafeBufferPointer { src in
-            tjCompress2(handle, src.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_GRAY.rawValue), &out, &size,
-                        Int32(TJSAMP_GRAY.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
-        }
-        defer { if let out { tjFree(out) } }
-        guard status == 0, let out else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
-        return Array(UnsafeBufferPointer(start: out, count: Int(size)))
+        try compress(grey, width: width, height: height, channels: 1, quality: quality)
     }
 
     /// Encodes an image of 1 (grey, 4:0:0) or 3 (RGB, 4:2:0 chroma, as cameras and browsers send) planar
     /// channels (`channels × height × width` bytes) at `quality` 1…100.
     public static func encode(planar: [UInt8], channels: Int, width: Int, height: Int, quality: Int) throws -> [UInt8] {
-        guard channels == 3 else {
-            guard channels == 1 else { throw JPEGError.invalid("\(channels) channels: JPEG takes 1 (grey) or 3 (RGB)") }
-            return try encode(grey: planar, width: width, height: height, quality: quality)
-        }
-        guard (1...100).contains(quality) else { throw JPEGError.invalid("quality \(quality) is not in 1…100") }
+        guard channels == 1 || channels == 3 else { throw JPEGError.invalid("\(channels) channels: JPEG takes 1 (grey) or 3 (RGB)") }
         let plane = width * height
-        guard width > 0, height > 0, planar.count == 3 * plane else { throw JPEGError.invalid("\(planar.count) bytes for 3×\(width)×\(height)") }
+        guard width > 0, height > 0, planar.count == channels * plane else { throw JPEGError.invalid("\(planar.count) bytes for \(channels)×\(width)×\(height)") }
+        guard channels == 3 else { return try compress(planar, width: width, height: height, channels: 1, quality: quality) }
         var rgb = [UInt8](repeating: 0, count: 3 * plane)
         for i in 0..<plane { for c in 0..<3 { rgb[3 * i + c] = planar[c * plane + i] } }
+        return try compress(rgb, width: width, height: height, channels: 3, quality: quality)
+    }
+
+    /// libjpeg-turbo on interleaved pixels: grey 4:0:0 or RGB 4:2:0, accurate DCT.
+    static func compress(_ pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int) throws -> [UInt8] {
+        guard (1...100).contains(quality) else { throw JPEGError.invalid("quality \(quality) is not in 1…100") }
+        guard width > 0, height > 0, pixels.count == channels * width * height else { throw JPEGError.invalid("\(pixels.count) bytes for \(channels)×\(width)×\(height)") }
+        let (format, subsampling) = channels == 3 ? (TJPF_RGB, TJSAMP_420) : (TJPF_GRAY, TJSAMP_GRAY)
         guard let handle = tjInitCompress() else { throw JPEGError.library("cannot create a compressor") }
         defer { tjDestroy(handle) }
         var out: UnsafeMutablePointer<UInt8>? = nil
         var size: UInt = 0
-        let status = rgb.withUnsafeBufferPointer { src in
-            tjCompress2(handle, src.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &out, &size,
-                        Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
+        let status = pixels.withUnsafeBufferPointer { src in
+            tjCompress2(handle, src.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue), &out, &size,
+                        Int32(subsampling.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
         }
         defer { if let out { tjFree(out) } }
         guard status == 0, let out else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
@@ -61,23 +54,30 @@ public enum JPEGCodec {
     /// Decodes a JPEG of the expected size to `channels` (1 or 3) planar channels.
     public static func decode(_ jpeg: [UInt8], channels: Int, width: Int, height: Int) throws -> [UInt8] {
         guard channels == 3 else { return try decode(jpeg, width: width, height: height) }
+        let rgb = try decompress(jpeg, width: width, height: height, channels: 3)
+        let plane = width * height
+        var planar = [UInt8](repeating: 0, count: 3 * plane)
+        for i in 0..<plane { for c in 0..<3 { planar[c * plane + i] = rgb[3 * i + c] } }
+        return planar
+    }
+
+    /// libjpeg-turbo to interleaved grey or RGB pixels of the expected size.
+    static func decompress(_ jpeg: [UInt8], width: Int, height: Int, channels: Int) throws -> [UInt8] {
         guard let handle = tjInitDecompress() else { throw JPEGError.library("cannot create a decompressor") }
         defer { tjDestroy(handle) }
         var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
         let header = jpeg.withUnsafeBufferPointer { tjDecompressHeader3(handle, $0.baseAddress, UInt(jpeg.count), &w, &h, &sub, &space) }
         guard header == 0 else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
         guard Int(w) == width, Int(h) == height else { throw JPEGError.invalid("image is \(w)×\(h), expected \(width)×\(height)") }
-        var rgb = [UInt8](repeating: 0, count: 3 * width * height)
+        var out = [UInt8](repeating: 0, count: channels * width * height)
+        let format = channels == 3 ? TJPF_RGB : TJPF_GRAY
         let status = jpeg.withUnsafeBufferPointer { src in
-            rgb.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src.baseAddress, UInt(jpeg.count), dst.baseAddress, w, 0, h, Int32(TJPF_RGB.rawValue), TJFLAG_ACCURATEDCT)
+            out.withUnsafeMutableBufferPointer { dst in
+                tjDecompress2(handle, src.baseAddress, UInt(jpeg.count), dst.baseAddress, w, 0, h, Int32(format.rawValue), TJFLAG_ACCURATEDCT)
             }
         }
         guard status == 0 else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
-        let plane = width * height
-        var planar = [UInt8](repeating: 0, count: 3 * plane)
-        for i in 0..<plane { for c in 0..<3 { planar[c * plane + i] = rgb[3 * i + c] } }
-        return planar
+        return out
     }
 
     /// The bytes of `jpeg` as an abbreviated stream (ITU-T T.81 B.5; libjpeg's `jpeg_write_tables` /
@@ -103,20 +103,7 @@ public enum JPEGCodec {
 
     /// Decodes a greyscale JPEG of the expected size.
     public static func decode(_ jpeg: [UInt8], width: Int, height: Int) throws -> [UInt8] {
-        guard let handle = tjInitDecompress() else { throw JPEGError.library("cannot create a decompressor") }
-        defer { tjDestroy(handle) }
-        var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
-        let header = jpeg.withUnsafeBufferPointer { tjDecompressHeader3(handle, $0.baseAddress, UInt(jpeg.count), &w, &h, &sub, &space) }
-        guard header == 0 else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
-        guard Int(w) == width, Int(h) == height else { throw JPEGError.invalid("image is \(w)×\(h), expected \(width)×\(height)") }
-        var out = [UInt8](repeating: 0, count: width * height)
-        let status = jpeg.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src.baseAddress, UInt(jpeg.count), dst.baseAddress, w, 0, h, Int32(TJPF_GRAY.rawValue), TJFLAG_ACCURATEDCT)
-            }
-        }
-        guard status == 0 else { throw JPEGError.library(String(cString: tjGetErrorStr2(handle))) }
-        return out
+        try decompress(jpeg, width: width, height: height, channels: 1)
     }
 
     /// Tile grid (columns, rows) for `count` planes.

@@ -104,11 +104,17 @@ final class CompareTests: XCTestCase {
         }
         // Paired comparisons: per family a cell per V and a pooled line, on 1 seed × 24 images, in comparison.md.
         let paired = try XCTUnwrap(report.paired)
-        for family in ["AECNN vs BottleNet++ noiseless", "AECNN vs BottleNet++ bec", "AECNN vs BottleNet q20", "AECNN vs CA_Pruned", "AECNN arith-context 4-bit vs AECNN float",
-                       "AECNN vs BottleNet++ noiseless, both arith-context 4-bit", "AECNN vs BottleNet++ bec, both zstd 8-bit"] {
+        for family in ["AECNN vs BottleNet++ noiseless", "AECNN vs BottleNet++ bec", "AECNN vs BottleNet q20", "AECNN vs CA_Pruned", "AECNN 4-bit vs AECNN float",
+                       "AECNN vs BottleNet++ noiseless, both 4-bit", "AECNN vs BottleNet++ bec, both 8-bit"] {
             XCTAssertEqual(paired.filter { $0.family == family }.map(\.ratio), [2, 4, nil], family)
         }
         XCTAssertTrue(paired.allSatisfy { $0.comparison.seeds == 1 && $0.comparison.images == 24 })
+        // The coders are lossless: every codec of a width classifies every image alike.
+        for v in [2, 4] { for b in [8, 4] {
+            let coded = rows.filter { $0.method == .aecnnCoded && $0.ratio == v && $0.bits == b }
+            XCTAssertEqual(coded.count, 2)
+            XCTAssertTrue(coded.allSatisfy { $0.predictions == coded[0].predictions }, "V=\(v) \(b)-bit")
+        } }
         let md = try String(contentsOf: dir.appendingPathComponent("comparison.md"), encoding: .utf8)
         XCTAssertTrue(md.contains("## Paired comparisons") && md.contains("### `stem`: AECNN vs CA_Pruned"), md)
         // The send-the-input baseline: JPEG at each quality, smaller with its tables out of band, bytes growing
