@@ -47,4 +47,4 @@ for run in docs/results/*/ docs/results/*/*/; do
   fi
 done
 [[ $differ == 0 ]] || exit 1
-echo "rebuild-results: $reports reports ${write:+written}${write:-rebuilt byte-identical to the committed files}"
+if [[ -n "$write" ]]; then echo "rebuild-results: $reports reports written"; else echo "rebuild-results: $reports reports rebuilt byte-identical to the committed files"; fi
