@@ -43,6 +43,23 @@ final class ReportPartsTests: XCTestCase {
         XCTAssertEqual(ba.rows.map(\.accuracy), try ComparisonReport.merge([a, b], names: ["a", "b"]).rows.map(\.accuracy))
     }
 
+    /// A merge of seeds keeps each seed's base model and the pipeline file each seed ran where it differs.
+    func testMergedReportNamesEachSeedsBaseModelAndPipelineFile() throws {
+        var a = report(seed: 0, base: "b0", rows: [(.aecnn, 4, 0.8)], cpu: "Intel"), b = report(seed: 1, base: "b1", rows: [(.aecnn, 4, 0.9)], cpu: "Intel")
+        var c = report(seed: 2, base: "b2", rows: [(.aecnn, 4, 0.85)], cpu: "AMD")
+        a.pipelineText = "seeds: [0, 1]\n"; b.pipelineText = "seeds: [0, 1]\n"; c.pipelineText = "seeds: [0, 1, 2]\n"
+        let merged = try ComparisonReport.merge([a, b, c], names: ["a", "b", "c"])
+        XCTAssertNil(merged.baseModelSha256, "one hash cannot stand for three seeds")
+        XCTAssertEqual(merged.seedRuns, [SeedRun(seed: 0, baseModelSha256: "b0", pipelineText: nil), SeedRun(seed: 1, baseModelSha256: "b1", pipelineText: nil),
+                                         SeedRun(seed: 2, baseModelSha256: "b2", pipelineText: "seeds: [0, 1, 2]\n")])
+        let md = ReportRendering.reportMarkdown(merged, comparison: "", plots: [])
+        XCTAssertTrue(md.contains("| 2 | `b2` | its own, below |") && md.contains("### Seed 2's pipeline file"), md)
+        // Merged again with a fourth seed, the runs carry over.
+        var d = report(seed: 3, base: "b3", rows: [(.aecnn, 4, 0.8)], cpu: "AMD")
+        d.pipelineText = "seeds: [0, 1]\n"
+        XCTAssertEqual(try ComparisonReport.merge([merged, d], names: ["m", "d"]).seedRuns?.map(\.baseModelSha256), ["b0", "b1", "b2", "b3"])
+    }
+
     func testPartsThatDisagreeOrStartFromAnotherBaseAreRefused() {
         let a = report(seed: 0, base: "b0", rows: [(.aecnn, 16, 0.80)], cpu: "Intel")
         let twice = report(seed: 0, base: "b0", rows: [(.aecnn, 16, 0.81)], cpu: "Intel")

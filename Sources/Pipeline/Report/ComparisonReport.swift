@@ -83,6 +83,14 @@ public struct ReportRow: Codable, Sendable {
     }
 }
 
+/// What one seed of a merged report ran from: its base model and, when it differs from the report's
+/// `pipelineText`, its pipeline file.
+public struct SeedRun: Codable, Equatable, Sendable {
+    public var seed: UInt64
+    public var baseModelSha256: String?
+    public var pipelineText: String?
+}
+
 /// One seed's per-image predictions of a report row.
 public struct SeedPredictions: Codable, Equatable, Sendable {
     public var seed: UInt64
@@ -161,6 +169,10 @@ public struct ComparisonReport: Codable, Sendable {
     public var stageTimes: [StageTime]
     /// The pipeline file as run.
     public var pipelineText: String?
+    /// A merge of several seeds: each seed's base model (its weights' hash) and the pipeline file each seed
+    /// ran, where they differ from the first (e.g. the `seeds:` list edited between runs). Absent in one seed's
+    /// report and in merges written before they were kept.
+    public var seedRuns: [SeedRun]? = nil
     /// The paired comparisons (`pairedComparisons()`), where rows carry per-image predictions; absent in
     /// reports without them.
     public var paired: [PairedResult]? = nil
@@ -240,6 +252,15 @@ public struct ComparisonReport: Codable, Sendable {
         merged.baseAccuracyStd = base.count >= 2 ? Statistics.standardDeviation(base) : nil
         merged.provenance = reports.flatMap(\.provenance)
         merged.stageTimes = reports.flatMap(\.stageTimes)
+        // Each seed's base model and pipeline file (the first report's text stands for the seeds that ran it).
+        var runs: [SeedRun] = []
+        for r in reports {
+            if let earlier = r.seedRuns { runs += earlier; continue }
+            for s in r.seeds { runs.append(SeedRun(seed: s, baseModelSha256: r.seeds.count == 1 ? r.baseModelSha256 : nil, pipelineText: r.pipelineText)) }
+        }
+        for k in runs.indices where runs[k].pipelineText == merged.pipelineText { runs[k].pipelineText = nil }
+        merged.seedRuns = runs.count > 1 ? runs : nil
+        if merged.seeds.count > 1 { merged.baseModelSha256 = nil }   // one per seed, in seedRuns
         try merged.checkTestSets(names: names)
         let paired = try merged.pairedComparisons()
         merged.paired = paired.isEmpty ? nil : paired
@@ -347,7 +368,9 @@ public struct ComparisonReport: Codable, Sendable {
         for q in layout.qualities where !(1...100).contains(q) { return "JPEG quality \(q) is outside 1…100" }
         guard !seeds.isEmpty else { return "it lists no seeds" }
         guard Set(seeds).count == seeds.count else { return "a seed is listed twice" }
-        for text in [dataset, model, baseModelSha256].compactMap({ $0 }) where !printable(text) { return "\(name(text)) holds control characters" }
+        for text in [dataset, model, baseModelSha256].compactMap({ $0 }) + (seedRuns ?? []).compactMap(\.baseModelSha256) where !printable(text) {
+            return "\(name(text)) holds control characters"
+        }
         func fraction(_ x: Double?, _ what: String) -> String? {
             guard let x else { return nil }
             return x.isFinite && (0...1).contains(x) ? nil : "\(what) \(x) is not a fraction from 0 to 1"

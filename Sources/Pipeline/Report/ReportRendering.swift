@@ -480,10 +480,20 @@ public enum ReportRendering {
         }
         md += String(format: "| | **total** | **%.0f** | |", total) + String(repeating: " |", count: columns.count) + "\n"
         for c in columns { md += "\n" + c.legend + "\n" }
+        if let runs = r.seedRuns {
+            md += "\n## Seeds\n\n| seed | base model (SHA-256 of train-base's outputs) | pipeline file |\n|---|---|---|\n"
+            for run in runs {
+                md += "| \(run.seed) | \(run.baseModelSha256.map { "`\($0)`" } ?? "–") | \(run.pipelineText == nil ? "the one below" : "its own, below") |\n"
+            }
+        }
         if let text = r.pipelineText {
             md += "\n## Pipeline file\n\n```yaml\n\(text)\(text.hasSuffix("\n") ? "" : "\n")```\n"
         } else {
             md += "\nPipeline settings: the pipeline file; every field is in docs/pipeline.md.\n"
+        }
+        for run in r.seedRuns ?? [] {
+            guard let text = run.pipelineText else { continue }
+            md += "\n### Seed \(run.seed)'s pipeline file\n\n```yaml\n\(text)\(text.hasSuffix("\n") ? "" : "\n")```\n"
         }
         return md
     }
