@@ -27,6 +27,8 @@ public enum CompareStage: TypedStage {
             + TrainBottleNetPPStage.instances(spec) + EncodeBottleNetPPStage.instances(spec) + TrainBottleNetStage.instances(spec)
             // The ranking controls' chains, whose rows the report sets beside AECNN's.
             + [FineTuneStage.instances(spec), TrainRecoveryStage.instances(spec), EncodeFeaturesStage.instances(spec)].joined().filter { $0.controlRanking != nil }
+            // The training-budget controls.
+            + FineTuneMatchedStage.instances(spec) + TrainBaseContinuedStage.instances(spec)
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {

@@ -6,6 +6,7 @@
 //     prune_from: base               # base | attention: which weights the pruned model starts from
 //     recovery: {layers: 2, hidden: 32}
 //     rank: {batch_size: 500, stability_batches: 3, methods: [attention]}
+//     budget_controls: false         # true: CA_Pruned at AECNN's epochs after pruning, and the base trained on
 
 public struct AECNNSettings: Equatable, Codable, Sendable {
     public enum PruneSource: String, Equatable, Codable, Sendable, CaseIterable { case base, attention }
@@ -24,6 +25,14 @@ public struct AECNNSettings: Equatable, Codable, Sendable {
     /// The control rankings of `rank.methods` (every method but attention, in the file's order), nil when there
     /// are none: left out of the canonical JSON, which is then the one a pipeline without the option always had.
     var rankControls: [RankingMethod]?
+    /// `budget_controls: true`: CA_Pruned fine-tuned for AECNN's epochs after pruning (fine-tune + recovery), and
+    /// the base model trained on for AECNN's epochs after the base, uncompressed. Nil when false (left out of
+    /// the canonical JSON, as for a pipeline without the option).
+    var budgetControlsOn: Bool?
+    public var budgetControls: Bool {
+        get { budgetControlsOn ?? false }
+        set { budgetControlsOn = newValue ? true : nil }
+    }
 
     /// The rankings to run: `attention` first and always (AECNN's chain, the one the others are compared with),
     /// then the controls.
@@ -47,7 +56,7 @@ public struct AECNNSettings: Equatable, Codable, Sendable {
         self.rankMethods = rankMethods
     }
 
-    static let keys = ["attention_eps", "prune_from", "recovery", "rank"]
+    static let keys = ["attention_eps", "prune_from", "recovery", "rank", "budget_controls"]
 
     public init(yaml value: YAMLValue) throws {
         let d = AECNNSettings()
@@ -80,5 +89,6 @@ public struct AECNNSettings: Equatable, Codable, Sendable {
         }
         self.init(attentionEps: eps, pruneFrom: source, recoveryLayers: layers, recoveryHidden: hidden,
                   rankBatchSize: rankBatch, stabilityBatches: stability, rankMethods: methods)
+        budgetControls = try map.get("budget_controls", default: false) { try $0.bool() }
     }
 }

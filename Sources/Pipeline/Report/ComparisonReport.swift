@@ -17,6 +17,10 @@ public enum ReportMethod: String, Codable, CaseIterable, Sendable {
     case bottleNet = "BottleNet"
     /// The base model on a reference representation (raw split tensor, 8-bit + zstd, the input as PNG).
     case reference
+    /// Training-budget controls: CA_Pruned fine-tuned for AECNN's epochs after pruning, and the base model
+    /// trained on for AECNN's epochs after the base (`aecnn.budget_controls`).
+    case caPrunedMatched = "CA_Pruned, matched epochs"
+    case baseContinued = "base model, trained on"
 }
 
 /// One figure of the comparison. Coordinates that do not apply to a method are absent, and so is a number

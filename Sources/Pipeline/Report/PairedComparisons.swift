@@ -59,6 +59,11 @@ extension ComparisonReport {
                 families.append(("AECNN vs BottleNet q\(q)", layout.ratios.map { v in (v, at(.aecnn, v), at(.bottleNet, v) { $0.quality == q }) }))
             }
             families.append(("AECNN vs CA_Pruned", layout.ratios.map { v in (v, at(.aecnn, v), at(.caPruned, v)) }))
+            // The training-budget controls: CA_Pruned at AECNN's epochs after pruning, and the base model trained
+            // on for AECNN's epochs after the base (one row, against every cell).
+            families.append(("AECNN vs CA_Pruned at matched epochs", layout.ratios.map { v in (v, at(.aecnn, v), at(.caPrunedMatched, v)) }))
+            let continued = rows.first { $0.method == .baseContinued }
+            families.append(("AECNN vs the base model trained on", layout.ratios.map { v in (v, at(.aecnn, v), continued) }))
             // The ranking controls: the attention ranking's chain against each control's, at the same V.
             for m in Set(rows.compactMap(\.ranking)).sorted() {
                 func control(_ method: ReportMethod, _ v: Int) -> ReportRow? {

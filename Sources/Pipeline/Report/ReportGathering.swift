@@ -60,6 +60,16 @@ public enum ReportGathering {
                     rows.append(row)
                 }
             }
+            // The training-budget control: CA_Pruned at AECNN's epochs after pruning.
+            if let matched = FineTuneMatchedStage.output(StageInstance(FineTuneMatchedStage.name, point), ctx) {
+                var row = ca
+                row.method = .caPrunedMatched
+                row.accuracy = matched.training.testAccuracy
+                row.testImages = matched.training.testImages ?? testImages
+                row.epochs = epochs.attention + (matched.training.epochs ?? 0)   // after the base, as every row counts
+                row.predictions = seeded(matched.training.predictions)
+                rows.append(row)
+            }
             // The control rankings' chains (aecnn.rank.methods): CA_Pruned, AECNN and coded rows tagged by ranking.
             for m in spec.aecnn.controlRankings {
                 let tunedC = FineTuneStage.output(StageInstance(FineTuneStage.name, point, ranking: m), ctx)
@@ -131,6 +141,15 @@ public enum ReportGathering {
             }
         } }
         if base != nil { rows += try references(ctx, cache: referencesCache) }
+        // The base model trained on for AECNN's epochs after the base, uncompressed.
+        if let continued = TrainBaseContinuedStage.output(TrainBaseContinuedStage.instance, ctx) {
+            var row = ReportRow(method: .baseContinued)
+            row.accuracy = continued.training.testAccuracy
+            row.testImages = continued.training.testImages ?? testImages
+            row.epochs = continued.training.epochs
+            row.predictions = seeded(continued.training.predictions)
+            rows.append(row)
+        }
         for k in rows.indices where rows[k].accuracy != nil { rows[k].n = 1 }
 
         var budgets = [TrainingBudget(method: .aecnn, epochsAfterBase: epochs.attention + epochs.fineTune + epochs.recovery,

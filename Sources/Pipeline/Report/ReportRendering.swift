@@ -130,6 +130,7 @@ public enum ReportRendering {
             md += "\n"
         }
         md += controlsMarkdown(r)
+        md += budgetControlsMarkdown(r)
         md += rateMarkdown(r)
         md += pairedMarkdown(r)
         md += headlineMarkdown(r, tolerance: 0.02)
@@ -167,6 +168,30 @@ public enum ReportRendering {
         return md
     }
 
+    /// The training-budget controls: CA_Pruned at AECNN's epochs after pruning beside CA_Pruned and AECNN, and
+    /// the base model trained on for AECNN's epochs after the base.
+    static func budgetControlsMarkdown(_ r: ComparisonReport) -> String {
+        let matched = r.rows.filter { $0.method == .caPrunedMatched }, continued = r.rows.first { $0.method == .baseContinued }
+        guard !matched.isEmpty || continued != nil else { return "" }
+        var md = "## Training-budget controls\n\nAECNN trains for more epochs after the base model than CA_Pruned and the base itself. "
+        if let c = continued {
+            md += "The base model trained on, uncompressed, for AECNN's \(c.epochs.map(String.init) ?? "?") epochs after it: \(accuracy(c, seeds: r.seeds.count)) % (the base model: \(accuracy(baseRow(r))) %). "
+        }
+        md += "CA_Pruned fine-tuned for AECNN's epochs after pruning:\n\n"
+        for split in r.layout.splits where matched.contains(where: { $0.split == split }) {
+            md += "### `\(split)`\n\n| V | CA_Pruned | CA_Pruned, matched epochs | AECNN (float) |\n|---|---|---|---|\n"
+            for v in r.layout.ratios {
+                let cell = { (m: ReportMethod) -> String in
+                    guard let row = r.rows.first(where: { $0.method == m && $0.split == split && $0.ratio == v && $0.ranking == nil }) else { return "–" }
+                    return self.accuracy(row, seeds: r.seeds.count) + (row.epochs.map { " (\($0) epochs)" } ?? "")
+                }
+                md += "| \(v) | \(cell(.caPruned)) | \(cell(.caPrunedMatched)) | \(cell(.aecnn)) |\n"
+            }
+            md += "\n"
+        }
+        return md
+    }
+
     /// One point of the rate axis: what is sent, its bytes per image, and the accuracy it is classified at.
     struct RatePoint { var what: String; var bytes: Double; var row: ReportRow }
 
@@ -196,8 +221,8 @@ public enum ReportRendering {
                 let what = (row.reference ?? "?") + (row.quality.map { " q\($0)" } ?? "")
                 if let b = row.bytesPerImage { points.append(RatePoint(what: what, bytes: b, row: row)) }
                 if let b = row.bytesPerImageTablesOutOfBand { points.append(RatePoint(what: what + ", tables out of band", bytes: b, row: row)) }
-            case .caPruned:
-                break
+            case .caPruned, .caPrunedMatched, .baseContinued:
+                break   // accuracy references of the training budget, not ways of sending features
             }
         }
         return points.sorted { ($0.bytes, $0.what) < ($1.bytes, $1.what) }
