@@ -31,10 +31,7 @@ public enum EncodeBottleNetPPStage: TypedStage {
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
-        guard let coding = spec.coding else { throw StageError.invalidSettings("the pipeline has no coding: section") }
-        var c = coding
-        c.recoveryTrainingBits = nil   // AECNN's recovery training: not BottleNet++'s
-        let formats = c.codecs.map { let f = CodecTable.codec($0, c); return "\(f.id) \(f)" }
+        let (c, formats) = try EncodeFeaturesStage.measuredCoding(spec)
         let p = try i.requirePoint()
         return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, channel: try TrainBottleNetPPStage.channel(i).rawValue, threads: spec.threads,
                                             coding: c, codecFormats: formats, frameVersion: FeatureBitstream.compactVersion))

@@ -44,11 +44,17 @@ public enum EncodeFeaturesStage: TypedStage {
         [StageInstance(TrainRecoveryStage.name, split: i.split, ratio: i.ratio, variant: i.variant)]
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
-    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+    /// The coding settings a measurement through the link depends on, and each codec's frame format (codec id
+    /// and parameters). Not `recovery_training_bits`: train-recovery decides it, and its output hash covers it.
+    static func measuredCoding(_ spec: PipelineSpec) throws -> (coding: CodingSettings, formats: [String]) {
         guard let coding = spec.coding else { throw StageError.invalidSettings("the pipeline has no coding: section") }
         var c = coding
-        c.recoveryTrainingBits = nil   // decided by train-recovery, whose output hash already covers it
-        let formats = c.codecs.map { let f = codec($0, c); return "\(f.id) \(f)" }
+        c.recoveryTrainingBits = nil
+        return (c, c.codecs.map { let f = codec($0, c); return "\(f.id) \(f)" })
+    }
+
+    public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {
+        let (c, formats) = try measuredCoding(spec)
         let p = try i.requirePoint()
         return try canonicalJSON(of: Inputs(split: p.split, ratio: p.ratio, threads: spec.threads, coding: c, codecFormats: formats,
                                             frameVersion: FeatureBitstream.compactVersion, ranking: i.controlRanking?.rawValue))
