@@ -84,8 +84,8 @@ struct FactorizedNet {
     /// Back-propagates `g` = ∂loss/∂logit through the values `forward` left in `s`; adds ∂loss/∂softplus(W),
     /// ∂loss/∂b, ∂loss/∂tanh(f) of channel c into `ga`, `gb`, `gt` (whole-tensor layouts) and returns ∂loss/∂x.
     @inline(__always)
-    func backward(_ c: Int, _ g: Float, _ s: UnsafeMutablePointer<Float>, _ gs: UnsafeMutablePointer<Float>,
-                  ga: [UnsafeMutablePointer<Double>], gb: [UnsafeMutablePointer<Double>], gt: [UnsafeMutablePointer<Double>]) -> Float {
+    func backward(_ c: Int, _ g: Float, _ s: UnsafeMutablePointer<Float>, _ gs: UnsafeMutablePointer<Float>, _ acc: Accumulators) -> Float {
+        let (ga, gb, gt) = (acc.a, acc.b, acc.t)
         // gs holds ∂loss/∂z of the current layer, then ∂loss/∂h of its input.
         var gz = gs, gh = gs + scratch
         gz[0] = g
@@ -131,14 +131,17 @@ struct FactorizedNet {
 
     /// Gradient accumulators shaped like the parameters (Double), and the conversion of what they hold —
     /// gradients with respect to softplus(W), b and tanh(f) — into the parameters' gradients.
-    func accumulators() -> (ga: [UnsafeMutablePointer<Double>], gb: [UnsafeMutablePointer<Double>], gt: [UnsafeMutablePointer<Double>]) {
+    struct Accumulators { let a: [UnsafeMutablePointer<Double>], b: [UnsafeMutablePointer<Double>], t: [UnsafeMutablePointer<Double>] }
+
+    func accumulators() -> Accumulators {
         func zeros(_ n: Int) -> UnsafeMutablePointer<Double> {
             let p = UnsafeMutablePointer<Double>.allocate(capacity: max(n, 1)); p.initialize(repeating: 0, count: max(n, 1)); return p
         }
-        return (a.map { zeros($0.count) }, b.map { zeros($0.count) }, t.map { zeros($0.count) })
+        return Accumulators(a: a.map { zeros($0.count) }, b: b.map { zeros($0.count) }, t: t.map { zeros($0.count) })
     }
 
-    func deliver(_ params: [Variable], ga: [UnsafeMutablePointer<Double>], gb: [UnsafeMutablePointer<Double>], gt: [UnsafeMutablePointer<Double>]) {
+    func deliver(_ params: [Variable], _ acc: Accumulators) {
+        let (ga, gb, gt) = (acc.a, acc.b, acc.t)
         let l = layers
         for i in 0..<l {
             let w = params[i]
@@ -169,71 +172,56 @@ struct FactorizedNet {
 /// Smallest likelihood `factorizedLikelihood` returns (CompressAI's `likelihood_bound`).
 public let likelihoodBound: Float = 1e-9
 
-/// The cumulative logits logit_c(x) of the factorized density for every element of `x` ([N, K, …]);
-/// `params`: matrices, biases, factors (file comment).
-public func factorizedLogitsCumulative(_ x: Variable, _ params: [Variable]) -> Variable {
+/// An element-wise op of the factorized density over `x` ([N, K, …]): `value(net, c, x, scratch)` gives each
+/// output element; `gradient(net, c, x, y, ∂loss/∂y, scratch, gradient scratch, accumulators)` back-propagates
+/// one element (adding into the parameter accumulators) and returns ∂loss/∂x.
+func factorizedOp(_ x: Variable, _ params: [Variable],
+                  value: @escaping (FactorizedNet, Int, Float, UnsafeMutablePointer<Float>) -> Float,
+                  gradient: @escaping (FactorizedNet, Int, Float, Float, Float, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                       FactorizedNet.Accumulators) -> Float) -> Variable {
     let net = FactorizedNet(params)
     precondition(x.shape.count >= 2 && x.shape[1] == params[0].shape[0], "factorized density: input \(x.shape), \(params[0].shape[0]) channels")
     let y = Tensor(uninitialized: x.shape)
     let xv = x.value
     net.perChannel(x.shape) { c, ranges, s, _ in
-        for r in ranges { for e in r { y[e] = net.forward(c, xv[e], s) } }
+        for r in ranges { for e in r { y[e] = value(net, c, xv[e], s) } }
     }
     return Variable(op: y, parents: [x] + params) { gy in
-        let (ga, gb, gt) = net.accumulators()
+        let acc = net.accumulators()
         let gx = Tensor(zeros: x.shape)
         net.perChannel(x.shape) { c, ranges, s, gs in
-            for r in ranges {
-                for e in r {
-                    _ = net.forward(c, xv[e], s)
-                    gx[e] = net.backward(c, gy[e], s, gs, ga: ga, gb: gb, gt: gt)
-                }
-            }
+            for r in ranges { for e in r { gx[e] = gradient(net, c, xv[e], y[e], gy[e], s, gs, acc) } }
         }
-        net.deliver(params, ga: ga, gb: gb, gt: gt)
+        net.deliver(params, acc)
         x.accumulate(gx)
+    }
+}
+
+/// The cumulative logits logit_c(x) of the factorized density for every element of `x` ([N, K, …]);
+/// `params`: matrices, biases, factors (file comment).
+public func factorizedLogitsCumulative(_ x: Variable, _ params: [Variable]) -> Variable {
+    factorizedOp(x, params, value: { net, c, v, s in net.forward(c, v, s) }) { net, c, v, _, g, s, gs, acc in
+        _ = net.forward(c, v, s)
+        return net.backward(c, g, s, gs, acc)
     }
 }
 
 /// The likelihood of every element of `y` ([N, K, …]) under channel k's density convolved with U(−½, ½),
 /// bounded below by `likelihoodBound` (file comment); `params`: matrices, biases, factors.
 public func factorizedLikelihood(_ y: Variable, _ params: [Variable]) -> Variable {
-    let net = FactorizedNet(params)
-    precondition(y.shape.count >= 2 && y.shape[1] == params[0].shape[0], "factorized density: input \(y.shape), \(params[0].shape[0]) channels")
-    let out = Tensor(uninitialized: y.shape)
-    let yv = y.value
     func sigmoid(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
-    net.perChannel(y.shape) { c, ranges, s, _ in
-        for r in ranges {
-            for e in r {
-                let l = net.forward(c, yv[e] - 0.5, s), u = net.forward(c, yv[e] + 0.5, s)
-                let sign: Float = l + u > 0 ? -1 : 1
-                out[e] = max(abs(sigmoid(sign * u) - sigmoid(sign * l)), likelihoodBound)
-            }
-        }
-    }
-    return Variable(op: out, parents: [y] + params) { gp in
-        let (ga, gb, gt) = net.accumulators()
-        let gy = Tensor(zeros: y.shape)
-        net.perChannel(y.shape) { c, ranges, s, gs in
-            for r in ranges {
-                for e in r {
-                    let g = gp[e]
-                    // The bound stops the gradient where it holds the value up and the gradient would lower it.
-                    if out[e] <= likelihoodBound && g > 0 { continue }
-                    // p = σ(u) − σ(l) (whatever s is): ∂p/∂u = σ'(u), ∂p/∂l = −σ'(l).
-                    let u = net.forward(c, yv[e] + 0.5, s)
-                    let su = sigmoid(u)
-                    var gx = net.backward(c, g * su * (1 - su), s, gs, ga: ga, gb: gb, gt: gt)
-                    let l = net.forward(c, yv[e] - 0.5, s)
-                    let sl = sigmoid(l)
-                    gx += net.backward(c, -g * sl * (1 - sl), s, gs, ga: ga, gb: gb, gt: gt)
-                    gy[e] = gx
-                }
-            }
-        }
-        net.deliver(params, ga: ga, gb: gb, gt: gt)
-        y.accumulate(gy)
+    return factorizedOp(y, params, value: { net, c, v, s in
+        let l = net.forward(c, v - 0.5, s), u = net.forward(c, v + 0.5, s)
+        let sign: Float = l + u > 0 ? -1 : 1
+        return max(abs(sigmoid(sign * u) - sigmoid(sign * l)), likelihoodBound)
+    }) { net, c, v, p, g, s, gs, acc in
+        // The bound stops the gradient where it holds the value up and the gradient would lower it.
+        if p <= likelihoodBound && g > 0 { return 0 }
+        // p = σ(u) − σ(l) (whatever s is): ∂p/∂u = σ'(u), ∂p/∂l = −σ'(l).
+        let su = sigmoid(net.forward(c, v + 0.5, s))
+        let gu = net.backward(c, g * su * (1 - su), s, gs, acc)
+        let sl = sigmoid(net.forward(c, v - 0.5, s))
+        return gu + net.backward(c, -g * sl * (1 - sl), s, gs, acc)
     }
 }
 
