@@ -25,13 +25,17 @@ public enum StageVariant: Hashable, Sendable, CustomStringConvertible {
     case jpegQuality(Int)
     /// A control ranking (`l1`, `random`); never `.attention`, whose chain has no variant (`rankingChain(_:)`).
     case ranking(AECNNSettings.RankingMethod)
+    /// The entropy bottleneck's rate weight λ (`EntropicSettings.isValidLambda`).
+    case rateWeight(Double)
 
-    /// The folder name and command-line spelling: `noiseless`, `awgn`, `bec`, `q20`, `l1`, `random`.
+    /// The folder name and command-line spelling: `noiseless`, `awgn`, `bec`, `q20`, `l1`, `random`,
+    /// `lambda0.001` (λ's shortest decimal spelling).
     public var description: String {
         switch self {
         case .channel(let c): return c.rawValue
         case .jpegQuality(let q): return "q\(q)"
         case .ranking(let m): return m.rawValue
+        case .rateWeight(let l): return "lambda\(l)"
         }
     }
 
@@ -40,6 +44,10 @@ public enum StageVariant: Hashable, Sendable, CustomStringConvertible {
         if let c = BottleNetPPSettings.Channel(rawValue: text) { self = .channel(c); return }
         if text.hasPrefix("q"), let q = Int(text.dropFirst()), (1...100).contains(q) { self = .jpegQuality(q); return }
         if let m = AECNNSettings.RankingMethod(rawValue: text), m != .attention { self = .ranking(m); return }
+        // Only the canonical spelling, so that one λ has one folder.
+        if text.hasPrefix("lambda"), let l = Double(text.dropFirst(6)), EntropicSettings.isValidLambda(l), "\(l)" == text.dropFirst(6) {
+            self = .rateWeight(l); return
+        }
         return nil
     }
 

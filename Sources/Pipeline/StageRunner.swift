@@ -121,7 +121,7 @@ public enum StageRunner {
     /// Every stage, in dependency order.
     public static let stages: [StageDefinition.Type] = [
         TrainBaseStage.self, TrainBaseContinuedStage.self, TrainAttentionStage.self, RankChannelsStage.self, PruneStage.self,
-        FineTuneStage.self, FineTuneMatchedStage.self, TrainRecoveryStage.self, EncodeFeaturesStage.self, TrainBottleNetPPStage.self, EncodeBottleNetPPStage.self, TrainBottleNetStage.self, EvaluateStage.self, CompareStage.self,
+        FineTuneStage.self, FineTuneMatchedStage.self, TrainRecoveryStage.self, EncodeFeaturesStage.self, TrainBottleNetPPStage.self, EncodeBottleNetPPStage.self, TrainBottleNetStage.self, TrainEntropicStage.self, EvaluateStage.self, CompareStage.self,
     ]
 
     public static func definition(_ name: String) -> StageDefinition.Type? { stages.first { $0.name == name } }

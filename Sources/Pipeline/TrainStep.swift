@@ -3,13 +3,16 @@
 import TensorCore
 import Autograd
 import NN
+import Methods
 
 public enum TrainStep {
-    /// Forward, softmax cross-entropy, backward, optimizer update. Returns (loss, correct predictions).
+    /// Forward, softmax cross-entropy (plus the rate term of an entropy-bottleneck bridge, λ · bits per
+    /// image), backward, optimizer update. Returns (loss, correct predictions).
     @discardableResult
     public static func run(_ model: Module, _ optimizer: Optimizer, x: Tensor, labels: [Int32]) -> (loss: Float, correct: Int) {
         let logits = model(Variable(x))
-        let loss = softmaxCrossEntropy(logits, labels: labels)
+        var loss = softmaxCrossEntropy(logits, labels: labels)
+        if let bridge = (model as? CoInferenceModel)?.bridge as? EntropicBridge, let rate = bridge.rateLoss() { loss = loss + rate }
         let predictions = argmaxRows(logits.value)
         loss.backward()
         optimizer.step()

@@ -85,6 +85,39 @@ public struct BottleNetSettings: Equatable, Codable, Sendable {
     }
 }
 
+//     entropic:
+//       lambdas: [0.0001, 0.001]           # rate weights λ; one train-entropic instance per split × V × λ (K = C/V latents)
+//       stride: 1                          # 1: 3×3 encoder; 2: 2×2 stride-2 encoder / transposed decoder (4× fewer latents)
+
+/// The learned entropy bottleneck (factorized prior, Ballé et al. 2018, as in Matsubara et al.'s entropic
+/// student): loss = cross-entropy + λ · estimated bits per image.
+public struct EntropicSettings: Equatable, Codable, Sendable {
+    public var lambdas: [Double]
+    public var stride: Int
+
+    public init(lambdas: [Double] = [0.0001, 0.001], stride: Int = 1) { self.lambdas = lambdas; self.stride = stride }
+
+    /// Whether `λ` is usable: finite, > 0, and its shortest decimal spelling (`"\(λ)"`) is at most 20
+    /// characters of digits, '.', 'e' and '-' (it names the instance's folder as `lambda<spelling>`).
+    public static func isValidLambda(_ v: Double) -> Bool {
+        v.isFinite && v > 0 && "\(v)".count <= 20 && "\(v)".allSatisfy { $0.isASCII && ($0.isNumber || $0 == "." || $0 == "e" || $0 == "-") }
+    }
+
+    public init(yaml value: YAMLValue) throws {
+        let d = EntropicSettings()
+        let map = try value.mapping(knownKeys: ["lambdas", "stride"])
+        let lambdas: [Double] = try map.get("lambdas", default: d.lambdas) { list in
+            try list.distinctList("lambda") { item in
+                let v = try item.double(); try item.require(Self.isValidLambda(v), "a rate weight λ > 0, e.g. 0.001"); return v
+            }
+        }
+        let stride = try map.get("stride", default: d.stride) { v in
+            let s = try v.int(); try v.require(s == 1 || s == 2, "1 (3×3 encoder) or 2 (2×2 stride-2 encoder)"); return s
+        }
+        self.init(lambdas: lambdas, stride: stride)
+    }
+}
+
 //     input:
 //       jpeg_qualities: [10, 20, 30, 50, 75, 90]   # the input image sent whole as JPEG, classified by the base model
 
@@ -113,15 +146,19 @@ public struct BaselineSettings: Equatable, Codable, Sendable {
     public var bottlenet: BottleNetSettings?
     /// The input image sent whole; nil: the default JPEG qualities (`InputBaselineSettings.defaultQualities`).
     public var input: InputBaselineSettings?
+    /// The learned entropy bottleneck; nil: no train-entropic stage.
+    public var entropic: EntropicSettings?
 
-    public init(bottlenetpp: BottleNetPPSettings? = nil, bottlenet: BottleNetSettings? = nil, input: InputBaselineSettings? = nil) {
-        self.bottlenetpp = bottlenetpp; self.bottlenet = bottlenet; self.input = input
+    public init(bottlenetpp: BottleNetPPSettings? = nil, bottlenet: BottleNetSettings? = nil, input: InputBaselineSettings? = nil,
+                entropic: EntropicSettings? = nil) {
+        self.bottlenetpp = bottlenetpp; self.bottlenet = bottlenet; self.input = input; self.entropic = entropic
     }
 
     public init(yaml value: YAMLValue) throws {
-        let map = try value.mapping(knownKeys: ["bottlenetpp", "bottlenet", "input"])
+        let map = try value.mapping(knownKeys: ["bottlenetpp", "bottlenet", "input", "entropic"])
         self.init(bottlenetpp: try map.optional("bottlenetpp").map { try BottleNetPPSettings(yaml: $0) },
                   bottlenet: try map.optional("bottlenet").map { try BottleNetSettings(yaml: $0) },
-                  input: try map.optional("input").map { try InputBaselineSettings(yaml: $0) })
+                  input: try map.optional("input").map { try InputBaselineSettings(yaml: $0) },
+                  entropic: try map.optional("entropic").map { try EntropicSettings(yaml: $0) })
     }
 }

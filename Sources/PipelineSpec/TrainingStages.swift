@@ -13,10 +13,11 @@ public enum TrainingStages {
         ("train-recovery", TrainingSettings(epochs: 10, optimizer: .adam(AdamSettings()))),
         ("train-bottlenetpp", TrainingSettings(epochs: 5, optimizer: .adam(AdamSettings()))),
         ("train-bottlenet", TrainingSettings(epochs: 5, optimizer: .adam(AdamSettings()))),
+        ("train-entropic", TrainingSettings(epochs: 5, optimizer: .adam(AdamSettings()))),
     ]
 
     /// The baselines' training stages: a section may leave `epochs` out to get AECNN's budget after pruning.
-    public static let baselineStages = ["train-bottlenetpp", "train-bottlenet"]
+    public static let baselineStages = ["train-bottlenetpp", "train-bottlenet", "train-entropic"]
 
     /// The stage names, in pipeline order.
     public static var names: [String] { all.map(\.name) }

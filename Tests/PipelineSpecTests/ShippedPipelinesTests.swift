@@ -83,7 +83,8 @@ final class ShippedPipelinesTests: XCTestCase {
         XCTAssertEqual(spec.baselines?.bottlenetpp?.channels, [.noiseless, .bec])
         XCTAssertEqual(spec.stages["train-base"]?.epochs, 1)
         XCTAssertEqual(spec.stages["train-base"]?.batchSize, 64)
-        for stage in TrainingStages.names { XCTAssertEqual(spec.stages[stage]?.epochs, 1, stage) }
+        // (train-entropic has no instances here, so the file leaves it at the matched budget.)
+        for stage in TrainingStages.names where stage != "train-entropic" { XCTAssertEqual(spec.stages[stage]?.epochs, 1, stage) }
     }
 
     func testEveryShippedPipelineParses() throws {

@@ -32,7 +32,7 @@ final class SeedsTests: XCTestCase {
         XCTAssertEqual(spec.seedList, [3, 4])
         // BottleNet left its epochs out: AECNN's after pruning, 1 fine-tune + 1 recovery.
         XCTAssertEqual(spec.training("train-bottlenet")?.epochs, 2)
-        XCTAssertEqual(spec.matchedBudgets, ["train-bottlenetpp", "train-bottlenet"])
+        XCTAssertEqual(spec.matchedBudgets, ["train-bottlenetpp", "train-bottlenet", "train-entropic"])
         let contexts = RunContext.all(spec: spec, checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
         XCTAssertEqual(contexts.map(\.root.lastPathComponent), ["seed-3", "seed-4"])
         XCTAssertEqual(contexts.map(\.spec.seed), [3, 4])
