@@ -29,6 +29,8 @@ public enum CompareStage: TypedStage {
             + [FineTuneStage.instances(spec), TrainRecoveryStage.instances(spec), EncodeFeaturesStage.instances(spec)].joined().filter { $0.controlRanking != nil }
             // The training-budget controls.
             + FineTuneMatchedStage.instances(spec) + TrainBaseContinuedStage.instances(spec)
+            // The learned entropy bottleneck.
+            + TrainEntropicStage.instances(spec)
     }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { nil }
     public static func settingsJSON(_ i: StageInstance, _ spec: PipelineSpec) throws -> String {

@@ -7,7 +7,7 @@ import Foundation
 import TensorCore
 import Checkpoint
 import Methods
-import Pipeline
+@testable import Pipeline
 import PipelineSpec
 import _TestSupport
 
@@ -57,5 +57,12 @@ final class TrainEntropicStageTests: XCTestCase {
         for t in loaded.contents.tensors { if case .f32(let x) = t.payload { tensors[t.name] = x } }
         try m.loadState(tensors)
         XCTAssertEqual(try bridge.prior.tables().count, 2)
+        // The report's row: the stage's accuracy, predictions and real bytes, on the one rate axis.
+        let report = try ReportGathering.gather(ctx, referencesCache: nil)
+        let row = try XCTUnwrap(report.rows.first { $0.method == .entropic && $0.lambda == 0.001 && $0.ratio == 2 })
+        XCTAssertEqual(row.accuracy, out.training.testAccuracy)
+        XCTAssertEqual(row.bytesPerImage, out.fields.bytesPerImage)
+        XCTAssertEqual(row.predictions?.first?.predictions, out.training.predictions)
+        XCTAssertTrue(ReportRendering.ratePoints(report, split: "stem").contains { $0.what.hasPrefix("entropy bottleneck V=2, λ=0.001") })
     }
 }

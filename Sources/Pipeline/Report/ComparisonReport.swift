@@ -19,6 +19,8 @@ public enum ReportMethod: String, Codable, CaseIterable, Sendable {
     case reference
     /// Training-budget controls: CA_Pruned fine-tuned for AECNN's epochs after pruning, and the base model
     /// trained on for AECNN's epochs after the base (`aecnn.budget_controls`).
+    /// The learned entropy bottleneck (factorized prior, `train-entropic`), one row per rate weight λ.
+    case entropic = "Entropy bottleneck"
     case caPrunedMatched = "CA_Pruned, matched epochs"
     case baseContinued = "base model, trained on"
 }
@@ -40,6 +42,8 @@ public struct ReportRow: Codable, Sendable {
     /// For a control chain's CA_Pruned, AECNN and coded rows: the channel ranking it kept channels by (`l1`,
     /// `random`); absent for AECNN's own (attention) chain.
     public var ranking: String?
+    /// For the entropy bottleneck: the rate weight λ of its loss.
+    public var lambda: Double?
     /// Test accuracy (a fraction); with several seeds, their mean.
     public var accuracy: Double?
     /// Sample standard deviation over seeds (n ≥ 2).
@@ -73,17 +77,17 @@ public struct ReportRow: Codable, Sendable {
     /// What identifies a row across seeds.
     public struct Key: Hashable, Sendable {
         var method: ReportMethod, reference: String?, split: String?, ratio: Int?, channel: BottleNetPPSettings.Channel?
-        var condition: Double?, quality: Int?, codec: CodingSettings.Codec?, bits: Int?, ranking: String?
+        var condition: Double?, quality: Int?, codec: CodingSettings.Codec?, bits: Int?, ranking: String?, lambda: Double?
     }
     /// "AECNN coded stem V=16 arith-context 4b": the row's coordinates, for messages.
     public var label: String {
         [method.rawValue, reference, split, ratio.map { "V=\($0)" }, ranking.map { "\($0) ranking" }, channel?.rawValue, condition.map { "p=\($0)" },
-         quality.map { "q\($0)" }, codec?.rawValue, bits.map { "\($0)b" }].compactMap { $0 }.joined(separator: " ")
+         quality.map { "q\($0)" }, codec?.rawValue, bits.map { "\($0)b" }, lambda.map { "λ=\($0)" }].compactMap { $0 }.joined(separator: " ")
     }
 
     public var key: Key {
         Key(method: method, reference: reference, split: split, ratio: ratio, channel: channel, condition: condition,
-            quality: quality, codec: codec, bits: bits, ranking: ranking)
+            quality: quality, codec: codec, bits: bits, ranking: ranking, lambda: lambda)
     }
 }
 
@@ -394,7 +398,7 @@ public struct ComparisonReport: Codable, Sendable {
             if let n = row.n, n < 0 { return "\(label): n \(n) is negative" }
             if let d = row.minusBase, !(d.isFinite && abs(d) <= 1) { return "\(label): minus_base \(d) is not a difference of two fractions" }
             for (x, what) in [(row.bitsPerElement, "bits_per_element"), (row.bytesPerImage, "bytes_per_image"), (row.bytesPerImageTablesOutOfBand, "bytes_per_image_tables_out_of_band"), (row.compressionRatio, "compression_ratio"),
-                              (row.compressionRatioFrame, "compression_ratio_frame"), (row.condition, "condition")] {
+                              (row.compressionRatioFrame, "compression_ratio_frame"), (row.condition, "condition"), (row.lambda, "lambda")] {
                 if let x, !(x.isFinite && x >= 0) { return "\(label): \(what) \(x) is not a finite number ≥ 0" }
             }
             if let n = row.n, n > seeds.count { return "\(label): n \(n) is more than the report's \(seeds.count) seeds" }

@@ -59,6 +59,9 @@ extension ComparisonReport {
                 families.append(("AECNN vs BottleNet q\(q)", layout.ratios.map { v in (v, at(.aecnn, v), at(.bottleNet, v) { $0.quality == q }) }))
             }
             families.append(("AECNN vs CA_Pruned", layout.ratios.map { v in (v, at(.aecnn, v), at(.caPruned, v)) }))
+            for lambda in Set(rows.compactMap { $0.method == .entropic ? $0.lambda : nil }).sorted() {
+                families.append(("AECNN vs entropy bottleneck λ=\(lambda)", layout.ratios.map { v in (v, at(.aecnn, v), at(.entropic, v) { $0.lambda == lambda }) }))
+            }
             // The training-budget controls: CA_Pruned at AECNN's epochs after pruning, and the base model trained
             // on for AECNN's epochs after the base (one row, against every cell).
             families.append(("AECNN vs CA_Pruned at matched epochs", layout.ratios.map { v in (v, at(.aecnn, v), at(.caPrunedMatched, v)) }))

@@ -124,6 +124,22 @@ public enum ReportGathering {
                     }
                 }
             }
+            // The learned entropy bottleneck at each rate weight λ: accuracy and bytes through its range coder.
+            for i in TrainEntropicStage.instances(spec) where i.split == split && i.ratio == v {
+                guard case .rateWeight(let lambda)? = i.variant else { continue }
+                let out = TrainEntropicStage.output(i, ctx)
+                var row = ReportRow(method: .entropic, split: split, ratio: v)
+                row.lambda = lambda
+                row.accuracy = out?.training.testAccuracy
+                row.testImages = out == nil ? nil : (out?.training.testImages ?? testImages)
+                row.predictions = seeded(out?.training.predictions)
+                row.bytesPerImage = out?.fields.bytesPerImage
+                row.compressionRatio = out?.fields.compressionRatio
+                row.deviceFlops = out?.fields.deviceFlops
+                row.sentChannels = out?.fields.latentShape.first
+                row.epochs = out?.training.epochs
+                rows.append(row)
+            }
             for q in bn?.qualities ?? [] {
                 let out = TrainBottleNetStage.output(StageInstance(TrainBottleNetStage.name, point, variant: .jpegQuality(q)), ctx)
                 var row = ReportRow(method: .bottleNet, split: split, ratio: v)
@@ -160,6 +176,11 @@ public enum ReportGathering {
             budgets.append(TrainingBudget(method: .bottleNetPP, epochsAfterBase: bpp.frozenEpochs + epochs.bpp,
                                           breakdown: "\(bpp.frozenEpochs) frozen-backbone + \(epochs.bpp) joint",
                                           matched: spec.matchedBudgets.contains(TrainBottleNetPPStage.name)))
+        }
+        if spec.baselines?.entropic != nil {
+            let e = spec.training(TrainEntropicStage.name)?.epochs ?? 0
+            budgets.append(TrainingBudget(method: .entropic, epochsAfterBase: e, breakdown: "\(e) joint",
+                                          matched: spec.matchedBudgets.contains(TrainEntropicStage.name)))
         }
         if bn != nil {
             budgets.append(TrainingBudget(method: .bottleNet, epochsAfterBase: epochs.bn, breakdown: "\(epochs.bn) joint",

@@ -221,6 +221,8 @@ public enum ReportRendering {
                 let what = (row.reference ?? "?") + (row.quality.map { " q\($0)" } ?? "")
                 if let b = row.bytesPerImage { points.append(RatePoint(what: what, bytes: b, row: row)) }
                 if let b = row.bytesPerImageTablesOutOfBand { points.append(RatePoint(what: what + ", tables out of band", bytes: b, row: row)) }
+            case .entropic:
+                if let b = row.bytesPerImage { points.append(RatePoint(what: "entropy bottleneck \(v), λ=\(row.lambda ?? 0) (range-coded payload)", bytes: b, row: row)) }
             case .caPruned, .caPrunedMatched, .baseContinued:
                 break   // accuracy references of the training budget, not ways of sending features
             }
@@ -336,6 +338,7 @@ public enum ReportRendering {
                 groups.append(("BottleNet++ \(c.rawValue) coded", { $0.method == .bottleNetPP && $0.channel == c && $0.codec != nil }))
             }
             for q in r.layout.qualities { groups.append(("BottleNet JPEG q\(q)", { $0.method == .bottleNet && $0.quality == q })) }
+            if r.rows.contains(where: { $0.method == .entropic }) { groups.append(("Entropy bottleneck", { $0.method == .entropic })) }
             for (name, pick) in groups {
                 let measured = r.rows.filter { $0.split == split && pick($0) && $0.accuracy != nil }
                 if measured.isEmpty { md += "| \(split) | \(name) | not measured | | | | |\n"; continue }
@@ -448,6 +451,11 @@ public enum ReportRendering {
                 if rows.contains(where: { pick($0) && $0.bytesPerImageTablesOutOfBand != nil }) {
                     byBytes.series.append(series("BottleNet JPEG q\(q), tables out of band", style: "BottleNet, tables out of band", pick, x: \.bytesPerImageTablesOutOfBand))
                 }
+            }
+            for lambda in Set(rows.compactMap { $0.method == .entropic ? $0.lambda : nil }).sorted() {
+                let pick: (ReportRow) -> Bool = { $0.method == .entropic && $0.lambda == lambda }
+                byRatio.series.append(series("entropy bottleneck λ=\(lambda)", style: "Entropy bottleneck", pick, x: \.compressionRatio))
+                byBytes.series.append(series("entropy bottleneck λ=\(lambda)", style: "Entropy bottleneck", pick, x: \.bytesPerImage))
             }
             // The input image sent whole as JPEG over the quality sweep: a curve of its own (container, and tables
             // out of band); the other references are single points.
