@@ -45,7 +45,9 @@ public enum TrainEntropicStage: TypedStage {
 
     public static func instances(_ spec: PipelineSpec) -> [StageInstance] {
         guard let b = spec.baselines?.entropic else { return [] }
-        return spec.splits.flatMap { s in spec.ratios.flatMap { v in b.lambdas.map { StageInstance(name, split: s, ratio: v, variant: .rateWeight($0)) } } }
+        return spec.splits.filter { b.splits?.contains($0) ?? true }.flatMap { s in
+            spec.ratios.flatMap { v in b.lambdas.map { StageInstance(name, split: s, ratio: v, variant: .rateWeight($0)) } }
+        }
     }
     public static func dependencies(_ i: StageInstance, _ spec: PipelineSpec) -> [StageInstance] { [TrainBaseStage.instance] }
     public static func training(_ spec: PipelineSpec) -> TrainingSettings? { spec.training(name) }

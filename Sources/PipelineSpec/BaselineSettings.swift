@@ -88,14 +88,19 @@ public struct BottleNetSettings: Equatable, Codable, Sendable {
 //     entropic:
 //       lambdas: [0.0001, 0.001]           # rate weights λ; one train-entropic instance per split × V × λ (K = C/V latents)
 //       stride: 1                          # 1: 3×3 encoder; 2: 2×2 stride-2 encoder / transposed decoder (4× fewer latents)
+//       splits: [block3]                   # optional: a subset of the pipeline's splits (default: all of them)
 
 /// The learned entropy bottleneck (factorized prior, Ballé et al. 2018, as in Matsubara et al.'s entropic
 /// student): loss = cross-entropy + λ · estimated bits per image.
 public struct EntropicSettings: Equatable, Codable, Sendable {
     public var lambdas: [Double]
     public var stride: Int
+    /// The splits it runs at; nil: every split of the pipeline (left out of the canonical JSON then).
+    public var splits: [String]?
 
-    public init(lambdas: [Double] = [0.0001, 0.001], stride: Int = 1) { self.lambdas = lambdas; self.stride = stride }
+    public init(lambdas: [Double] = [0.0001, 0.001], stride: Int = 1, splits: [String]? = nil) {
+        self.lambdas = lambdas; self.stride = stride; self.splits = splits
+    }
 
     /// Whether `λ` is usable: finite, > 0, and its shortest decimal spelling (`"\(λ)"`) is at most 20
     /// characters of digits, '.', 'e' and '-' (it names the instance's folder as `lambda<spelling>`).
@@ -105,7 +110,7 @@ public struct EntropicSettings: Equatable, Codable, Sendable {
 
     public init(yaml value: YAMLValue) throws {
         let d = EntropicSettings()
-        let map = try value.mapping(knownKeys: ["lambdas", "stride"])
+        let map = try value.mapping(knownKeys: ["lambdas", "stride", "splits"])
         let lambdas: [Double] = try map.get("lambdas", default: d.lambdas) { list in
             try list.distinctList("lambda") { item in
                 let v = try item.double(); try item.require(Self.isValidLambda(v), "a rate weight λ > 0, e.g. 0.001"); return v
@@ -114,7 +119,8 @@ public struct EntropicSettings: Equatable, Codable, Sendable {
         let stride = try map.get("stride", default: d.stride) { v in
             let s = try v.int(); try v.require(s == 1 || s == 2, "1 (3×3 encoder) or 2 (2×2 stride-2 encoder)"); return s
         }
-        self.init(lambdas: lambdas, stride: stride)
+        let splits: [String]? = try map.optional("splits").map { list in try list.distinctList("split") { try $0.string() } }
+        self.init(lambdas: lambdas, stride: stride, splits: splits)
     }
 }
 

@@ -185,6 +185,11 @@ public struct PipelineSpec: Equatable, Codable, Sendable {
         let aecnn = try map.get("aecnn", default: AECNNSettings()) { try AECNNSettings(yaml: $0) }
         let coding = try map.optional("coding").map { try CodingSettings(yaml: $0) }
         let baselines = try map.optional("baselines").map { try BaselineSettings(yaml: $0) }
+        if let only = baselines?.entropic?.splits, let bad = only.first(where: { !splits.contains($0) }),
+           let node = map.optional("baselines").flatMap({ try? $0.mapping(knownKeys: ["bottlenetpp", "bottlenet", "input", "entropic"]).optional("entropic") }) {
+            throw node.error(.invalidValue, "splits: '\(bad.prefix(80))' is not one of the pipeline's splits (\(splits.joined(separator: ", ")))",
+                             hint: "list splits of the top-level 'splits:', or leave baselines.entropic.splits out to run at all of them")
+        }
         // The baselines' sections may leave `epochs` out (or be absent): they then get AECNN's training budget
         // after pruning, so the comparison is at equal epochs. AECNN's own stages are read first.
         var stages: [String: TrainingSettings] = [:]

@@ -35,6 +35,14 @@ final class TrainEntropicStageTests: XCTestCase {
         XCTAssertNil(StageVariant("lambda0.0010"), "one spelling per λ")
         XCTAssertNil(StageVariant("lambda-1.0"))
         XCTAssertThrowsError(try PipelineSpec.parse(yaml: yaml.replacingOccurrences(of: "1e-05]", with: "0]"), fileName: "ent.yaml"))
+        // `splits` runs it at a subset of the pipeline's splits; a split the pipeline lacks is refused by name.
+        let two = yaml.replacingOccurrences(of: "splits: [stem]", with: "splits: [stem, block3]")
+        let only = try PipelineSpec.parse(yaml: two.replacingOccurrences(of: "stride: 2}", with: "stride: 2, splits: [block3]}"), fileName: "ent.yaml")
+        XCTAssertEqual(Set(TrainEntropicStage.instances(only).compactMap(\.split)), ["block3"])
+        XCTAssertEqual(Set(TrainEntropicStage.instances(try PipelineSpec.parse(yaml: two, fileName: "ent.yaml")).compactMap(\.split)), ["stem", "block3"])
+        XCTAssertThrowsError(try PipelineSpec.parse(yaml: yaml.replacingOccurrences(of: "stride: 2}", with: "stride: 2, splits: [block9]}"), fileName: "ent.yaml")) {
+            XCTAssertTrue("\($0)".contains("'block9' is not one of the pipeline's splits"), "\($0)")
+        }
 
         let ctx = RunContext(spec: spec, checkpointsDirectory: root.appendingPathComponent("ckpt"), log: nil)
         let target = instances[0]
