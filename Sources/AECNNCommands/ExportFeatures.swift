@@ -105,12 +105,13 @@ struct BenchCoders: ParsableCommand {
         let codecs = only.isEmpty ? CoderBenchmark.codecs
             : only.filter { seen.insert($0).inserted }.map { n in CoderBenchmark.codecs.first { $0.name == n }! }
         let metaURL = URL(fileURLWithPath: input + ".json")
-        guard let metaData = FileManager.default.contents(atPath: metaURL.path),
+        guard let metaData = try? SafeRead.contents(of: metaURL, limit: SafeRead.recordLimit),
               let meta = try? JSONSerialization.jsonObject(with: metaData) as? [String: Any],
               let shape = meta["shape"] as? [Int], shape.count == 3 else {
             throw ValidationError("\(metaURL.path) is missing or has no shape [C, H, W]. Fix: write the features with `aecnn export-features --out \(input)`")
         }
-        guard let bytes = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
+        let bytes: Data
+        do { bytes = try SafeRead.contents(of: URL(fileURLWithPath: input), limit: 4 << 30) } catch { throw ValidationError("\(error)") }
         let quantization = meta["quantization"] as? [String: Any]
         let bits = quantization?["bits"] as? Int ?? 8
         guard (1...8).contains(bits) else {

@@ -9,6 +9,7 @@ import Autograd
 import Datasets
 import Pipeline
 import FeatureCoding
+import Checkpoint
 import EdgeServer
 
 struct Serve: AsyncParsableCommand {
@@ -205,7 +206,8 @@ struct BenchServer: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
 
     func run() throws {
-        guard let good = FileManager.default.contents(atPath: frame).map({ [UInt8]($0) }) else { throw ValidationError("cannot read \(frame)") }
+        let good: [UInt8]
+        do { good = [UInt8](try SafeRead.contents(of: URL(fileURLWithPath: frame), limit: FeatureBitstreamLimits().maxBytes)) } catch { throw ValidationError("\(error)") }
         guard clients >= 1, clients <= 256, seconds > 0, seconds <= 600, (0...1).contains(malformed) else {
             throw ValidationError("--clients 1…256, --seconds up to 600, --malformed 0…1")
         }

@@ -104,8 +104,15 @@ public enum ImageFolder {
                      hint: "replace or remove the file, or set dataset.bad_images: skip")
     }
 
+    /// Largest image file read (a 224² JPEG is tens of kB; a 20-megapixel photo under 20 MB).
+    public static let maxImageFileBytes = 256 << 20
+
     /// Decodes a JPEG or PNG file (by content, not by name) to `channels` planes.
     public static func decode(path: String, channels: Int) throws -> Image {
+        // Kind and size from stat before the read: a FIFO would block it, a huge file would be loaded whole.
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard attributes?[.type] as? FileAttributeType == .typeRegular else { throw bad(path, "not a regular file (a FIFO, a device, a folder or missing)") }
+        if let size = (attributes?[.size] as? NSNumber)?.intValue, size > maxImageFileBytes { throw bad(path, "a file of \(size) bytes, more than an image's \(maxImageFileBytes)") }
         guard let data = FileManager.default.contents(atPath: path) else { throw bad(path, "a file that cannot be read") }
         return try decode(bytes: [UInt8](data), name: path, channels: channels)
     }

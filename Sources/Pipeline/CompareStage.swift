@@ -106,7 +106,8 @@ public enum CompareStage: TypedStage {
         struct EpochLine: Decodable { var event: String; var epoch: Int?; var testAccuracy: Double? }
         for inst in StageRunner.allInstances(spec) where StageRunner.definition(inst.stage)?.training(spec) != nil {
             let url = StageRunner.directory(inst, ctx).appendingPathComponent("metrics.jsonl")
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            guard let data = try? SafeRead.contents(of: url, limit: SafeRead.recordLimit) else { continue }
+            let text = String(decoding: data, as: UTF8.self)
             let decoder = ResultJSON.decoder()
             let pts: [(x: Double, y: Double)] = text.split(separator: "\n").compactMap { line in
                 guard let o = try? decoder.decode(EpochLine.self, from: Data(line.utf8)), o.event == "epoch",

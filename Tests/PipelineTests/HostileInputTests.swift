@@ -11,6 +11,7 @@ import TensorCore
 import Checkpoint
 @testable import Pipeline
 import PipelineSpec
+import Datasets
 import _TestSupport
 
 final class HostileInputTests: XCTestCase {
@@ -162,10 +163,18 @@ final class HostileInputTests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, "\(command): \(r.out)")
             XCTAssertTrue(r.err.contains(fifo.path) && r.err.contains("FIFO"), "\(command): \(r.err)")
         }
-        // A FIFO as a frame to decode, and as a comparison.json to merge.
-        let d = try runProcess(exe, ["report", "--merge", fifo.path, "--output", root.appendingPathComponent("m").path], timeout: 30)
-        XCTAssertFalse(d.timedOut, "report --merge hung on a FIFO")
-        XCTAssertTrue(d.err.contains("FIFO"), d.err)
+        // A FIFO as a comparison.json to merge, as features to benchmark (beside a valid description), as a frame
+        // to load-test with.
+        try Data(#"{"shape": [1, 2, 2]}"#.utf8).write(to: URL(fileURLWithPath: fifo.path + ".json"))
+        for command in [["report", "--merge", fifo.path, "--output", root.appendingPathComponent("m").path],
+                        ["bench-coders", fifo.path], ["bench-server", "--server", "http://127.0.0.1:9", "--frame", fifo.path]] {
+            let r = try runProcess(exe, command, timeout: 30)
+            XCTAssertFalse(r.timedOut, "\(command[0]) hung on a FIFO")
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.err.contains("FIFO"), "\(command[0]): \(r.err)")
+        }
+        // And as an image of an image folder.
+        XCTAssertThrowsError(try ImageFolder.decode(path: fifo.path, channels: 1)) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
     }
 
     func testAHugeSparseFileIsRefusedFromItsHeaderOrSize() throws {
