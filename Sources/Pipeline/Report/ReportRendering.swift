@@ -257,8 +257,7 @@ public enum ReportRendering {
     static func findingsMarkdown(_ r: ComparisonReport) -> String {
         guard let paired = r.paired, !paired.isEmpty else { return "" }
         var md = "## Findings\n\nGenerated from the paired intervals below (95 %, seeds × test images; cells Holm-adjusted within each family).\n\n"
-        var families: [(String, String)] = []
-        for p in paired where !families.contains(where: { $0 == (p.split, p.family) }) { families.append((p.split, p.family)) }
+        let families = familyOrder(paired)
         func interval(_ c: PairedStatistics.Comparison) -> String {
             "\(signedPoints(100 * c.difference)) points [\(signedPoints(100 * c.lower)), \(signedPoints(100 * c.upper))]"
         }
@@ -285,6 +284,13 @@ public enum ReportRendering {
         return md + "\n"
     }
 
+    /// The (split, family) pairs of paired results, in the order they first appear.
+    static func familyOrder(_ paired: [PairedResult]) -> [(String, String)] {
+        var families: [(String, String)] = []
+        for p in paired where !families.contains(where: { $0 == (p.split, p.family) }) { families.append((p.split, p.family)) }
+        return families
+    }
+
     /// "−0.33 [−0.52, −0.14] behind" (points; the Holm-adjusted verdict).
     static func pairedCell(_ p: PairedResult) -> String {
         let c = p.comparison
@@ -299,8 +305,7 @@ public enum ReportRendering {
         md += "A − B in points with a 95 % interval from a paired bootstrap (\(ComparisonReport.pairedSettings.resamples) draws, seeded): each draw resamples the seeds and, within each, the test images, the same images for both methods. "
         md += "Verdicts: *ahead* or *behind* when the interval excludes 0, *equivalent* when it lies within ±\(String(format: "%g", 100 * settings.margin)) points, otherwise *inconclusive*; in each family the verdicts of its cells are adjusted for their number (Holm, at 5 %). "
         md += "The pooled line is the mean difference over the family's cells, with its interval from the same draws.\n\n"
-        var families: [(String, String)] = []
-        for p in paired where !families.contains(where: { $0 == (p.split, p.family) }) { families.append((p.split, p.family)) }
+        let families = familyOrder(paired)
         for (split, family) in families {
             let cells = paired.filter { $0.split == split && $0.family == family }
             guard let any = cells.first else { continue }
